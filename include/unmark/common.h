@@ -1,0 +1,109 @@
+/*
+ * unmark — common: errors, logging, memory and the frame view shared by
+ * every module.
+ *
+ * Errors: every fallible call returns 0 on success or -1 on failure and fills
+ * a um_error that says what failed and why, and which class of failure it is
+ * (the CLI maps the class to its exit code). Out-of-memory is not an error
+ * path: the um_x* allocators abort, as Redis does, so error paths stay for
+ * real errors.
+ */
+#ifndef UNMARK_COMMON_H
+#define UNMARK_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define UM_VERSION "0.1.0"
+
+/* Failure classes; the values are the CLI's exit codes. */
+typedef enum {
+    UM_OK = 0,
+    UM_ERR_OTHER = 1,
+    UM_ERR_USAGE = 2,  /* bad flags or arguments */
+    UM_ERR_INPUT = 3,  /* input unreadable, corrupt or unsupported */
+    UM_ERR_OUTPUT = 4  /* output cannot be written */
+} um_status;
+
+typedef struct {
+    um_status status;
+    char msg[1024];
+} um_error;
+
+/* Records a failure; the first one recorded wins, so a cleanup path cannot
+ * overwrite the root cause. */
+void um_error_set(um_error *err, um_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Same, appending FFmpeg's text for averr (an AVERROR code). */
+void um_error_av(um_error *err, um_status status, int averr, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void um_error_clear(um_error *err);
+
+/* Allocation that aborts on out-of-memory. */
+void *um_xmalloc(size_t n);
+void *um_xcalloc(size_t count, size_t size);
+void *um_xrealloc(void *p, size_t n);
+char *um_xstrdup(const char *s);
+
+/* ---- logging -------------------------------------------------------- */
+typedef enum { UM_LOG_QUIET = -1, UM_LOG_ERROR = 0, UM_LOG_WARN, UM_LOG_INFO, UM_LOG_DEBUG } um_log_level;
+
+void um_log_set_level(um_log_level level);
+um_log_level um_log_get_level(void);
+/* JSON mode: every log line becomes {"event":"log","level":...,"message":...}. */
+void um_log_set_json(int on);
+int um_log_is_json(void);
+/* Called before each log line is written, so a progress bar can clear its
+ * line first. NULL to unset. */
+void um_log_set_interrupt_hook(void (*hook)(void));
+void um_log(um_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Writes one JSON object line on stderr (json_body is the object's members,
+ * already encoded, without braces). Used for progress and result events. */
+void um_log_json_event(const char *event, const char *json_body);
+/* Routes FFmpeg's own log (av_log) into um_log at debug level, and keeps
+ * the last error or warning line it printed, because FFmpeg's return codes
+ * are often generic ("Generic error in an external library") while the log
+ * says what really happened ("Cannot load libcuda.so.1"). */
+void um_log_capture_ffmpeg(void);
+/* The last FFmpeg error/warning line since the last clear ("" if none). */
+const char *um_log_ffmpeg_last(void);
+void um_log_ffmpeg_clear(void);
+/* Appends s to buf (capacity cap) as a JSON string literal with quotes. */
+void um_json_escape(char *buf, size_t cap, const char *s);
+
+/* ---- frames ---------------------------------------------------------- */
+/*
+ * A decoded picture in planar form, as every processor sees it. Samples are
+ * uint8_t when depth == 8 and native-endian uint16_t when depth > 8. Plane 0
+ * is luma (or G for RGB); planes 1 and 2 are chroma (B, R), subsampled by
+ * log2_chroma_w/h; a last plane is alpha when has_alpha.
+ */
+typedef struct {
+    int width, height;
+    int nb_planes;
+    int depth;
+    int log2_chroma_w, log2_chroma_h;
+    int is_rgb;
+    int has_alpha;
+    uint8_t *data[4];
+    ptrdiff_t linesize[4];
+    int64_t index;  /* display order, from 0 */
+    double time;    /* seconds from the stream's start */
+    /* Optional: width x height bytes, nonzero where a processor removed the
+     * watermark; the writer uses it for --transparent. NULL if unused. */
+    uint8_t *removed;
+    ptrdiff_t removed_stride;
+} um_frame;
+
+/* Width and height of plane p. */
+int um_frame_plane_width(const um_frame *f, int p);
+int um_frame_plane_height(const um_frame *f, int p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,66 @@
+/*
+ * unmark — pipeline: one job from an input file to an output file.
+ *
+ * Streams the input through decode -> remove -> encode -> mux with memory
+ * bounded by the codecs' own delay, never by the video's length. The output
+ * is written to a temporary file beside the target and renamed into place
+ * only on success, so a failed or interrupted run leaves nothing behind and
+ * never touches the input.
+ */
+#ifndef UNMARK_PIPELINE_H
+#define UNMARK_PIPELINE_H
+
+#include <stdint.h>
+
+#include "unmark/common.h"
+#include "unmark/media.h"
+#include "unmark/remove.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int64_t frames_done;
+    int64_t frames_total;   /* -1 unknown */
+    double elapsed;         /* seconds */
+    double fps;             /* frames per second so far */
+    double eta;             /* seconds left; < 0 unknown */
+} um_progress;
+
+typedef void (*um_progress_fn)(void *opaque, const um_progress *progress);
+
+typedef struct {
+    const char *input;
+    const char *output;
+    int overwrite;
+    um_media_options media;
+    um_remove_config remove;
+    um_progress_fn progress;    /* optional, called about 10 times a second */
+    void *progress_opaque;
+    /* Optional: set to nonzero (from a signal handler, say) to stop the job;
+     * it then fails with "interrupted" and leaves no output. */
+    volatile int *cancel;
+} um_pipeline_job;
+
+typedef struct {
+    int64_t frames;
+    double seconds;
+    char decode_path[128];
+    char encode_path[128];
+} um_pipeline_result;
+
+void um_pipeline_job_init(um_pipeline_job *job);
+/* Runs the job. On failure nothing exists at job->output that was not there
+ * before, and err says what failed. */
+int um_pipeline_run(const um_pipeline_job *job, um_pipeline_result *result, um_error *err);
+
+/* The output checks on their own (used before any work starts): the target's
+ * folder exists, the target is not the input, and it does not exist unless
+ * overwrite. */
+int um_pipeline_check_output(const char *input, const char *output, int overwrite, um_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

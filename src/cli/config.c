@@ -1,0 +1,139 @@
+/*
+ * Configuration: flags override environment variables, which override a
+ * .env file in the working folder (or the file $UNMARK_ENV_FILE names).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#define ENV_LINE_MAX 4096
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+/* One KEY=VALUE line; quotes around the value are dropped. */
+static void apply_env_line(char *line)
+{
+    char *s = trim(line);
+    if (!*s || *s == '#')
+        return;
+    if (strncmp(s, "export ", 7) == 0)
+        s = trim(s + 7);
+    char *eq = strchr(s, '=');
+    if (!eq)
+        return;
+    *eq = '\0';
+    char *key = trim(s), *value = trim(eq + 1);
+    size_t n = strlen(value);
+    if (n >= 2 && (value[0] == '"' || value[0] == '\'') && value[n - 1] == value[0]) {
+        value[n - 1] = '\0';
+        value++;
+    }
+    if (*key)
+        setenv(key, value, 0);
+}
+
+static void load_env_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char line[ENV_LINE_MAX];
+    while (fgets(line, sizeof(line), f))
+        apply_env_line(line);
+    fclose(f);
+}
+
+void cli_load_config(void)
+{
+    const char *file = getenv("UNMARK_ENV_FILE");
+    load_env_file(file && *file ? file : ".env");
+    um_log_level level;
+    const char *s = getenv("UNMARK_LOG_LEVEL");
+    if (s && cli_parse_log_level(s, &level) == 0)
+        um_log_set_level(level);
+}
+
+int cli_parse_log_level(const char *s, um_log_level *out)
+{
+    static const struct { const char *name; um_log_level level; } levels[] = {
+        {"quiet", UM_LOG_QUIET}, {"error", UM_LOG_ERROR}, {"warn", UM_LOG_WARN},
+        {"warning", UM_LOG_WARN}, {"info", UM_LOG_INFO}, {"debug", UM_LOG_DEBUG},
+    };
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+        if (strcmp(s, levels[i].name) == 0) {
+            *out = levels[i].level;
+            return 0;
+        }
+    return -1;
+}
+
+int cli_parse_hwdec(const char *s, um_hwdec *out, um_error *err)
+{
+    if (strcmp(s, "auto") == 0)
+        *out = UM_HWDEC_AUTO;
+    else if (strcmp(s, "cuda") == 0)
+        *out = UM_HWDEC_CUDA;
+    else if (strcmp(s, "none") == 0)
+        *out = UM_HWDEC_NONE;
+    else {
+        um_error_set(err, UM_ERR_USAGE, "bad --hwdec \"%s\": expected auto, cuda or none", s);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_parse_encoder(const char *s, um_encoder *out, um_error *err)
+{
+    if (strcmp(s, "auto") == 0)
+        *out = UM_ENCODER_AUTO;
+    else if (strcmp(s, "nvenc") == 0)
+        *out = UM_ENCODER_NVENC;
+    else if (strcmp(s, "x264") == 0)
+        *out = UM_ENCODER_X264;
+    else {
+        um_error_set(err, UM_ERR_USAGE, "bad --encoder \"%s\": expected auto, nvenc or x264", s);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_parse_crf(const char *s, int *out, um_error *err)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < 0 || v > 51) {
+        um_error_set(err, UM_ERR_USAGE, "bad --crf \"%s\": expected a whole number from 0 to 51", s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+/* Environment defaults, named in the README: UNMARK_HWDEC, UNMARK_ENCODER,
+ * UNMARK_PRESET, UNMARK_CRF. */
+int cli_media_defaults(um_media_options *o, um_error *err)
+{
+    const char *s;
+    if ((s = getenv("UNMARK_HWDEC")) && *s && cli_parse_hwdec(s, &o->hwdec, err) < 0)
+        return -1;
+    if ((s = getenv("UNMARK_ENCODER")) && *s && cli_parse_encoder(s, &o->encoder, err) < 0)
+        return -1;
+    if ((s = getenv("UNMARK_PRESET")) && *s)
+        o->preset = s;
+    if ((s = getenv("UNMARK_CRF")) && *s && cli_parse_crf(s, &o->crf, err) < 0)
+        return -1;
+    return 0;
+}

@@ -1,0 +1,106 @@
+/* unmark: the command line. Dispatches to the commands; see `unmark help`. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char overview_help[] =
+    "unmark " UM_VERSION " - remove visible watermarks from videos and images\n"
+    "\n"
+    "Usage:\n"
+    "  unmark remove INPUT -o OUTPUT [options]   remove the watermark, write a new file\n"
+    "  unmark probe INPUT [--json]               describe a file and the hardware found\n"
+    "  unmark help [COMMAND]                     this help, or a command's\n"
+    "  unmark --version\n"
+    "\n"
+    "Exit codes: 0 ok, 1 other failure, 2 bad usage, 3 unreadable or unsupported input,\n"
+    "4 output error (missing folder, output exists, output is the input, write failed).\n"
+    "\n"
+    "Configuration: flags override environment variables (UNMARK_HWDEC, UNMARK_ENCODER,\n"
+    "UNMARK_PRESET, UNMARK_CRF, UNMARK_LOG_LEVEL), which override a .env file in the\n"
+    "working folder (or the file UNMARK_ENV_FILE names).\n";
+
+static const char remove_help[] =
+    "Usage: unmark remove INPUT -o OUTPUT [options]\n"
+    "\n"
+    "Reads INPUT (any video FFmpeg reads, or a PNG/JPEG/WebP image), removes the\n"
+    "watermark and writes OUTPUT (MP4, MOV or MKV by its extension; PNG/JPEG/WebP for\n"
+    "images). Audio and subtitles are copied bit-exact where the container takes them\n"
+    "(else converted, and said so); timestamps, rotation and colour tags are kept.\n"
+    "OUTPUT appears only when the whole job succeeded.\n"
+    "\n"
+    "Regions:\n"
+    "  --region x,y,w,h[@START-END]  fill this rectangle (pixels), optionally only from\n"
+    "                                START to END seconds; repeatable\n"
+    "  --mask FILE.png               fill where the mask is white (same size as the video)\n"
+    "\n"
+    "Output:\n"
+    "  -o, --output FILE    where to write (required)\n"
+    "  --overwrite          replace OUTPUT if it exists\n"
+    "  --format NAME        container by name instead of by extension (mp4, mov, matroska)\n"
+    "  --transparent        image output: a PNG whose removed area is transparent\n"
+    "\n"
+    "Codecs:\n"
+    "  --hwdec auto|cuda|none     decoding on the GPU (NVDEC); auto falls back to software\n"
+    "  --encoder auto|nvenc|x264  auto tries NVENC, then libx264\n"
+    "  --preset P                 libx264 preset (default slow)\n"
+    "  --crf N                    libx264 quality, 0-51 (default 16, near-lossless)\n"
+    "  --fast                     a fast preset (veryfast)\n"
+    "\n"
+    "Reporting:\n"
+    "  --json          progress and events as JSON lines on stderr\n"
+    "  -q, --quiet     errors only\n"
+    "  -v, --verbose   debug lines, FFmpeg's own log included\n"
+    "  --help          this help\n";
+
+static const char probe_help[] =
+    "Usage: unmark probe INPUT [--json]\n"
+    "\n"
+    "Describes INPUT: container, streams, size, frame rate (and whether it varies),\n"
+    "frame count, duration, rotation, colour tags, audio and subtitle tracks, and the\n"
+    "GPU found on this machine. --json prints one JSON object on stdout.\n";
+
+int cli_help(const char *command)
+{
+    if (!command) {
+        fputs(overview_help, stdout);
+        return 0;
+    }
+    if (strcmp(command, "remove") == 0) {
+        fputs(remove_help, stdout);
+        return 0;
+    }
+    if (strcmp(command, "probe") == 0) {
+        fputs(probe_help, stdout);
+        return 0;
+    }
+    if (strcmp(command, "help") == 0) {
+        fputs(overview_help, stdout);
+        return 0;
+    }
+    fprintf(stderr, "unmark: error: no command \"%s\" (see unmark help)\n", command);
+    return UM_ERR_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    um_log_capture_ffmpeg();
+    cli_load_config();
+    if (argc < 2) {
+        fputs(overview_help, stderr);
+        return UM_ERR_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("unmark %s\n", UM_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+        return cli_help(argc > 2 ? argv[2] : NULL);
+    if (strcmp(cmd, "remove") == 0)
+        return cli_remove(argc - 1, argv + 1);
+    if (strcmp(cmd, "probe") == 0)
+        return cli_probe(argc - 1, argv + 1);
+    fprintf(stderr, "unmark: error: no command \"%s\" (see unmark help)\n", cmd);
+    return UM_ERR_USAGE;
+}

@@ -1,0 +1,56 @@
+/*
+ * Private to the media module: the reader's state, which the writer reads to
+ * set up its streams (it is always bound to the reader that feeds it).
+ */
+#ifndef UNMARK_MEDIA_INTERNAL_H
+#define UNMARK_MEDIA_INTERNAL_H
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libswscale/swscale.h>
+
+#include "unmark/media.h"
+
+struct um_media_packet {
+    AVPacket *pkt;
+    const AVStream *stream;  /* the input stream it belongs to */
+};
+
+struct um_media_reader {
+    AVFormatContext *fmt;
+    AVStream *video;
+    AVCodecContext *dec;
+    AVBufferRef *hw_device;
+    AVPacket *pkt;
+    AVFrame *decoded;     /* straight from the decoder */
+    AVFrame *transferred; /* a hardware frame brought to system memory */
+    AVFrame *work;        /* conversion target when decoded frames are not planar */
+    AVFrame *current;     /* the frame behind the view last handed out */
+    struct SwsContext *sws;
+    enum AVPixelFormat sws_from;
+    um_frame view;
+    um_media_packet packet_item;
+    um_media_info info;
+    char path[4096];
+    char decode_path[128];
+    int hw_fallback_logged;
+    int input_done;       /* demuxer at its end, decoder being drained */
+    int64_t next_index;
+    int64_t start_pts;    /* first frame's pts, the origin of um_frame.time */
+    int64_t last_pts, last_duration;
+    int64_t packets_sent, decode_errors;
+};
+
+/* Fills info from an opened and probed format context. */
+void um_media_fill_info(AVFormatContext *fmt, int video_index, um_media_info *info);
+/* The planar format frames of fmt are processed in: fmt itself when it is
+ * already planar with byte-aligned native samples, else its nearest such. */
+enum AVPixelFormat um_media_working_format(enum AVPixelFormat fmt);
+/* Fills a um_frame view of an AVFrame in a working format. */
+void um_media_frame_view(const AVFrame *frame, um_frame *view);
+/* Opens path for reading and finds its streams, with a clear error on failure. */
+int um_media_open_input(AVFormatContext **fmt, const char *path, um_error *err);
+/* The best video stream of fmt (not cover art), or -1 with err set. */
+int um_media_find_video(AVFormatContext *fmt, const char *path, um_error *err);
+
+#endif

@@ -1,0 +1,351 @@
+/*
+ * The reader: demux, decode the video (NVDEC or software), hand out planar
+ * frames one at a time, and pass every other stream's packets through.
+ * Memory is a handful of frames and packets, whatever the video's length.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libavutil/hwcontext.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/pixdesc.h>
+
+#include "media/media_internal.h"
+
+/* Beyond this many undecodable packets the input is called corrupt rather
+ * than damaged in places. */
+#define MAX_DECODE_ERRORS 100
+
+void um_media_options_init(um_media_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->crf = -1;
+}
+
+static enum AVPixelFormat get_cuda_format(AVCodecContext *dec, const enum AVPixelFormat *fmts)
+{
+    um_media_reader *r = dec->opaque;
+    for (const enum AVPixelFormat *p = fmts; *p != AV_PIX_FMT_NONE; p++)
+        if (*p == AV_PIX_FMT_CUDA)
+            return *p;
+    /* NVDEC cannot take this stream (10-bit 4:2:2, say): decode it in software. */
+    if (!r->hw_fallback_logged) {
+        um_log(UM_LOG_WARN, "NVDEC cannot decode %s %s from %s: falling back to software decoding",
+               avcodec_get_name(dec->codec_id), av_get_pix_fmt_name(dec->sw_pix_fmt), r->path);
+        r->hw_fallback_logged = 1;
+    }
+    snprintf(r->decode_path, sizeof(r->decode_path), "%s (software; NVDEC cannot take %s)",
+             dec->codec->name, av_get_pix_fmt_name(dec->sw_pix_fmt));
+    for (const enum AVPixelFormat *p = fmts; *p != AV_PIX_FMT_NONE; p++) {
+        const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(*p);
+        if (!(d->flags & AV_PIX_FMT_FLAG_HWACCEL))
+            return *p;
+    }
+    return AV_PIX_FMT_NONE;
+}
+
+static int codec_supports_cuda(const AVCodec *codec)
+{
+    for (int i = 0;; i++) {
+        const AVCodecHWConfig *cfg = avcodec_get_hw_config(codec, i);
+        if (!cfg)
+            return 0;
+        if ((cfg->methods & AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX) &&
+            cfg->device_type == AV_HWDEVICE_TYPE_CUDA)
+            return 1;
+    }
+}
+
+/* Attaches a CUDA device to the decoder when asked and able; on any failure
+ * logs the exact reason once and leaves the decoder in software. */
+static void try_cuda_decoding(um_media_reader *r, const AVCodec *codec, um_hwdec mode)
+{
+    um_log_level level = mode == UM_HWDEC_CUDA ? UM_LOG_WARN : UM_LOG_INFO;
+    if (!codec_supports_cuda(codec)) {
+        um_log(level, "CUDA decoding unavailable: FFmpeg's %s decoder has no CUDA support; using software decoding",
+               codec->name);
+        return;
+    }
+    um_log_ffmpeg_clear();
+    int ret = av_hwdevice_ctx_create(&r->hw_device, AV_HWDEVICE_TYPE_CUDA, NULL, NULL, 0);
+    if (ret < 0) {
+        char why[AV_ERROR_MAX_STRING_SIZE];
+        av_strerror(ret, why, sizeof(why));
+        const char *detail = um_log_ffmpeg_last();
+        um_log(level, "CUDA decoding unavailable (%s%s%s): falling back to software decoding", why,
+               *detail ? ": " : "", detail);
+        return;
+    }
+    r->dec->hw_device_ctx = av_buffer_ref(r->hw_device);
+    r->dec->get_format = get_cuda_format;
+    snprintf(r->decode_path, sizeof(r->decode_path), "%s (cuda)", codec->name);
+}
+
+static int open_decoder(um_media_reader *r, const um_media_options *o, um_error *err)
+{
+    const AVCodec *codec = avcodec_find_decoder(r->video->codecpar->codec_id);
+    r->dec = avcodec_alloc_context3(codec);
+    if (!r->dec) {
+        um_error_set(err, UM_ERR_OTHER, "cannot allocate a decoder");
+        return -1;
+    }
+    int ret = avcodec_parameters_to_context(r->dec, r->video->codecpar);
+    if (ret < 0) {
+        um_error_av(err, UM_ERR_INPUT, ret, "cannot set up the %s decoder for %s", codec->name, r->path);
+        return -1;
+    }
+    r->dec->opaque = r;
+    r->dec->pkt_timebase = r->video->time_base;
+    r->dec->thread_count = 0;
+    snprintf(r->decode_path, sizeof(r->decode_path), "%s (software)", codec->name);
+    if (o->hwdec != UM_HWDEC_NONE)
+        try_cuda_decoding(r, codec, o->hwdec);
+    ret = avcodec_open2(r->dec, codec, NULL);
+    if (ret < 0) {
+        um_error_av(err, UM_ERR_INPUT, ret, "cannot open the %s decoder for %s", codec->name, r->path);
+        return -1;
+    }
+    return 0;
+}
+
+static int64_t expected_frames(const um_media_reader *r)
+{
+    if (r->info.frame_count > 0)
+        return r->info.frame_count;
+    if (r->info.duration > 0 && r->info.fps > 0)
+        return (int64_t)(r->info.duration * r->info.fps + 0.5);
+    return -1;
+}
+
+int um_media_reader_open(um_media_reader **reader, const char *path, const um_media_options *o,
+                         um_error *err)
+{
+    um_media_reader *r = um_xcalloc(1, sizeof(*r));
+    snprintf(r->path, sizeof(r->path), "%s", path);
+    r->start_pts = AV_NOPTS_VALUE;
+    r->last_pts = AV_NOPTS_VALUE;
+    if (um_media_open_input(&r->fmt, path, err) < 0)
+        goto fail;
+    int video_index = um_media_find_video(r->fmt, path, err);
+    if (video_index < 0)
+        goto fail;
+    r->video = r->fmt->streams[video_index];
+    um_media_fill_info(r->fmt, video_index, &r->info);
+    snprintf(r->info.path, sizeof(r->info.path), "%s", path);
+    if (open_decoder(r, o, err) < 0)
+        goto fail;
+    r->pkt = av_packet_alloc();
+    r->decoded = av_frame_alloc();
+    r->transferred = av_frame_alloc();
+    r->work = av_frame_alloc();
+    if (!r->pkt || !r->decoded || !r->transferred || !r->work) {
+        um_error_set(err, UM_ERR_OTHER, "cannot allocate frames");
+        goto fail;
+    }
+    *reader = r;
+    return 0;
+fail:
+    um_media_reader_close(&r);
+    return -1;
+}
+
+/* Brings a decoded frame to system memory, in a planar working format. */
+static int to_working_frame(um_media_reader *r, AVFrame **out, um_error *err)
+{
+    AVFrame *src = r->decoded;
+    if (src->format == AV_PIX_FMT_CUDA) {
+        av_frame_unref(r->transferred);
+        int ret = av_hwframe_transfer_data(r->transferred, src, 0);
+        if (ret < 0) {
+            um_error_av(err, UM_ERR_OTHER, ret, "cannot copy a decoded frame from the GPU");
+            return -1;
+        }
+        av_frame_copy_props(r->transferred, src);
+        src = r->transferred;
+    }
+    enum AVPixelFormat want = um_media_working_format(src->format);
+    if (want == AV_PIX_FMT_NONE) {
+        um_error_set(err, UM_ERR_INPUT, "cannot process pixel format %d of %s", src->format, r->path);
+        return -1;
+    }
+    if (want == src->format) {
+        /* Decoders keep references to their frames; write into a copy. */
+        int ret = av_frame_make_writable(src);
+        if (ret < 0) {
+            um_error_av(err, UM_ERR_OTHER, ret, "cannot get a writable frame");
+            return -1;
+        }
+        *out = src;
+        return 0;
+    }
+    if (!r->sws || r->sws_from != src->format || r->work->width != src->width ||
+        r->work->height != src->height) {
+        sws_freeContext(r->sws);
+        r->sws = sws_getContext(src->width, src->height, src->format, src->width, src->height, want,
+                                SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, NULL, NULL, NULL);
+        r->sws_from = src->format;
+        av_frame_unref(r->work);
+        r->work->format = want;
+        r->work->width = src->width;
+        r->work->height = src->height;
+        if (!r->sws || av_frame_get_buffer(r->work, 0) < 0) {
+            um_error_set(err, UM_ERR_OTHER, "cannot convert %s frames to %s",
+                         av_get_pix_fmt_name(src->format), av_get_pix_fmt_name(want));
+            return -1;
+        }
+    }
+    /* The encoder may still hold the previous frame's buffer. */
+    int ret = av_frame_make_writable(r->work);
+    if (ret < 0) {
+        um_error_av(err, UM_ERR_OTHER, ret, "cannot get a writable frame");
+        return -1;
+    }
+    sws_scale(r->sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height, r->work->data,
+              r->work->linesize);
+    av_frame_copy_props(r->work, src);
+    *out = r->work;
+    return 0;
+}
+
+/* Gives every frame a strictly increasing timestamp: the encoder and muxer
+ * need one, and the decoder's best guess is missing on some inputs. */
+static int64_t frame_timestamp(um_media_reader *r, const AVFrame *f)
+{
+    int64_t pts = f->best_effort_timestamp;
+    if (pts == AV_NOPTS_VALUE)
+        pts = f->pts;
+    if (r->last_pts != AV_NOPTS_VALUE && (pts == AV_NOPTS_VALUE || pts <= r->last_pts))
+        pts = r->last_pts + (r->last_duration > 0 ? r->last_duration : 1);
+    if (pts == AV_NOPTS_VALUE)
+        pts = 0;
+    return pts;
+}
+
+static int hand_out_frame(um_media_reader *r, um_frame **frame, um_error *err)
+{
+    if (r->next_index == 0 && r->decoded->format == AV_PIX_FMT_CUDA)
+        um_log(UM_LOG_DEBUG, "NVDEC decodes %s", r->path);
+    AVFrame *f = NULL;
+    if (to_working_frame(r, &f, err) < 0)
+        return -1;
+    if (r->next_index > 0 && (f->width != r->view.width || f->height != r->view.height)) {
+        um_error_set(err, UM_ERR_INPUT, "cannot process %s: its video size changes mid-stream (%dx%d to %dx%d)",
+                     r->path, r->view.width, r->view.height, f->width, f->height);
+        return -1;
+    }
+    int64_t pts = frame_timestamp(r, f);
+    f->pts = pts;
+    if (r->start_pts == AV_NOPTS_VALUE)
+        r->start_pts = pts;
+    r->last_duration = f->pkt_duration;
+    r->last_pts = pts;
+    r->current = f;
+    um_media_frame_view(f, &r->view);
+    r->view.index = r->next_index++;
+    r->view.time = (double)(pts - r->start_pts) * av_q2d(r->video->time_base);
+    *frame = &r->view;
+    return UM_MEDIA_FRAME;
+}
+
+/* Sends the packet in r->pkt to the decoder, tolerating damaged packets up to
+ * a limit (FFmpeg conceals them as well as it can). */
+static int send_video_packet(um_media_reader *r, const AVPacket *pkt, um_error *err)
+{
+    int ret = avcodec_send_packet(r->dec, pkt);
+    if (ret >= 0 || ret == AVERROR(EAGAIN) || ret == AVERROR_EOF)
+        return 0;
+    if (ret == AVERROR_INVALIDDATA && ++r->decode_errors <= MAX_DECODE_ERRORS) {
+        um_log(UM_LOG_WARN, "damaged video packet in %s skipped", r->path);
+        return 0;
+    }
+    um_error_av(err, UM_ERR_INPUT, ret, "cannot decode the video of %s", r->path);
+    return -1;
+}
+
+static int receive_frame(um_media_reader *r, um_error *err)
+{
+    av_frame_unref(r->decoded);
+    int ret = avcodec_receive_frame(r->dec, r->decoded);
+    if (ret == 0 || ret == AVERROR(EAGAIN) || ret == AVERROR_EOF)
+        return ret;
+    if (ret == AVERROR_INVALIDDATA && ++r->decode_errors <= MAX_DECODE_ERRORS) {
+        um_log(UM_LOG_WARN, "damaged video frame in %s skipped", r->path);
+        return AVERROR(EAGAIN);
+    }
+    um_error_av(err, UM_ERR_INPUT, ret, "cannot decode the video of %s", r->path);
+    return ret;
+}
+
+static int is_passed_through(const AVStream *st)
+{
+    enum AVMediaType t = st->codecpar->codec_type;
+    return t == AVMEDIA_TYPE_AUDIO || t == AVMEDIA_TYPE_SUBTITLE;
+}
+
+int um_media_reader_next(um_media_reader *r, um_frame **frame, um_media_packet **packet,
+                         um_error *err)
+{
+    for (;;) {
+        int ret = receive_frame(r, err);
+        if (ret == 0)
+            return hand_out_frame(r, frame, err);
+        if (ret == AVERROR_EOF)
+            return r->next_index > 0 ? UM_MEDIA_EOF
+                                     : (um_error_set(err, UM_ERR_INPUT,
+                                                     "cannot use input %s: no video frame could be decoded",
+                                                     r->path), -1);
+        if (ret != AVERROR(EAGAIN))
+            return -1;
+        if (r->input_done) {
+            if (send_video_packet(r, NULL, err) < 0)
+                return -1;
+            continue;
+        }
+        av_packet_unref(r->pkt);
+        ret = av_read_frame(r->fmt, r->pkt);
+        if (ret == AVERROR_EOF || (ret < 0 && avio_feof(r->fmt->pb))) {
+            r->input_done = 1;
+            continue;
+        }
+        if (ret < 0) {
+            um_error_av(err, UM_ERR_INPUT, ret, "cannot read %s", r->path);
+            return -1;
+        }
+        const AVStream *st = r->fmt->streams[r->pkt->stream_index];
+        if (st == r->video) {
+            r->packets_sent++;
+            if (send_video_packet(r, r->pkt, err) < 0)
+                return -1;
+        } else if (is_passed_through(st)) {
+            r->packet_item.pkt = r->pkt;
+            r->packet_item.stream = st;
+            *packet = &r->packet_item;
+            return UM_MEDIA_PACKET;
+        }
+    }
+}
+
+const um_media_info *um_media_reader_info(const um_media_reader *r) { return &r->info; }
+const char *um_media_reader_decode_path(const um_media_reader *r) { return r->decode_path; }
+int64_t um_media_reader_expected_frames(const um_media_reader *r) { return expected_frames(r); }
+
+void um_media_reader_close(um_media_reader **reader)
+{
+    um_media_reader *r = *reader;
+    if (!r)
+        return;
+    if (r->decode_errors)
+        um_log(UM_LOG_WARN, "%s: %lld damaged video packets or frames were skipped", r->path,
+               (long long)r->decode_errors);
+    avcodec_free_context(&r->dec);
+    av_buffer_unref(&r->hw_device);
+    avformat_close_input(&r->fmt);
+    av_packet_free(&r->pkt);
+    av_frame_free(&r->decoded);
+    av_frame_free(&r->transferred);
+    av_frame_free(&r->work);
+    sws_freeContext(r->sws);
+    free(r);
+    *reader = NULL;
+}

@@ -1,0 +1,235 @@
+/*
+ * One job, input to output: read -> remove -> write, a frame at a time.
+ * The output goes to a temporary file beside the target and is renamed into
+ * place only when everything succeeded.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "unmark/pipeline.h"
+
+#define PROGRESS_INTERVAL 0.1
+
+void um_pipeline_job_init(um_pipeline_job *job)
+{
+    memset(job, 0, sizeof(*job));
+    um_media_options_init(&job->media);
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The folder that holds path ("." for a bare name). */
+static void folder_of(const char *path, char *out, size_t cap)
+{
+    char copy[4096];
+    snprintf(copy, sizeof(copy), "%s", path);
+    snprintf(out, cap, "%s", dirname(copy));
+}
+
+int um_pipeline_check_output(const char *input, const char *output, int overwrite, um_error *err)
+{
+    char folder[4096];
+    folder_of(output, folder, sizeof(folder));
+    struct stat st_folder, st_in, st_out;
+    if (stat(folder, &st_folder) != 0 || !S_ISDIR(st_folder.st_mode)) {
+        um_error_set(err, UM_ERR_OUTPUT, "cannot write %s: the folder %s does not exist", output,
+                     folder);
+        return -1;
+    }
+    if (stat(output, &st_out) != 0)
+        return 0;
+    if (stat(input, &st_in) == 0 && st_in.st_dev == st_out.st_dev && st_in.st_ino == st_out.st_ino) {
+        um_error_set(err, UM_ERR_OUTPUT, "cannot write %s: it is the input file; choose another output",
+                     output);
+        return -1;
+    }
+    if (S_ISDIR(st_out.st_mode)) {
+        um_error_set(err, UM_ERR_OUTPUT, "cannot write %s: it is a folder", output);
+        return -1;
+    }
+    if (!overwrite) {
+        um_error_set(err, UM_ERR_OUTPUT, "%s already exists: pass --overwrite to replace it", output);
+        return -1;
+    }
+    return 0;
+}
+
+/* Creates an empty temporary file beside output, with the permissions a new
+ * file would get, and returns its path in tmp. */
+static int create_temp(const char *output, char *tmp, size_t cap, um_error *err)
+{
+    char folder[4096], copy[4096];
+    folder_of(output, folder, sizeof(folder));
+    snprintf(copy, sizeof(copy), "%s", output);
+    if ((size_t)snprintf(tmp, cap, "%s/.%s.unmark-XXXXXX", folder, basename(copy)) >= cap) {
+        um_error_set(err, UM_ERR_OUTPUT, "cannot write %s: the path is too long", output);
+        return -1;
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        um_error_set(err, UM_ERR_OUTPUT, "cannot create a temporary file in %s: %s", folder,
+                     strerror(errno));
+        return -1;
+    }
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0 || close(fd) != 0) {
+        um_error_set(err, UM_ERR_OUTPUT, "cannot set up %s: %s", tmp, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* Moves the finished file into place; without overwrite, never replaces a
+ * file that appeared at the target meanwhile. */
+static int publish(const char *tmp, const char *output, int overwrite, um_error *err)
+{
+    int ret = overwrite ? rename(tmp, output) : renameat2(AT_FDCWD, tmp, AT_FDCWD, output, RENAME_NOREPLACE);
+    if (ret != 0 && !overwrite && (errno == EINVAL || errno == ENOSYS)) {
+        /* A file system without RENAME_NOREPLACE: link() refuses to replace too. */
+        ret = link(tmp, output);
+        if (ret == 0)
+            unlink(tmp);
+    }
+    if (ret != 0) {
+        um_error_set(err, UM_ERR_OUTPUT, "cannot move the result into %s: %s", output,
+                     errno == EEXIST ? "it appeared meanwhile (pass --overwrite)" : strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    const um_pipeline_job *job;
+    um_media_reader *reader;
+    um_media_writer *writer;
+    um_remover *remover;
+    double started, last_report;
+    int64_t frames;
+    int64_t total;
+    int announced;
+} run_state;
+
+static void report_progress(run_state *s, int final)
+{
+    if (!s->job->progress)
+        return;
+    double now = now_seconds();
+    if (!final && now - s->last_report < PROGRESS_INTERVAL)
+        return;
+    s->last_report = now;
+    um_progress p = {.frames_done = s->frames, .frames_total = s->total, .elapsed = now - s->started};
+    p.fps = p.elapsed > 0 ? (double)s->frames / p.elapsed : 0;
+    p.eta = s->total > 0 && p.fps > 0 ? (double)(s->total - s->frames) / p.fps : -1;
+    if (p.eta < 0 && s->total > 0 && s->frames >= s->total)
+        p.eta = 0;
+    s->job->progress(s->job->progress_opaque, &p);
+}
+
+/* The one line that says what hardware was found and which paths were
+ * taken, once both ends are open. */
+static void announce_paths(run_state *s)
+{
+    um_media_hw hw;
+    char hw_text[512];
+    um_media_hw_probe(&hw);
+    um_media_hw_describe(&hw, hw_text, sizeof(hw_text));
+    um_log(UM_LOG_INFO, "hardware: %s; decode: %s; encode: %s", hw_text,
+           um_media_reader_decode_path(s->reader), um_media_writer_encode_path(s->writer));
+    s->announced = 1;
+}
+
+static int process_frame(run_state *s, um_frame *frame, um_error *err)
+{
+    if (s->remover && um_remove_frame(s->remover, frame, err) < 0)
+        return -1;
+    if (um_media_writer_frame(s->writer, frame, err) < 0)
+        return -1;
+    if (!s->announced)
+        announce_paths(s);
+    s->frames++;
+    report_progress(s, 0);
+    return 0;
+}
+
+static int stream_all(run_state *s, um_error *err)
+{
+    for (;;) {
+        if (s->job->cancel && *s->job->cancel) {
+            um_error_set(err, UM_ERR_OTHER, "interrupted: %s was not written", s->job->output);
+            return -1;
+        }
+        um_frame *frame = NULL;
+        um_media_packet *packet = NULL;
+        int item = um_media_reader_next(s->reader, &frame, &packet, err);
+        if (item < 0)
+            return -1;
+        if (item == UM_MEDIA_EOF)
+            return um_media_writer_finish(s->writer, err);
+        int ret = item == UM_MEDIA_FRAME ? process_frame(s, frame, err)
+                                         : um_media_writer_packet(s->writer, packet, err);
+        if (ret < 0)
+            return -1;
+    }
+}
+
+static int needs_remover(const um_remove_config *c)
+{
+    return c->nb_regions > 0 || c->mask != NULL;
+}
+
+int um_pipeline_run(const um_pipeline_job *job, um_pipeline_result *result, um_error *err)
+{
+    run_state s = {.job = job, .started = now_seconds()};
+    char tmp[4096] = "";
+    int ret = -1;
+    if (um_pipeline_check_output(job->input, job->output, job->overwrite, err) < 0)
+        goto fail;
+    if (um_media_reader_open(&s.reader, job->input, &job->media, err) < 0)
+        goto fail;
+    const um_media_info *info = um_media_reader_info(s.reader);
+    s.total = um_media_reader_expected_frames(s.reader);
+    if (needs_remover(&job->remove) &&
+        um_remove_create(&s.remover, &job->remove, info->width, info->height, err) < 0)
+        goto fail;
+    if (create_temp(job->output, tmp, sizeof(tmp), err) < 0)
+        goto fail;
+    if (um_media_writer_open(&s.writer, tmp, job->output, s.reader, &job->media, err) < 0)
+        goto fail;
+    if (stream_all(&s, err) < 0)
+        goto fail;
+    report_progress(&s, 1);
+    if (result) {
+        result->frames = s.frames;
+        result->seconds = now_seconds() - s.started;
+        snprintf(result->decode_path, sizeof(result->decode_path), "%s",
+                 um_media_reader_decode_path(s.reader));
+        snprintf(result->encode_path, sizeof(result->encode_path), "%s",
+                 um_media_writer_encode_path(s.writer));
+    }
+    um_media_writer_close(&s.writer);
+    if (publish(tmp, job->output, job->overwrite, err) < 0)
+        goto fail;
+    tmp[0] = '\0';
+    ret = 0;
+fail:
+    um_media_writer_close(&s.writer);
+    um_media_reader_close(&s.reader);
+    um_remove_free(&s.remover);
+    if (tmp[0])
+        unlink(tmp);
+    return ret;
+}

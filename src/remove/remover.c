@@ -1,0 +1,201 @@
+/*
+ * The region remover: fills the user's rectangles and mask from their
+ * surroundings with the inpainting kernel, plane by plane. The set of
+ * regions active at a frame's time decides the mask; kernel plans for each
+ * set seen are kept, so a video pays for a plan once per set, not per frame.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "unmark/kernels.h"
+#include "unmark/remove.h"
+
+#define MAX_REGIONS 64
+#define PLAN_CACHE 8
+#define LUMA_RADIUS 5
+#define CHROMA_RADIUS 3
+
+typedef struct {
+    int used;
+    uint64_t key;              /* bit i: region i active */
+    uint8_t *mask;             /* width x height, luma grid */
+    um_inpaint_plan *luma;     /* also for RGB and alpha planes */
+    um_inpaint_plan *chroma;   /* on the subsampled grid; NULL for 4:4:4 */
+    unsigned last_use;
+} plan_set;
+
+struct um_remover {
+    um_region regions[MAX_REGIONS];
+    int nb_regions;
+    uint8_t *user_mask;        /* width x height or NULL */
+    int width, height;
+    int transparent;
+    plan_set cache[PLAN_CACHE];
+    unsigned clock;
+};
+
+/* Clips a region to the frame; fails when nothing of it is inside. */
+static int clip_region(um_region *r, int width, int height, um_error *err)
+{
+    if (r->x >= width || r->y >= height) {
+        um_error_set(err, UM_ERR_USAGE, "--region %d,%d,%d,%d lies outside the %dx%d frame", r->x,
+                     r->y, r->w, r->h, width, height);
+        return -1;
+    }
+    if (r->x + r->w > width || r->y + r->h > height) {
+        um_log(UM_LOG_WARN, "--region %d,%d,%d,%d reaches past the %dx%d frame: clipped", r->x, r->y,
+               r->w, r->h, width, height);
+        r->w = r->x + r->w > width ? width - r->x : r->w;
+        r->h = r->y + r->h > height ? height - r->y : r->h;
+    }
+    return 0;
+}
+
+int um_remove_create(um_remover **remover, const um_remove_config *c, int width, int height,
+                     um_error *err)
+{
+    if (c->nb_regions > MAX_REGIONS) {
+        um_error_set(err, UM_ERR_USAGE, "too many --region options: at most %d", MAX_REGIONS);
+        return -1;
+    }
+    if (c->mask && (c->mask_w != width || c->mask_h != height)) {
+        um_error_set(err, UM_ERR_USAGE, "the mask is %dx%d but the video is %dx%d: they must match",
+                     c->mask_w, c->mask_h, width, height);
+        return -1;
+    }
+    um_remover *r = um_xcalloc(1, sizeof(*r));
+    r->width = width;
+    r->height = height;
+    r->transparent = c->transparent;
+    r->nb_regions = c->nb_regions;
+    for (int i = 0; i < c->nb_regions; i++) {
+        r->regions[i] = c->regions[i];
+        if (clip_region(&r->regions[i], width, height, err) < 0) {
+            um_remove_free(&r);
+            return -1;
+        }
+    }
+    if (c->mask) {
+        r->user_mask = um_xmalloc((size_t)width * height);
+        memcpy(r->user_mask, c->mask, (size_t)width * height);
+    }
+    *remover = r;
+    return 0;
+}
+
+static int region_active(const um_region *r, double t)
+{
+    return t >= r->start && (r->end < 0 || t < r->end);
+}
+
+static uint64_t active_key(const um_remover *r, double t)
+{
+    uint64_t key = 0;
+    for (int i = 0; i < r->nb_regions; i++)
+        if (region_active(&r->regions[i], t))
+            key |= UINT64_C(1) << i;
+    return key;
+}
+
+static uint8_t *build_mask(const um_remover *r, uint64_t key)
+{
+    size_t n = (size_t)r->width * r->height;
+    uint8_t *mask = r->user_mask ? memcpy(um_xmalloc(n), r->user_mask, n) : um_xcalloc(n, 1);
+    for (int i = 0; i < r->nb_regions; i++) {
+        if (!(key & (UINT64_C(1) << i)))
+            continue;
+        const um_region *g = &r->regions[i];
+        for (int y = g->y; y < g->y + g->h; y++)
+            memset(mask + (size_t)y * r->width + g->x, 1, (size_t)g->w);
+    }
+    return mask;
+}
+
+static void plan_set_clear(plan_set *s)
+{
+    free(s->mask);
+    um_kernel_inpaint_plan_free(s->luma);
+    um_kernel_inpaint_plan_free(s->chroma);
+    memset(s, 0, sizeof(*s));
+}
+
+static void plan_set_build(plan_set *s, const um_remover *r, uint64_t key, const um_frame *f)
+{
+    s->used = 1;
+    s->key = key;
+    s->mask = build_mask(r, key);
+    s->luma = um_kernel_inpaint_plan(s->mask, r->width, r->width, r->height, LUMA_RADIUS);
+    if (f->nb_planes >= 3 && !f->is_rgb && (f->log2_chroma_w || f->log2_chroma_h)) {
+        int cw = um_frame_plane_width(f, 1), ch = um_frame_plane_height(f, 1);
+        uint8_t *cmask = um_xmalloc((size_t)cw * ch);
+        um_kernel_mask_subsample(s->mask, r->width, r->width, r->height, f->log2_chroma_w,
+                                 f->log2_chroma_h, cmask, cw);
+        s->chroma = um_kernel_inpaint_plan(cmask, cw, cw, ch, CHROMA_RADIUS);
+        free(cmask);
+    }
+}
+
+/* The plans for the regions active now: from the cache, or built and put in
+ * place of the least recently used set. */
+static const plan_set *plans_for(um_remover *r, uint64_t key, const um_frame *f)
+{
+    plan_set *victim = &r->cache[0];
+    for (int i = 0; i < PLAN_CACHE; i++) {
+        plan_set *s = &r->cache[i];
+        if (s->used && s->key == key) {
+            s->last_use = ++r->clock;
+            return s;
+        }
+        if (!s->used || s->last_use < victim->last_use)
+            victim = s;
+    }
+    plan_set_clear(victim);
+    plan_set_build(victim, r, key, f);
+    victim->last_use = ++r->clock;
+    return victim;
+}
+
+static void fill_plane(const um_inpaint_plan *plan, const um_frame *f, int p)
+{
+    if (!plan)
+        return;
+    if (f->depth > 8)
+        um_kernel_inpaint_u16(plan, (uint16_t *)f->data[p], f->linesize[p], (1 << f->depth) - 1);
+    else
+        um_kernel_inpaint_u8(plan, f->data[p], f->linesize[p]);
+}
+
+int um_remove_frame(um_remover *r, um_frame *f, um_error *err)
+{
+    if (f->width != r->width || f->height != r->height) {
+        um_error_set(err, UM_ERR_INPUT, "frame %lld is %dx%d, not %dx%d", (long long)f->index,
+                     f->width, f->height, r->width, r->height);
+        return -1;
+    }
+    uint64_t key = active_key(r, f->time);
+    if (key == 0 && !r->user_mask)
+        return 0;
+    const plan_set *s = plans_for(r, key, f);
+    for (int p = 0; p < f->nb_planes; p++) {
+        int subsampled = (p == 1 || p == 2) && s->chroma;
+        fill_plane(subsampled ? s->chroma : s->luma, f, p);
+    }
+    if (r->transparent) {
+        f->removed = s->mask;
+        f->removed_stride = r->width;
+    }
+    return 0;
+}
+
+void um_remove_free(um_remover **remover)
+{
+    um_remover *r = *remover;
+    if (!r)
+        return;
+    for (int i = 0; i < PLAN_CACHE; i++)
+        plan_set_clear(&r->cache[i]);
+    free(r->user_mask);
+    free(r);
+    *remover = NULL;
+}
