@@ -35,7 +35,7 @@ int um_media_open_input(AVFormatContext **fmt, const char *path, um_error *err)
     }
     int ret = avformat_open_input(fmt, path, NULL, NULL);
     if (ret < 0) {
-        um_error_av(err, UM_ERR_INPUT, ret, "cannot read input %s: not a media file FFmpeg can open",
+        um_error_av(err, UM_ERR_INPUT, ret, "cannot read input %s: FFmpeg cannot open it as media",
                     path);
         return -1;
     }
@@ -75,8 +75,9 @@ int um_media_find_video(AVFormatContext *fmt, const char *path, um_error *err)
         return -1;
     }
     if (!avcodec_find_decoder(par->codec_id)) {
-        um_error_set(err, UM_ERR_INPUT, "cannot use input %s: no decoder for its video codec %s",
-                     path, avcodec_get_name(par->codec_id));
+        um_error_set(err, UM_ERR_INPUT, "cannot use input %s: no decoder for its video codec (%s)",
+                     path, par->codec_id == AV_CODEC_ID_NONE ? "unknown to FFmpeg"
+                                                             : avcodec_get_name(par->codec_id));
         return -1;
     }
     return best;

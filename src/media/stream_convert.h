@@ -23,11 +23,15 @@ typedef struct um_stream_convert um_stream_convert;
 typedef int (*um_stream_convert_emit)(void *opaque, AVPacket *pkt, um_error *err);
 
 /*
- * Chooses the codec out_fmt takes for in_par's media type (AAC for audio,
- * mov_text for text subtitles in MP4/MOV, the first the muxer accepts
- * otherwise), opens decoder and encoder, and fills out_stream->codecpar and
- * out_stream->time_base. UM_ERR_INPUT if the stream cannot be decoded,
- * UM_ERR_OUTPUT if no codec the container takes can carry it.
+ * Chooses the codec out_fmt takes for in_stream's media type (AAC for audio,
+ * mov_text for text subtitles in MP4/MOV, else the first of subrip, ass,
+ * webvtt, mov_text the muxer accepts), opens decoder and encoder, and fills
+ * out_stream->codecpar (with extradata: call it before
+ * avformat_write_header) and out_stream->time_base. out_stream is kept and
+ * read at every emit, so it must outlive conv; in_stream is not kept.
+ * UM_ERR_INPUT if the stream cannot be decoded, UM_ERR_OUTPUT if no codec
+ * the container takes can carry it (video, data, bitmap subtitles). On
+ * failure *conv is NULL.
  */
 int um_stream_convert_open(um_stream_convert **conv, const AVStream *in_stream,
                            const AVOutputFormat *out_fmt, AVStream *out_stream, um_error *err);
@@ -37,12 +41,14 @@ const char *um_stream_convert_codec_name(const um_stream_convert *conv);
 /* Feeds one packet of the input stream (timestamps in in_stream->time_base);
  * NULL flushes (drains decoder, resampler and encoder); a second flush does
  * nothing, a packet after a flush is an error. Produced packets go to emit,
- * with timestamps in out_stream->time_base.
+ * with timestamps in out_stream->time_base; emit may be called from any call,
+ * the first included (a subtitle cue comes out at once), so write the header
+ * before feeding packets.
  * Audio: the first packet's pts is the first sample's time; later packets'
  * timestamps are not read (audio advances by its samples, so gaps in the
- * input are closed up, not kept). The AAC output starts initial_padding
- * (1024) samples before that, with a negative pts relative to it; the MP4
- * muxer writes an edit list so playback starts at the first real sample.
+ * input are closed up, not kept). The first AAC packet's pts is that time
+ * minus initial_padding (1024 samples of priming), so the first real decoded
+ * sample lands exactly on it (a negative pts becomes an MP4 edit list).
  * A packet the decoder rejects fails the stream (UM_ERR_INPUT).
  * Subtitles: one packet per cue, with the input packet's pts and duration;
  * a cue that cannot be decoded or has no timestamp is skipped with a

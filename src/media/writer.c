@@ -182,7 +182,10 @@ static void copy_chapters(AVFormatContext *oc, const AVFormatContext *ic)
 
 static int create_output(um_media_writer *w, const char *path, const char *hint, um_error *err)
 {
-    int ret = avformat_alloc_output_context2(&w->oc, NULL, w->opts.format, hint);
+    /* Images go through image2 (one file, one picture): the guess for .webp
+     * would be the animated WebP muxer. */
+    const char *format = w->opts.format ? w->opts.format : um_media_is_image_path(hint) ? "image2" : NULL;
+    int ret = avformat_alloc_output_context2(&w->oc, NULL, format, hint);
     if (ret < 0 || !w->oc) {
         if (w->opts.format)
             um_error_set(err, UM_ERR_USAGE, "unknown output format \"%s\" (--format)", w->opts.format);
