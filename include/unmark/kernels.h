@@ -22,9 +22,22 @@ typedef struct um_inpaint_plan um_inpaint_plan;
 
 /*
  * Builds the plan for filling every pixel where mask != 0 (mask is w x h
- * bytes, mask_stride apart) from the known pixels around it, looking up to
- * radius pixels away. Returns NULL only when the mask selects nothing.
- * Pixels of the mask touching the plane's border are filled too.
+ * bytes, mask_stride apart; w * h < 2^31) from the known pixels around it,
+ * looking up to radius pixels away (held to 1 .. 255). Returns NULL only
+ * when the mask selects nothing; the apply and free calls accept that NULL
+ * and do nothing. Pixels of the mask touching the plane's border are filled
+ * too, and nothing outside the plane is ever read. A mask covering the whole
+ * plane leaves nothing to extend: its plan fills mid-grey, 128 for 8-bit and
+ * (max_value + 1) / 2 for 16-bit planes.
+ *
+ * Each pixel's value is Telea's first-order estimate from the pixels known
+ * when it is filled, with OpenCV's weights, except that the gradient in it
+ * is the mean over the neighbourhood rather than the one at each neighbour:
+ * ramps are still continued exactly, and noise on large marks no longer
+ * builds up (see src/kernels/inpaint_telea.c). Builds in time and transient
+ * memory about the mask's bounding box; the plan itself holds, per masked
+ * pixel, its position and typically pi radius^2 / 2 to pi radius^2 taps of
+ * 8 bytes (57 at radius 5).
  */
 um_inpaint_plan *um_kernel_inpaint_plan(const uint8_t *mask, ptrdiff_t mask_stride, int w, int h,
                                         int radius);
@@ -32,22 +45,31 @@ void um_kernel_inpaint_plan_free(um_inpaint_plan *plan);
 /* Number of pixels the plan fills. */
 size_t um_kernel_inpaint_plan_size(const um_inpaint_plan *plan);
 
-/* Fills the masked pixels of an 8-bit plane of the plan's size, in place. */
+/*
+ * Fills the masked pixels of an 8-bit plane of the plan's size, in place. The
+ * stride need not match the mask's. Only masked pixels are written, and
+ * their previous contents are never read. Allocates nothing: this is the
+ * per-frame call.
+ */
 void um_kernel_inpaint_u8(const um_inpaint_plan *plan, uint8_t *plane, ptrdiff_t stride);
-/* Same for 9..16-bit samples (stride in bytes); results clamp to max_value. */
+/* Same for 9..16-bit native-endian samples (stride in bytes, even); results
+ * clamp to max_value, the largest valid sample ((1 << depth) - 1). */
 void um_kernel_inpaint_u16(const um_inpaint_plan *plan, uint16_t *plane, ptrdiff_t stride,
                            int max_value);
 
 /*
  * Subsamples a luma-sized mask (w x h) to a chroma plane's grid: a chroma
- * sample is masked when any luma pixel it covers is. out is
- * ceil(w / 2^log2_w) x ceil(h / 2^log2_h) bytes, out_stride apart.
+ * sample is masked when any luma pixel it covers is, and takes the largest
+ * of their values. out is ceil(w / 2^log2_w) x ceil(h / 2^log2_h) bytes,
+ * out_stride apart.
  */
 void um_kernel_mask_subsample(const uint8_t *mask, ptrdiff_t mask_stride, int w, int h, int log2_w,
                               int log2_h, uint8_t *out, ptrdiff_t out_stride);
 
 /* Grows a mask by r pixels (square neighbourhood), from src into dst; both
- * w x h. Used to cover a mark's soft edge. */
+ * w x h; dst may be src itself (same stride). Each output is the largest value within r, so a
+ * binary mask keeps its value and r <= 0 copies. Costs the same for any r.
+ * Used to cover a mark's soft edge; allocates a scratch line. */
 void um_kernel_mask_dilate(const uint8_t *src, ptrdiff_t src_stride, int w, int h, int r,
                            uint8_t *dst, ptrdiff_t dst_stride);
 

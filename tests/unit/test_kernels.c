@@ -1,0 +1,509 @@
+/*
+ * Tests for the kernels module: Telea inpainting (plan + apply, 8 and 16
+ * bit), mask subsampling and mask dilation.
+ *
+ * Every plane is allocated with padding bytes past its width, filled with a
+ * pattern, so each test also checks that nothing outside the masked pixels is
+ * written.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "unmark/kernels.h"
+
+enum { PAD_BYTE = 0xA5 };
+
+/* ---- inpainting ---------------------------------------------------------- */
+
+typedef enum { SHAPE_RECT, SHAPE_DISK } mask_shape;
+
+/*
+ * The image is the plane base + slope_x * x + slope_y * y (in sample levels)
+ * rounded to integers, so a fill that extends it linearly lands within a
+ * level or two of the ideal value, while one that only averages its
+ * neighbours (zeroth order) misses ramps by tens of levels. Fractional slopes
+ * add rounding, whose slope errors the fill carries inwards; their masks are
+ * a dozen pixels deep at most. Integer slopes leave nothing to round, so
+ * over deep masks the fill must reproduce them exactly.
+ */
+typedef struct {
+    const char *name;
+    int w, h;
+    int max_value;           /* 255: 8-bit plane; otherwise 16-bit samples */
+    double base, slope_x, slope_y;
+    mask_shape shape;
+    int mx, my, mw, mh;      /* the rectangle, or the disk's bounding box */
+    int radius;
+    int tolerance;           /* allowed |filled - ideal| in levels */
+    int mask_pad, plane_pad; /* samples past the width, per row */
+} inpaint_case;
+
+static const inpaint_case inpaint_cases[] = {
+    {"constant 8-bit", 64, 48, 255, 173, 0, 0, SHAPE_RECT, 20, 15, 20, 12, 5, 0, 0, 0},
+    {"constant 8-bit, radius 1", 64, 48, 255, 173, 0, 0, SHAPE_RECT, 10, 10, 30, 20, 1, 0, 3, 5},
+    {"constant 10-bit", 64, 48, 1023, 694, 0, 0, SHAPE_DISK, 12, 8, 30, 30, 5, 0, 0, 6},
+    {"constant 16-bit", 40, 30, 65535, 50001, 0, 0, SHAPE_RECT, 5, 5, 30, 20, 4, 0, 0, 2},
+    {"ramp x 8-bit", 64, 48, 255, 20, 3.3, 0, SHAPE_RECT, 20, 15, 20, 12, 5, 2, 0, 0},
+    {"ramp y 8-bit", 64, 48, 255, 15, 0, 4.1, SHAPE_RECT, 20, 15, 20, 12, 5, 2, 0, 0},
+    {"ramp x 8-bit, radius 3", 64, 48, 255, 30, 2.6, 0, SHAPE_RECT, 20, 15, 24, 12, 3, 2, 0, 0},
+    {"ramp xy 8-bit, disk", 64, 48, 255, 10, 1.7, 2.2, SHAPE_DISK, 20, 12, 16, 16, 5, 2, 0, 0},
+    {"deep ramp x 8-bit", 64, 48, 255, 20, 3, 0, SHAPE_RECT, 8, 8, 40, 30, 3, 0, 0, 0},
+    {"deep ramp y 8-bit", 64, 48, 255, 10, 0, 4, SHAPE_RECT, 8, 6, 44, 34, 5, 0, 0, 0},
+    {"deep ramp xy 8-bit, disk", 64, 48, 255, 10, 1, 2, SHAPE_DISK, 10, 4, 40, 40, 5, 0, 0, 0},
+    {"ramp x 10-bit", 64, 48, 1023, 80, 13.2, 0, SHAPE_RECT, 20, 15, 20, 12, 5, 4, 0, 0},
+    {"ramp y 10-bit", 64, 48, 1023, 60, 0, 16.45, SHAPE_RECT, 20, 15, 20, 12, 5, 4, 0, 0},
+    {"ramp xy 10-bit, disk", 64, 48, 1023, 40, 6.8, 8.8, SHAPE_DISK, 16, 10, 24, 24, 5, 4, 0, 4},
+    {"deep ramp xy 10-bit", 64, 48, 1023, 40, 7, 9, SHAPE_RECT, 6, 6, 50, 36, 5, 0, 0, 0},
+    {"left border", 64, 48, 255, 10, 1.7, 2.2, SHAPE_RECT, 0, 10, 9, 20, 5, 2, 0, 0},
+    {"right border", 64, 48, 255, 10, 1.7, 2.2, SHAPE_RECT, 54, 10, 10, 20, 5, 2, 0, 0},
+    {"top-left corner", 64, 48, 255, 10, 1.7, 2.2, SHAPE_RECT, 0, 0, 10, 8, 5, 2, 0, 0},
+    {"bottom-right corner", 64, 48, 255, 10, 1.7, 2.2, SHAPE_RECT, 54, 40, 10, 8, 5, 2, 0, 0},
+    {"full-width band", 64, 48, 255, 10, 1.7, 2.2, SHAPE_RECT, 0, 20, 64, 6, 5, 2, 0, 0},
+    {"one pixel", 64, 48, 255, 10, 1.7, 2.2, SHAPE_RECT, 30, 20, 1, 1, 5, 1, 0, 0},
+    {"one pixel in a corner", 64, 48, 255, 10, 1.7, 2.2, SHAPE_RECT, 63, 0, 1, 1, 5, 1, 0, 0},
+    {"mask and plane strides differ", 64, 48, 255, 10, 1.7, 2.2, SHAPE_RECT, 20, 15, 20, 12, 5, 2,
+     3, 17},
+    {"strides differ, 10-bit", 64, 48, 1023, 40, 6.8, 8.8, SHAPE_DISK, 20, 10, 24, 24, 5, 4, 7,
+     10},
+};
+
+/* The unrounded image the case's known pixels are sampled from. */
+static double ideal_value(const inpaint_case *c, int x, int y)
+{
+    return c->base + c->slope_x * x + c->slope_y * y;
+}
+
+/* Whether the case's mask selects (x, y). */
+static int case_masks(const inpaint_case *c, int x, int y)
+{
+    if (x < c->mx || y < c->my || x >= c->mx + c->mw || y >= c->my + c->mh)
+        return 0;
+    if (c->shape == SHAPE_RECT)
+        return 1;
+    double cx = c->mx + (c->mw - 1) / 2.0, cy = c->my + (c->mh - 1) / 2.0;
+    double r = c->mw / 2.0;
+    return (x - cx) * (x - cx) + (y - cy) * (y - cy) <= r * r;
+}
+
+/* A case's mask and plane, each with its own padded stride. */
+typedef struct {
+    uint8_t *mask;
+    ptrdiff_t mask_stride;
+    uint8_t *plane; /* bytes; uint16_t samples when the case is not 8-bit */
+    ptrdiff_t stride;
+    int bytes_per_sample;
+} case_planes;
+
+/* The case's mask (nonzero values vary, to show any nonzero byte masks) and
+ * its image rounded to integers, with masked pixels set to garbage that must
+ * not influence the result, and padding set to PAD_BYTE (in the mask too,
+ * where reading past the width would count the padding as masked). */
+static case_planes make_case_planes(const inpaint_case *c)
+{
+    case_planes p;
+    p.bytes_per_sample = c->max_value == 255 ? 1 : 2;
+    p.mask_stride = c->w + c->mask_pad;
+    p.stride = (ptrdiff_t)c->w * p.bytes_per_sample + c->plane_pad * p.bytes_per_sample;
+    p.mask = malloc((size_t)p.mask_stride * c->h);
+    p.plane = malloc((size_t)p.stride * c->h);
+    memset(p.mask, PAD_BYTE, (size_t)p.mask_stride * c->h);
+    memset(p.plane, PAD_BYTE, (size_t)p.stride * c->h);
+    for (int y = 0; y < c->h; y++)
+        for (int x = 0; x < c->w; x++) {
+            int masked = case_masks(c, x, y);
+            p.mask[y * p.mask_stride + x] = masked ? (uint8_t)(1 + (x * 7 + y) % 255) : 0;
+            int v = masked ? (x * 131 + y * 71) % (c->max_value + 1)
+                           : (int)lround(ideal_value(c, x, y));
+            if (p.bytes_per_sample == 1)
+                p.plane[y * p.stride + x] = (uint8_t)v;
+            else
+                ((uint16_t *)(p.plane + y * p.stride))[x] = (uint16_t)v;
+        }
+    return p;
+}
+
+/* Sample (x, y) of the plane, whatever its depth. */
+static int sample_at(const case_planes *p, int x, int y)
+{
+    if (p->bytes_per_sample == 1)
+        return p->plane[y * p->stride + x];
+    return ((const uint16_t *)(p->plane + y * p->stride))[x];
+}
+
+/* The apply call for the case's depth. */
+static void apply_plan(const um_inpaint_plan *plan, const inpaint_case *c, case_planes *p)
+{
+    if (p->bytes_per_sample == 1)
+        um_kernel_inpaint_u8(plan, p->plane, p->stride);
+    else
+        um_kernel_inpaint_u16(plan, (uint16_t *)p->plane, p->stride, c->max_value);
+}
+
+/* How many pixels the plan must fill. */
+static size_t count_masked(const inpaint_case *c)
+{
+    size_t n = 0;
+    for (int y = 0; y < c->h; y++)
+        for (int x = 0; x < c->w; x++)
+            n += (size_t)case_masks(c, x, y);
+    return n;
+}
+
+/* Every masked sample within tolerance of the rounded ideal image; every
+ * other byte, padding included, as it was. */
+static void check_case_result(const inpaint_case *c, const case_planes *p, const uint8_t *before)
+{
+    for (int y = 0; y < c->h; y++) {
+        for (int x = 0; x < c->w; x++) {
+            if (!case_masks(c, x, y))
+                continue;
+            long want = lround(ideal_value(c, x, y));
+            if (labs(sample_at(p, x, y) - want) > c->tolerance)
+                fail_msg("%s: pixel (%d,%d) = %d, want %ld +- %d", c->name, x, y,
+                         sample_at(p, x, y), want, c->tolerance);
+        }
+        for (ptrdiff_t i = 0; i < p->stride; i++) {
+            int x = (int)(i / p->bytes_per_sample);
+            if (x < c->w && case_masks(c, x, y))
+                continue;
+            if (p->plane[y * p->stride + i] != before[y * p->stride + i])
+                fail_msg("%s: byte %td of row %d changed", c->name, i, y);
+        }
+    }
+}
+
+/* Runs every row of inpaint_cases: plan, apply, check values and bytes. */
+static void test_inpaint_cases(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < sizeof inpaint_cases / sizeof inpaint_cases[0]; k++) {
+        const inpaint_case *c = &inpaint_cases[k];
+        case_planes p = make_case_planes(c);
+        size_t bytes = (size_t)p.stride * c->h;
+        uint8_t *before = malloc(bytes);
+        memcpy(before, p.plane, bytes);
+
+        um_inpaint_plan *plan = um_kernel_inpaint_plan(p.mask, p.mask_stride, c->w, c->h, c->radius);
+        assert_non_null(plan);
+        assert_int_equal(um_kernel_inpaint_plan_size(plan), count_masked(c));
+        apply_plan(plan, c, &p);
+        check_case_result(c, &p, before);
+
+        um_kernel_inpaint_plan_free(plan);
+        free(before);
+        free(p.mask);
+        free(p.plane);
+    }
+}
+
+/* The masked pixels' starting values must not leak into the result: the same
+ * plan on two planes differing only there gives identical planes. */
+static void test_inpaint_ignores_masked_contents(void **state)
+{
+    (void)state;
+    static const inpaint_case disk = {"masked contents", 64, 48, 255, 10, 1.7, 2.2, SHAPE_DISK,
+                                      20, 12, 16, 16, 5, 2, 0, 0};
+    const inpaint_case *c = &disk;
+    case_planes a = make_case_planes(c), b = make_case_planes(c);
+    size_t bytes = (size_t)a.stride * c->h;
+    for (int y = 0; y < c->h; y++)
+        for (int x = 0; x < c->w; x++)
+            if (case_masks(c, x, y))
+                b.plane[y * b.stride + x] = (uint8_t)(255 - a.plane[y * a.stride + x]);
+    assert_memory_not_equal(a.plane, b.plane, bytes);
+
+    um_inpaint_plan *plan = um_kernel_inpaint_plan(a.mask, a.mask_stride, c->w, c->h, c->radius);
+    um_kernel_inpaint_u8(plan, a.plane, a.stride);
+    um_kernel_inpaint_u8(plan, b.plane, b.stride);
+    assert_memory_equal(a.plane, b.plane, bytes);
+
+    um_kernel_inpaint_plan_free(plan);
+    free(a.mask);
+    free(a.plane);
+    free(b.mask);
+    free(b.plane);
+}
+
+/* A mask selecting nothing has no plan, and applying that NULL plan is a
+ * no-op rather than a crash. */
+static void test_inpaint_empty_mask_gives_no_plan(void **state)
+{
+    (void)state;
+    uint8_t mask[6 * 4] = {0};
+    uint8_t plane[6 * 4];
+    memset(plane, 77, sizeof plane);
+    um_inpaint_plan *plan = um_kernel_inpaint_plan(mask, 6, 6, 4, 3);
+    assert_null(plan);
+    assert_int_equal(um_kernel_inpaint_plan_size(plan), 0);
+    um_kernel_inpaint_u8(plan, plane, 6);
+    for (size_t i = 0; i < sizeof plane; i++)
+        assert_int_equal(plane[i], 77);
+    um_kernel_inpaint_plan_free(plan);
+}
+
+/* All masked: no known pixel to extend, so mid-grey, (max + 1) / 2. */
+static void test_inpaint_all_masked_is_mid_grey(void **state)
+{
+    (void)state;
+    enum { W = 7, H = 5, PAD = 3 };
+    static const int max_values[] = {255, 1023, 65535};
+    uint8_t mask[W * H];
+    memset(mask, 255, sizeof mask);
+    um_inpaint_plan *plan = um_kernel_inpaint_plan(mask, W, W, H, 5);
+    assert_int_equal(um_kernel_inpaint_plan_size(plan), W * H);
+
+    uint8_t plane8[(W + PAD) * H];
+    memset(plane8, 3, sizeof plane8);
+    um_kernel_inpaint_u8(plan, plane8, W + PAD);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W + PAD; x++)
+            assert_int_equal(plane8[y * (W + PAD) + x], x < W ? 128 : 3);
+
+    for (size_t k = 0; k < sizeof max_values / sizeof max_values[0]; k++) {
+        uint16_t plane16[(W + PAD) * H];
+        for (size_t i = 0; i < (W + PAD) * H; i++)
+            plane16[i] = 9;
+        um_kernel_inpaint_u16(plan, plane16, (W + PAD) * 2, max_values[k]);
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W + PAD; x++)
+                assert_int_equal(plane16[y * (W + PAD) + x], x < W ? (max_values[k] + 1) / 2 : 9);
+    }
+    um_kernel_inpaint_plan_free(plan);
+}
+
+/* A huge mask leaving one known pixel: every pixel still gets filled, with
+ * that pixel's value (no gradient can be measured anywhere). */
+static void test_inpaint_single_known_pixel_fills_everything(void **state)
+{
+    (void)state;
+    enum { W = 40, H = 30 };
+    uint8_t *mask = malloc(W * H), *plane = malloc(W * H);
+    memset(mask, 1, W * H);
+    mask[17 * W + 33] = 0;
+    for (int i = 0; i < W * H; i++)
+        plane[i] = (uint8_t)(i * 37);
+    plane[17 * W + 33] = 201;
+
+    um_inpaint_plan *plan = um_kernel_inpaint_plan(mask, W, W, H, 2);
+    assert_int_equal(um_kernel_inpaint_plan_size(plan), W * H - 1);
+    um_kernel_inpaint_u8(plan, plane, W);
+    for (int i = 0; i < W * H; i++)
+        assert_int_equal(plane[i], 201);
+    um_kernel_inpaint_plan_free(plan);
+    free(mask);
+    free(plane);
+}
+
+/*
+ * A ramp that the fill extrapolates past the sample range: the pixels whose
+ * ideal value lies well beyond it must come out exactly at the range's end
+ * (a missing clamp wraps around instead). rising: known on the left, masked
+ * from x = 20 to the right border; else mirrored, masked up to x = 11.
+ */
+static void check_ramp_saturates(int max_value, int rising)
+{
+    enum { W = 32, H = 8 };
+    int slope = max_value == 255 ? 12 : 48;
+    uint8_t mask[W * H];
+    uint8_t plane8[W * H];
+    uint16_t plane16[W * H];
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            int masked = rising ? x >= 20 : x < 12;
+            int v = masked ? 0 : rising ? slope * x : slope * (x - 12);
+            mask[y * W + x] = (uint8_t)masked;
+            plane8[y * W + x] = (uint8_t)v;
+            plane16[y * W + x] = (uint16_t)v;
+        }
+    um_inpaint_plan *plan = um_kernel_inpaint_plan(mask, W, W, H, 5);
+    if (max_value == 255)
+        um_kernel_inpaint_u8(plan, plane8, W);
+    else
+        um_kernel_inpaint_u16(plan, plane16, W * 2, max_value);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            int v = max_value == 255 ? plane8[y * W + x] : plane16[y * W + x];
+            if (rising ? x >= 24 : x <= 8)
+                assert_int_equal(v, rising ? max_value : 0);
+            assert_in_range(v, 0, max_value);
+        }
+    um_kernel_inpaint_plan_free(plan);
+}
+
+/* Both ends of the range, 8-bit and 10-bit. */
+static void test_inpaint_clamps_to_range(void **state)
+{
+    (void)state;
+    check_ramp_saturates(255, 1);
+    check_ramp_saturates(255, 0);
+    check_ramp_saturates(1023, 1);
+    check_ramp_saturates(1023, 0);
+}
+
+/* ---- mask subsampling ---------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    int w, h, log2_w, log2_h;
+    uint8_t in[16];
+    int out_w, out_h;
+    uint8_t out[16];
+} subsample_case;
+
+static const subsample_case subsample_cases[] = {
+    {"4:2:0", 4, 4, 1, 1,
+     {1, 0, 0, 0, /**/ 0, 0, 0, 0, /**/ 0, 0, 0, 0, /**/ 0, 0, 0, 9},
+     2, 2, {1, 0, /**/ 0, 9}},
+    {"4:2:0 takes the block's max", 4, 2, 1, 1,
+     {0, 3, 0, 0, /**/ 200, 0, 0, 0},
+     2, 1, {200, 0}},
+    {"4:2:2", 4, 2, 1, 0,
+     {0, 0, 5, 0, /**/ 0, 7, 0, 0},
+     2, 2, {0, 5, /**/ 7, 0}},
+    {"4:4:4 copies", 3, 2, 0, 0,
+     {0, 4, 0, /**/ 6, 0, 255},
+     3, 2, {0, 4, 0, /**/ 6, 0, 255}},
+    {"odd 5x3 in 4:2:0", 5, 3, 1, 1,
+     {0, 0, 0, 0, 1, /**/ 0, 0, 0, 0, 0, /**/ 2, 0, 0, 0, 0},
+     3, 2, {0, 0, 1, /**/ 2, 0, 0}},
+    {"odd 5x3, last row and column alone", 5, 3, 1, 1,
+     {9, 9, 9, 9, 0, /**/ 9, 9, 9, 9, 0, /**/ 0, 0, 0, 0, 8},
+     3, 2, {9, 9, 0, /**/ 0, 0, 8}},
+    {"4:1:0 (log2 2)", 5, 3, 2, 2,
+     {0, 0, 0, 0, 0, /**/ 0, 0, 0, 0, 0, /**/ 0, 0, 0, 3, 0},
+     2, 1, {3, 0}},
+};
+
+/* Runs every row of subsample_cases into a padded output whose padding and
+ * extra rows must stay untouched. */
+static void test_mask_subsample_cases(void **state)
+{
+    (void)state;
+    enum { OUT_STRIDE = 8 };
+    for (size_t k = 0; k < sizeof subsample_cases / sizeof subsample_cases[0]; k++) {
+        const subsample_case *c = &subsample_cases[k];
+        uint8_t out[OUT_STRIDE * 4];
+        memset(out, PAD_BYTE, sizeof out);
+        um_kernel_mask_subsample(c->in, c->w, c->w, c->h, c->log2_w, c->log2_h, out, OUT_STRIDE);
+        for (int y = 0; y < 4; y++)
+            for (int x = 0; x < OUT_STRIDE; x++) {
+                int inside = x < c->out_w && y < c->out_h;
+                int want = inside ? c->out[y * c->out_w + x] : PAD_BYTE;
+                if (out[y * OUT_STRIDE + x] != want)
+                    fail_msg("%s: (%d,%d) = %d, want %d", c->name, x, y, out[y * OUT_STRIDE + x],
+                             want);
+            }
+    }
+}
+
+/* ---- mask dilation --------------------------------------------------------- */
+
+/* The definition of dilation at (x, y): the largest value within the square
+ * of radius r, clipped to the plane. */
+static uint8_t brute_force_dilate_at(const uint8_t *src, ptrdiff_t stride, int w, int h, int r,
+                                     int x, int y)
+{
+    uint8_t m = 0;
+    for (int yy = y - r; yy <= y + r; yy++)
+        for (int xx = x - r; xx <= x + r; xx++)
+            if (xx >= 0 && yy >= 0 && xx < w && yy < h && src[yy * stride + xx] > m)
+                m = src[yy * stride + xx];
+    return m;
+}
+
+/* Sparse random masks, mostly 255 with some grey levels, so both the growth
+ * and the max of differing values are checked. */
+static void fill_random_mask(uint8_t *mask, ptrdiff_t stride, int w, int h, unsigned *seed,
+                             int density_percent)
+{
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            *seed = *seed * 1103515245u + 12345u;
+            unsigned v = (*seed >> 8) % 100;
+            mask[y * stride + x] = v >= (unsigned)density_percent ? 0 : v % 3 == 0 ? (uint8_t)(v + 1) : 255;
+        }
+}
+
+/* Random masks against the definition, with padded strides whose padding
+ * must stay untouched; then the same in place, which must agree. */
+static void test_mask_dilate_matches_brute_force(void **state)
+{
+    (void)state;
+    static const int radii[] = {0, 1, 3, 6, 40};
+    static const int sizes[][2] = {{37, 23}, {1, 9}, {9, 1}, {64, 64}};
+    static const int densities[] = {2, 10, 40};
+    unsigned seed = 12345;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (size_t d = 0; d < sizeof densities / sizeof densities[0]; d++)
+            for (size_t k = 0; k < sizeof radii / sizeof radii[0]; k++) {
+                int w = sizes[s][0], h = sizes[s][1], r = radii[k];
+                ptrdiff_t src_stride = w + 5, dst_stride = w + 11;
+                uint8_t *src = malloc((size_t)src_stride * h), *dst = malloc((size_t)dst_stride * h);
+                memset(src, PAD_BYTE, (size_t)src_stride * h);
+                memset(dst, PAD_BYTE, (size_t)dst_stride * h);
+                fill_random_mask(src, src_stride, w, h, &seed, densities[d]);
+
+                um_kernel_mask_dilate(src, src_stride, w, h, r, dst, dst_stride);
+                for (int y = 0; y < h; y++)
+                    for (int x = 0; x < dst_stride; x++) {
+                        int want = x < w ? brute_force_dilate_at(src, src_stride, w, h, r, x, y)
+                                         : PAD_BYTE;
+                        if (dst[y * dst_stride + x] != want)
+                            fail_msg("%dx%d r=%d: (%d,%d) = %d, want %d", w, h, r, x, y,
+                                     dst[y * dst_stride + x], want);
+                    }
+                if (r == 0)
+                    for (int y = 0; y < h; y++)
+                        assert_memory_equal(dst + y * dst_stride, src + y * src_stride, (size_t)w);
+                um_kernel_mask_dilate(src, src_stride, w, h, r, src, src_stride);
+                for (int y = 0; y < h; y++)
+                    assert_memory_equal(src + y * src_stride, dst + y * dst_stride, (size_t)w);
+                free(src);
+                free(dst);
+            }
+}
+
+/* A radius reaching past the plane's size must still cover all of it (the
+ * kernel cuts such radii to the line length): one pixel in the bottom-right
+ * corner reaches the first column, 36 pixels away, exactly when r >= 36, and
+ * the top row, 22 away, in every case here. */
+static void test_mask_dilate_radius_past_plane(void **state)
+{
+    (void)state;
+    enum { W = 37, H = 23 };
+    static const struct {
+        int r;
+        uint8_t first_column;
+    } cases[] = {{35, 0}, {36, 200}, {40, 200}, {1000, 200}};
+    uint8_t src[W * H] = {0}, dst[W * H];
+    src[(H - 1) * W + W - 1] = 200;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        um_kernel_mask_dilate(src, W, W, H, cases[k].r, dst, W);
+        assert_int_equal(dst[0], cases[k].first_column);
+        assert_int_equal(dst[(H - 1) * W], cases[k].first_column);
+        assert_int_equal(dst[W - 1], 200);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_inpaint_cases),
+        cmocka_unit_test(test_inpaint_ignores_masked_contents),
+        cmocka_unit_test(test_inpaint_empty_mask_gives_no_plan),
+        cmocka_unit_test(test_inpaint_all_masked_is_mid_grey),
+        cmocka_unit_test(test_inpaint_single_known_pixel_fills_everything),
+        cmocka_unit_test(test_inpaint_clamps_to_range),
+        cmocka_unit_test(test_mask_subsample_cases),
+        cmocka_unit_test(test_mask_dilate_matches_brute_force),
+        cmocka_unit_test(test_mask_dilate_radius_past_plane),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
