@@ -42,6 +42,8 @@ typedef struct {
     char gpu_name[128];
     uint64_t gpu_memory;      /* bytes, of GPU 0 */
     char reason[256];         /* why no GPU was found, when gpu_count == 0 */
+    int ffmpeg_cuda;          /* this FFmpeg can decode through CUDA (NVDEC) */
+    int ffmpeg_nvenc;         /* this FFmpeg has the h264_nvenc encoder */
 } um_media_hw;
 
 /* Looks for an NVIDIA GPU through the driver (libcuda, loaded at run time:

@@ -49,7 +49,9 @@ static void print_probe_json(const um_media_info *m, const um_media_hw *hw)
     printf("\"audio_tracks\":%d,\"subtitle_tracks\":%d,", m->audio_tracks, m->subtitle_tracks);
     printf("\"hardware\":{");
     print_json_string_member("gpu", hw->gpu_count ? hw->gpu_name : "none", 1);
-    printf("\"count\":%d,\"memory\":%llu,", hw->gpu_count, (unsigned long long)hw->gpu_memory);
+    printf("\"count\":%d,\"memory\":%llu,\"nvdec\":%s,\"nvenc\":%s,", hw->gpu_count,
+           (unsigned long long)hw->gpu_memory, hw->gpu_count && hw->ffmpeg_cuda ? "true" : "false",
+           hw->gpu_count && hw->ffmpeg_nvenc ? "true" : "false");
     print_json_string_member("description", hw_text, 0);
     printf("}}\n");
 }

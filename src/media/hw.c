@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <libavcodec/avcodec.h>
+#include <libavutil/hwcontext.h>
+
 #include "unmark/media.h"
 
 typedef int (*cu_init_fn)(unsigned int);
@@ -49,6 +52,8 @@ static void probe_with_driver(void *lib, um_media_hw *hw)
 void um_media_hw_probe(um_media_hw *hw)
 {
     memset(hw, 0, sizeof(*hw));
+    hw->ffmpeg_cuda = av_hwdevice_find_type_by_name("cuda") != AV_HWDEVICE_TYPE_NONE;
+    hw->ffmpeg_nvenc = avcodec_find_encoder_by_name("h264_nvenc") != NULL;
     void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         snprintf(hw->reason, sizeof(hw->reason), "no NVIDIA driver: %s", dlerror());

@@ -165,21 +165,34 @@ void um_media_fill_info(AVFormatContext *fmt, int video_index, um_media_info *in
         info->frame_count = 1;
 }
 
-/* Counts the video stream's packets with a demux pass: exact for every
- * container, and cheap because nothing is decoded. */
-static int64_t count_video_packets(AVFormatContext *fmt, int video_index)
+/* Counts the video stream's packets with a demux pass (exact for every
+ * container, and cheap: nothing is decoded), and sees from the spacing of
+ * their decode timestamps whether the frame rate varies. */
+static void count_video_packets(AVFormatContext *fmt, int video_index, um_media_info *info)
 {
     AVPacket *pkt = av_packet_alloc();
     if (!pkt)
-        return -1;
-    int64_t count = 0;
+        return;
+    int64_t count = 0, last_dts = AV_NOPTS_VALUE, min_step = INT64_MAX, max_step = 0;
     while (av_read_frame(fmt, pkt) >= 0) {
-        if (pkt->stream_index == video_index)
+        if (pkt->stream_index == video_index) {
             count++;
+            if (pkt->dts != AV_NOPTS_VALUE && last_dts != AV_NOPTS_VALUE && pkt->dts > last_dts) {
+                int64_t step = pkt->dts - last_dts;
+                min_step = step < min_step ? step : min_step;
+                max_step = step > max_step ? step : max_step;
+            }
+            if (pkt->dts != AV_NOPTS_VALUE)
+                last_dts = pkt->dts;
+        }
         av_packet_unref(pkt);
     }
     av_packet_free(&pkt);
-    return count;
+    info->frame_count = count;
+    if (max_step > 0 && (double)max_step > (double)min_step * 1.01 + 1)
+        info->vfr = 1;
+    if (info->vfr && count > 0 && info->duration > 0)
+        info->fps = (double)count / info->duration;
 }
 
 int um_media_probe(const char *path, int count_frames, um_media_info *info, um_error *err)
@@ -195,7 +208,7 @@ int um_media_probe(const char *path, int count_frames, um_media_info *info, um_e
     um_media_fill_info(fmt, video_index, info);
     copy_name(info->path, sizeof(info->path), path);
     if (info->frame_count < 0 && count_frames)
-        info->frame_count = count_video_packets(fmt, video_index);
+        count_video_packets(fmt, video_index, info);
     avformat_close_input(&fmt);
     return 0;
 }

@@ -59,9 +59,10 @@ static int codec_supports_cuda(const AVCodec *codec)
 
 /* Attaches a CUDA device to the decoder when asked and able; on any failure
  * logs the exact reason once and leaves the decoder in software. */
-static void try_cuda_decoding(um_media_reader *r, const AVCodec *codec, um_hwdec mode)
+static void try_cuda_decoding(um_media_reader *r, const AVCodec *codec)
 {
-    um_log_level level = mode == UM_HWDEC_CUDA ? UM_LOG_WARN : UM_LOG_INFO;
+    /* Every fallback is a warning, whether CUDA was asked for or only tried. */
+    const um_log_level level = UM_LOG_WARN;
     if (!codec_supports_cuda(codec)) {
         um_log(level, "CUDA decoding unavailable: FFmpeg's %s decoder has no CUDA support; using software decoding",
                codec->name);
@@ -100,7 +101,7 @@ static int open_decoder(um_media_reader *r, const um_media_options *o, um_error 
     r->dec->thread_count = 0;
     snprintf(r->decode_path, sizeof(r->decode_path), "%s (software)", codec->name);
     if (o->hwdec != UM_HWDEC_NONE)
-        try_cuda_decoding(r, codec, o->hwdec);
+        try_cuda_decoding(r, codec);
     ret = avcodec_open2(r->dec, codec, NULL);
     if (ret < 0) {
         um_error_av(err, UM_ERR_INPUT, ret, "cannot open the %s decoder for %s", codec->name, r->path);

@@ -386,8 +386,7 @@ static int open_video_encoder(um_media_writer *w, const AVFrame *f, um_error *er
         um_error nverr = {0};
         if (open_nvenc(w, f, &nverr) == 0)
             return 0;
-        um_log(w->opts.encoder == UM_ENCODER_NVENC ? UM_LOG_WARN : UM_LOG_INFO,
-               "NVENC unavailable (%s): falling back to libx264", nverr.msg);
+        um_log(UM_LOG_WARN, "NVENC unavailable (%s): falling back to libx264", nverr.msg);
     }
     return open_x264(w, f, err);
 }
