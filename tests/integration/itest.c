@@ -515,35 +515,27 @@ int it_copy_file(const char *src, const char *dst)
     return rc;
 }
 
-int it_count_stray(const char *dir)
+/* Counts the entries of dir (not "." and "..") that keep() accepts. */
+static int count_entries_where(const char *dir, int (*keep)(const char *name))
 {
     DIR *d = opendir(dir);
     if (!d)
         return -1;
     int count = 0;
     struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' && strstr(e->d_name, "unmark"))
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && keep(e->d_name))
             count++;
-    }
     closedir(d);
     return count;
 }
 
-int it_count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    int count = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            count++;
-    }
-    closedir(d);
-    return count;
-}
+/* unmark's temporary files are hidden and carry ".unmark-" in their name. */
+static int is_stray_temp(const char *name) { return name[0] == '.' && strstr(name, "unmark") != NULL; }
+static int is_any(const char *name) { return name != NULL; }
+
+int it_count_stray(const char *dir) { return count_entries_where(dir, is_stray_temp); }
+int it_count_entries(const char *dir) { return count_entries_where(dir, is_any); }
 
 int it_snapshot_take(const char *path, it_snapshot *s)
 {
