@@ -73,6 +73,38 @@ void um_kernel_mask_subsample(const uint8_t *mask, ptrdiff_t mask_stride, int w,
 void um_kernel_mask_dilate(const uint8_t *src, ptrdiff_t src_stride, int w, int h, int r,
                            uint8_t *dst, ptrdiff_t dst_stride);
 
+/* ---- detection kernels ------------------------------------------------ */
+
+/* Averages factor x factor blocks of an 8-bit plane into dst
+ * (floor(w / factor) x floor(h / factor)). */
+void um_kernel_downscale_u8(const uint8_t *src, ptrdiff_t src_stride, int w, int h, int factor,
+                            uint8_t *dst, ptrdiff_t dst_stride);
+/* Same from 9..16-bit samples (stride in bytes), scaled to 8 bits. */
+void um_kernel_downscale_u16(const uint16_t *src, ptrdiff_t src_stride, int w, int h, int depth,
+                             int factor, uint8_t *dst, ptrdiff_t dst_stride);
+
+/* 3x3 Sobel gradients of an 8-bit plane, signed (range +-1020); the
+ * one-pixel border gets 0. gx and gy are w x h, g_stride elements apart. */
+void um_kernel_sobel(const uint8_t *src, ptrdiff_t src_stride, int w, int h, int16_t *gx,
+                     int16_t *gy, ptrdiff_t g_stride);
+
+/* Per-element median of n arrays (n <= 64) of count values each, into out.
+ * With an even n, the lower of the two middle values. */
+void um_kernel_median_stack(const int16_t *const *stack, int n, size_t count, int16_t *out);
+/* Same, but only where the median can exceed floor_abs in magnitude; 0
+ * elsewhere. Much faster when most elements are small. scratch: count bytes. */
+void um_kernel_median_stack_where(const int16_t *const *stack, int n, size_t count, int16_t floor_abs,
+                                  uint8_t *scratch, int16_t *out);
+
+/*
+ * Normalised cross-correlation of two gradient fields over the pixels where
+ * weight != 0: sum(t.f) / sqrt(sum|t|^2 sum|f|^2), in -1..1 (0 when either is
+ * flat). t and f point at the top-left sample of w x h windows.
+ */
+double um_kernel_gradient_ncc(const int16_t *tgx, const int16_t *tgy, ptrdiff_t t_stride,
+                              const uint8_t *weight, ptrdiff_t w_stride, const int16_t *fgx,
+                              const int16_t *fgy, ptrdiff_t f_stride, int w, int h);
+
 #ifdef __cplusplus
 }
 #endif

@@ -32,6 +32,8 @@ typedef struct {
     int fast;            /* pick a fast preset */
     const char *format;  /* muxer name; NULL: from the output's extension */
     int transparent;     /* image output: PNG with the removed area transparent */
+    int analysis;        /* frames are only looked at, never written: decode
+                            faster (no deblocking), trading exactness for speed */
 } um_media_options;
 
 void um_media_options_init(um_media_options *o);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "unmark/common.h"
+#include "unmark/detect.h"
 #include "unmark/media.h"
 #include "unmark/remove.h"
 
@@ -59,6 +60,22 @@ int um_pipeline_run(const um_pipeline_job *job, um_pipeline_result *result, um_e
  * folder exists, the target is not the input, and it does not exist unless
  * overwrite. */
 int um_pipeline_check_output(const char *input, const char *output, int overwrite, um_error *err);
+
+/* ---- detection over a whole file ----------------------------------------- */
+typedef struct {
+    const char *input;
+    um_media_options media;
+    um_detect_options detect;
+    um_progress_fn progress;
+    void *progress_opaque;
+    volatile int *cancel;
+} um_pipeline_detect_job;
+
+/* Decodes the input once and runs the detector over every frame. On success
+ * *detector holds the results (free with um_detect_free) and, if times is
+ * not NULL, *times each frame's time in seconds (free with free()). */
+int um_pipeline_detect(const um_pipeline_detect_job *job, um_detector **detector, double **times,
+                       um_error *err);
 
 #ifdef __cplusplus
 }

@@ -2,11 +2,14 @@
 #ifndef UNMARK_CLI_H
 #define UNMARK_CLI_H
 
+#include <stdint.h>
+
 #include "unmark/common.h"
 #include "unmark/pipeline.h"
 
 int cli_remove(int argc, char **argv);
 int cli_probe(int argc, char **argv);
+int cli_detect(int argc, char **argv);
 /* Prints a command's help (NULL: the overview) on stdout; 0, or 2 if unknown. */
 int cli_help(const char *command);
 
@@ -19,6 +22,20 @@ int cli_parse_hwdec(const char *s, um_hwdec *out, um_error *err);
 int cli_parse_encoder(const char *s, um_encoder *out, um_error *err);
 int cli_parse_crf(const char *s, int *out, um_error *err);
 int cli_parse_log_level(const char *s, um_log_level *out);
+/* "512M", "2G", "1048576": bytes. flag names the option in the error. */
+int cli_parse_size(const char *s, const char *flag, int64_t *out, um_error *err);
+/* "10" or "10%": a fraction (0.10). */
+int cli_parse_percent(const char *s, const char *flag, double *out, um_error *err);
+
+/* Detection flags shared by detect and remove. */
+enum { CLI_OPT_SCALES = 400, CLI_OPT_NO_MULTISCALE, CLI_OPT_MAX_AREA, CLI_OPT_MEMORY_LIMIT };
+#define CLI_DETECT_LONG_OPTIONS                                                                    \
+    {"scales", required_argument, NULL, CLI_OPT_SCALES},                                           \
+        {"no-multiscale", no_argument, NULL, CLI_OPT_NO_MULTISCALE},                               \
+        {"max-area", required_argument, NULL, CLI_OPT_MAX_AREA},                                   \
+        {"memory-limit", required_argument, NULL, CLI_OPT_MEMORY_LIMIT}
+/* Applies a detection flag: 0 done, 1 not a detection flag, -1 error. */
+int cli_parse_detect_option(int opt, const char *arg, um_detect_options *o, um_error *err);
 
 /* Progress on stderr: a bar on a terminal, JSON lines with --json, nothing
  * with -q or when stderr is not a terminal. */

@@ -137,3 +137,38 @@ int cli_media_defaults(um_media_options *o, um_error *err)
         return -1;
     return 0;
 }
+
+int cli_parse_size(const char *s, const char *flag, int64_t *out, um_error *err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    double unit = 1;
+    if (*end == 'K' || *end == 'k')
+        unit = 1024.0;
+    else if (*end == 'M' || *end == 'm')
+        unit = 1024.0 * 1024;
+    else if (*end == 'G' || *end == 'g')
+        unit = 1024.0 * 1024 * 1024;
+    if (unit > 1)
+        end++;
+    if (end == s || *end || errno || !(v > 0) || v * unit > 9e18) {
+        um_error_set(err, UM_ERR_USAGE, "bad %s \"%s\": expected a size such as 512M or 2G", flag, s);
+        return -1;
+    }
+    *out = (int64_t)(v * unit);
+    return 0;
+}
+
+int cli_parse_percent(const char *s, const char *flag, double *out, um_error *err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || (*end && strcmp(end, "%") != 0) || errno || !(v > 0 && v <= 100)) {
+        um_error_set(err, UM_ERR_USAGE, "bad %s \"%s\": expected a percentage above 0, at most 100", flag, s);
+        return -1;
+    }
+    *out = v / 100.0;
+    return 0;
+}

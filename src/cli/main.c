@@ -9,6 +9,7 @@ static const char overview_help[] =
     "\n"
     "Usage:\n"
     "  unmark remove INPUT -o OUTPUT [options]   remove the watermark, write a new file\n"
+    "  unmark detect INPUT [--json]              find the watermark, frame by frame\n"
     "  unmark probe INPUT [--json]               describe a file and the hardware found\n"
     "  unmark help [COMMAND]                     this help, or a command's\n"
     "  unmark --version\n"
@@ -53,6 +54,22 @@ static const char remove_help[] =
     "  -v, --verbose   debug lines, FFmpeg's own log included\n"
     "  --help          this help\n";
 
+static const char detect_help[] =
+    "Usage: unmark detect INPUT [--json] [options]\n"
+    "\n"
+    "Finds the visible watermark in INPUT by learning it from the video itself: an\n"
+    "overlay whose look stays put while the picture under it moves. Follows it as\n"
+    "it hops between spots, and reports a box for every frame that shows it.\n"
+    "--json prints {\"width\",\"height\",\"fps\",\"frames\":[{\"index\",\"pts\",\"boxes\":\n"
+    "[[x1,y1,x2,y2],...]},...],\"marks\":[...]} on stdout (pixels; x2, y2 exclusive).\n"
+    "\n"
+    "  --scales LIST        template scales tried (default 1.0,0.8,1.2)\n"
+    "  --no-multiscale      scale 1.0 only\n"
+    "  --max-area PCT       largest box a watermark may have (default 10% of the frame)\n"
+    "  --memory-limit SIZE  memory the detector may use (default a quarter of RAM); when\n"
+    "                       multi-scale would pass it, single-scale is used and logged\n"
+    "  --hwdec auto|cuda|none, -q, -v, --help\n";
+
 static const char probe_help[] =
     "Usage: unmark probe INPUT [--json]\n"
     "\n"
@@ -68,6 +85,10 @@ int cli_help(const char *command)
     }
     if (strcmp(command, "remove") == 0) {
         fputs(remove_help, stdout);
+        return 0;
+    }
+    if (strcmp(command, "detect") == 0) {
+        fputs(detect_help, stdout);
         return 0;
     }
     if (strcmp(command, "probe") == 0) {
@@ -101,6 +122,8 @@ int main(int argc, char **argv)
         return cli_remove(argc - 1, argv + 1);
     if (strcmp(cmd, "probe") == 0)
         return cli_probe(argc - 1, argv + 1);
+    if (strcmp(cmd, "detect") == 0)
+        return cli_detect(argc - 1, argv + 1);
     fprintf(stderr, "unmark: error: no command \"%s\" (see unmark help)\n", cmd);
     return UM_ERR_USAGE;
 }

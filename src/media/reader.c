@@ -99,6 +99,10 @@ static int open_decoder(um_media_reader *r, const um_media_options *o, um_error 
     r->dec->opaque = r;
     r->dec->pkt_timebase = r->video->time_base;
     r->dec->thread_count = 0;
+    if (o->analysis) {
+        r->dec->skip_loop_filter = AVDISCARD_ALL;
+        r->dec->flags2 |= AV_CODEC_FLAG2_FAST;
+    }
     snprintf(r->decode_path, sizeof(r->decode_path), "%s (software)", codec->name);
     if (o->hwdec != UM_HWDEC_NONE)
         try_cuda_decoding(r, codec);

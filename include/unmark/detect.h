@@ -1,0 +1,90 @@
+/*
+ * unmark — detect: finds a visible watermark in a video by learning it from
+ * the video itself, with no model to download.
+ *
+ * A watermark is an overlay whose look stays put while the picture under it
+ * moves (after Dekel et al., "On the Effectiveness of Visible Watermarks",
+ * CVPR 2017, adapted to video). The detector watches the luma of every frame
+ * once, in display order:
+ *   1. over sliding windows of sampled frames, the per-pixel temporal median
+ *      of the signed gradients keeps what stays still: the mark's edges;
+ *      components with gradients in many directions (text, logos — not a
+ *      static background edge) become candidates, and candidates that recur
+ *      at one place become a "spot" with a gradient template;
+ *   2. every frame is then scored against every spot's template (normalised
+ *      cross-correlation of gradients, at several scales, near the spot);
+ *   3. per spot, the scores become runs of presence (hysteresis, gaps
+ *      filled, short blips dropped except at the clip's ends), so that no
+ *      frame where the mark shows is left without a box.
+ * Memory: a ring of recent frames at detection resolution, whatever the
+ * video's length, plus a few bytes a frame for the scores.
+ */
+#ifndef UNMARK_DETECT_H
+#define UNMARK_DETECT_H
+
+#include <stdint.h>
+
+#include "unmark/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A box in pixels; x2, y2 exclusive. */
+typedef struct {
+    int x1, y1, x2, y2;
+} um_box;
+
+#define UM_DETECT_MAX_SCALES 8
+
+typedef struct {
+    double scales[UM_DETECT_MAX_SCALES]; /* template scales tried; default 1.0, 0.8, 1.2 */
+    int nb_scales;
+    double max_area;          /* largest box, as a fraction of the frame; default 0.10 */
+    int64_t memory_limit;     /* bytes the detector may use; 0: from the machine */
+    int extend_back;          /* frames a run may grow backwards at a jump; default 9 */
+    double extend_ahead;      /* seconds a run may grow forwards at a jump; default 1.5 */
+    int max_gap;              /* frames of missed detection filled inside a run; default 5 */
+    double jump_threshold;    /* a move farther than this fraction of the frame
+                                 diagonal is a jump to another spot; default 0.15 */
+} um_detect_options;
+
+void um_detect_options_init(um_detect_options *o);
+/* Parses "1.0,0.8,1.2" into o->scales. UM_ERR_USAGE when malformed. */
+int um_detect_parse_scales(const char *text, um_detect_options *o, um_error *err);
+
+typedef struct um_detector um_detector;
+
+/* width x height frames at fps (for the time-based defaults). */
+int um_detect_create(um_detector **det, int width, int height, double fps,
+                     const um_detect_options *o, um_error *err);
+/* Feeds the next frame in display order (only its luma plane is read). */
+int um_detect_push(um_detector *det, const um_frame *frame, um_error *err);
+/* After the last frame: scores what is still buffered and builds the
+ * per-frame boxes. */
+int um_detect_finish(um_detector *det, um_error *err);
+
+/* The results, valid after um_detect_finish. */
+int64_t um_detect_frame_count(const um_detector *det);
+/* Boxes of frame i (display order); returns how many, *boxes points inside
+ * the detector. */
+int um_detect_frame_boxes(const um_detector *det, int64_t i, const um_box **boxes);
+
+typedef struct {
+    um_box box;           /* where it sits (the union of its frames' boxes) */
+    int mark;             /* which mark it is: spots whose templates match share one */
+    int64_t frames;       /* frames it is present in */
+    double scale;         /* scale the template matched best at */
+} um_detect_spot;
+
+int um_detect_spot_count(const um_detector *det);
+const um_detect_spot *um_detect_spot_get(const um_detector *det, int i);
+/* True when the multi-scale search was turned off to stay under the memory
+ * limit (it is logged too). */
+int um_detect_single_scale_fallback(const um_detector *det);
+void um_detect_free(um_detector **det);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

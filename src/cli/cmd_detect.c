@@ -1,0 +1,138 @@
+/* `unmark detect INPUT [--json]`: where the watermark is, frame by frame. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+enum { OPT_JSON = 300, OPT_HWDEC, OPT_HELP };
+
+static const struct option detect_options[] = {
+    {"json", no_argument, NULL, OPT_JSON},   {"hwdec", required_argument, NULL, OPT_HWDEC},
+    {"quiet", no_argument, NULL, 'q'},       {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, OPT_HELP},   CLI_DETECT_LONG_OPTIONS,
+    {NULL, 0, NULL, 0},
+};
+
+int cli_parse_detect_option(int opt, const char *arg, um_detect_options *o, um_error *err)
+{
+    switch (opt) {
+    case CLI_OPT_SCALES: return um_detect_parse_scales(arg, o, err);
+    case CLI_OPT_NO_MULTISCALE: o->nb_scales = 1; o->scales[0] = 1.0; return 0;
+    case CLI_OPT_MAX_AREA: return cli_parse_percent(arg, "--max-area", &o->max_area, err);
+    case CLI_OPT_MEMORY_LIMIT: return cli_parse_size(arg, "--memory-limit", &o->memory_limit, err);
+    default: return 1;
+    }
+}
+
+static volatile int detect_cancel;
+static void on_detect_signal(int sig)
+{
+    (void)sig;
+    detect_cancel = 1;
+}
+
+static void print_box(const um_box *b, int comma)
+{
+    printf("[%d,%d,%d,%d]%s", b->x1, b->y1, b->x2, b->y2, comma ? "," : "");
+}
+
+static void print_json(const um_detector *d, const um_media_info *info, const double *times)
+{
+    printf("{\"width\":%d,\"height\":%d,\"fps\":%.6f,\"frames\":[", info->width, info->height, info->fps);
+    int64_t n = um_detect_frame_count(d);
+    for (int64_t i = 0; i < n; i++) {
+        const um_box *boxes;
+        int nb = um_detect_frame_boxes(d, i, &boxes);
+        printf("%s{\"index\":%lld,\"pts\":%.6f,\"boxes\":[", i ? "," : "", (long long)i, times[i]);
+        for (int k = 0; k < nb; k++)
+            print_box(&boxes[k], k + 1 < nb);
+        printf("]}");
+    }
+    printf("],\"marks\":[");
+    for (int i = 0; i < um_detect_spot_count(d); i++) {
+        const um_detect_spot *s = um_detect_spot_get(d, i);
+        printf("%s{\"mark\":%d,\"box\":", i ? "," : "", s->mark);
+        print_box(&s->box, 0);
+        printf(",\"frames\":%lld,\"scale\":%.2f}", (long long)s->frames, s->scale);
+    }
+    printf("],\"single_scale_fallback\":%s}\n", um_detect_single_scale_fallback(d) ? "true" : "false");
+}
+
+static void print_text(const um_detector *d, const char *path)
+{
+    int spots = um_detect_spot_count(d);
+    printf("%s: %lld frames, %d watermark spot%s\n", path, (long long)um_detect_frame_count(d), spots,
+           spots == 1 ? "" : "s");
+    for (int i = 0; i < spots; i++) {
+        const um_detect_spot *s = um_detect_spot_get(d, i);
+        printf("  mark %d at %d,%d-%d,%d (%dx%d) in %lld frames, scale %.2f\n", s->mark, s->box.x1,
+               s->box.y1, s->box.x2, s->box.y2, s->box.x2 - s->box.x1, s->box.y2 - s->box.y1,
+               (long long)s->frames, s->scale);
+    }
+}
+
+int cli_detect(int argc, char **argv)
+{
+    um_pipeline_detect_job job;
+    memset(&job, 0, sizeof(job));
+    um_media_options_init(&job.media);
+    um_detect_options_init(&job.detect);
+    um_error err = {0};
+    int json = 0, quiet = 0, opt, help = 0;
+    if (cli_media_defaults(&job.media, &err) < 0)
+        return cli_fail(&err);
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "qv", detect_options, NULL)) != -1) {
+        int r = cli_parse_detect_option(opt, optarg, &job.detect, &err);
+        if (r < 0)
+            return cli_fail(&err);
+        if (r == 0)
+            continue;
+        if (opt == OPT_JSON)
+            json = 1;
+        else if (opt == OPT_HWDEC && cli_parse_hwdec(optarg, &job.media.hwdec, &err) < 0)
+            return cli_fail(&err);
+        else if (opt == 'q')
+            quiet = 1;
+        else if (opt == 'v')
+            um_log_set_level(UM_LOG_DEBUG);
+        else if (opt == OPT_HELP)
+            help = 1;
+        else if (opt != OPT_HWDEC) {
+            um_error_set(&err, UM_ERR_USAGE, "unknown option \"%s\" (see unmark help detect)", argv[optind - 1]);
+            return cli_fail(&err);
+        }
+    }
+    if (help)
+        return cli_help("detect");
+    if (quiet)
+        um_log_set_level(UM_LOG_ERROR);
+    if (optind != argc - 1) {
+        um_error_set(&err, UM_ERR_USAGE, "detect takes one INPUT file");
+        return cli_fail(&err);
+    }
+    job.input = argv[optind];
+    /* stdout carries the result; progress stays a bar on a terminal. */
+    cli_progress_init(0, quiet);
+    job.progress = cli_progress_update;
+    job.cancel = &detect_cancel;
+    signal(SIGINT, on_detect_signal);
+    signal(SIGTERM, on_detect_signal);
+    um_media_info info;
+    um_detector *d = NULL;
+    double *times = NULL;
+    if (um_media_probe(job.input, 0, &info, &err) < 0 || um_pipeline_detect(&job, &d, &times, &err) < 0)
+        return cli_fail(&err);
+    cli_progress_done();
+    if (json)
+        print_json(d, &info, times);
+    else
+        print_text(d, job.input);
+    um_detect_free(&d);
+    free(times);
+    return 0;
+}

@@ -1,0 +1,90 @@
+/*
+ * Private to the detect module: the detector's state, shared by the window
+ * analysis (spots.c), the per-frame scoring (detector.c) and the timeline
+ * (timeline.c).
+ */
+#ifndef UNMARK_DETECT_INTERNAL_H
+#define UNMARK_DETECT_INTERNAL_H
+
+#include <stdint.h>
+
+#include "unmark/detect.h"
+
+#define DET_MAX_SPOTS 16
+#define DET_SAMPLES 16         /* gradient samples in a window */
+#define DET_MIN_SAMPLES 8      /* fewest samples a window is analysed with */
+#define DET_SEARCH 3           /* +- detection pixels searched around a spot */
+
+/* One scale of a spot's template, resampled from the base template. */
+typedef struct {
+    int w, h;
+    int16_t *gx, *gy;
+    uint8_t *support;
+} det_scaled;
+
+/* A place where a mark was seen: its gradient template and, per frame, how
+ * well the frame matches it. */
+typedef struct {
+    int x, y, w, h;              /* template window, detection grid */
+    float *acc_gx, *acc_gy;      /* sums of the window medians seen here */
+    int nacc;
+    int16_t *tgx, *tgy;          /* template = acc / nacc */
+    uint8_t *support;            /* template pixels that carry the mark */
+    int tx1, ty1, tx2, ty2;      /* bbox of the support, detection grid, exclusive */
+    det_scaled scaled[UM_DETECT_MAX_SCALES];
+    int template_dirty;
+    float *score;                /* per frame; NAN where not scored */
+    int8_t *scale_idx;           /* per frame: best scale */
+    int8_t *off_x, *off_y;       /* per frame: best offset, detection pixels */
+    int64_t cap;
+    int64_t present_frames;
+    int mark;
+    int discarded;
+} det_spot;
+
+struct um_detector {
+    int width, height;
+    double fps;
+    um_detect_options o;
+    int factor;                  /* detection grid = frame / factor */
+    int dw, dh;
+    int single_scale;            /* multi-scale dropped for memory */
+    /* recent frames at detection resolution, scored when they leave */
+    uint8_t **ring;
+    int ring_cap;
+    int64_t frames;              /* pushed so far */
+    int64_t scored;              /* frames scored so far (all below this index) */
+    /* gradient samples for the temporal median */
+    int16_t **sgx, **sgy;
+    int nsamples;                /* filled, up to DET_SAMPLES */
+    int sample_head;             /* next slot */
+    int sample_step;             /* a sample every this many frames */
+    int window_stride;           /* analyse after this many new samples */
+    int since_window;
+    /* scratch, detection grid */
+    int16_t *mgx, *mgy;          /* window medians */
+    uint8_t *bin, *dil;
+    int32_t *labels, *stack;
+    int16_t *fgx, *fgy;          /* a frame's gradients around a spot */
+    size_t fg_cap;
+    det_spot spots[DET_MAX_SPOTS];
+    int nb_spots;
+    int finished;
+    /* results */
+    um_box *boxes;
+    int64_t *box_first;          /* frames + 1 offsets into boxes */
+    um_detect_spot public_spots[DET_MAX_SPOTS];
+    int nb_public;
+};
+
+/* spots.c: finds the still, many-directional structures of the current
+ * sample window and files them under spots. */
+void det_analyze_window(um_detector *d, int nsamples);
+void det_spot_rebuild_template(um_detector *d, det_spot *s);
+void det_spot_free(det_spot *s);
+void det_scaled_free(det_scaled *t);
+void det_spot_reserve(det_spot *s, int64_t frames);
+/* timeline.c: per-frame boxes from the spots' scores. */
+void det_build_timeline(um_detector *d);
+
+#endif

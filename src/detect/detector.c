@@ -1,0 +1,366 @@
+/*
+ * The detector: frames in, at detection resolution, into a ring; gradient
+ * samples into a window whose temporal median finds the spots (spots.c);
+ * every frame scored against every spot as it leaves the ring; boxes per
+ * frame at the end (timeline.c).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "detect/detect_internal.h"
+#include "unmark/kernels.h"
+
+/* Gradient samples a second: 16 samples span 1.6 s, long enough for a
+ * moving picture to move and short enough to fit one stay of a hopping mark. */
+#define SAMPLES_PER_SECOND 10.0
+#define RING_FRAMES 96
+#define CLEAR_MATCH 0.8
+#define DETECTION_SHORT_SIDE 320
+
+void um_detect_options_init(um_detect_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->scales[0] = 1.0;
+    o->scales[1] = 0.8;
+    o->scales[2] = 1.2;
+    o->nb_scales = 3;
+    o->max_area = 0.10;
+    o->extend_back = 9;
+    o->extend_ahead = 1.5;
+    o->max_gap = 5;
+    o->jump_threshold = 0.15;
+}
+
+int um_detect_parse_scales(const char *text, um_detect_options *o, um_error *err)
+{
+    double scales[UM_DETECT_MAX_SCALES];
+    int n = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || !(v >= 0.25 && v <= 4.0) || (*end && *end != ',') || n == UM_DETECT_MAX_SCALES)
+            goto bad;
+        scales[n++] = v;
+        p = *end ? end + 1 : end;
+        if (*end && !*p)
+            goto bad;
+    }
+    if (n == 0)
+        goto bad;
+    memcpy(o->scales, scales, sizeof(double) * (size_t)n);
+    o->nb_scales = n;
+    return 0;
+bad:
+    um_error_set(err, UM_ERR_USAGE,
+                 "bad --scales \"%s\": expected up to %d numbers from 0.25 to 4, comma-separated (e.g. 1.0,0.8,1.2)",
+                 text, UM_DETECT_MAX_SCALES);
+    return -1;
+}
+
+static int64_t default_memory_limit(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && size > 0 ? (int64_t)pages * size / 4 : (int64_t)1 << 30;
+}
+
+/* What the detector holds: the ring, the gradient samples and scratch, and
+ * per scale the resampled templates and their gradient crops. */
+static void memory_needs(const um_detector *d, int64_t *single, int64_t *multi)
+{
+    int64_t grid = (int64_t)d->dw * d->dh;
+    int64_t base = grid * RING_FRAMES + grid * DET_SAMPLES * 4 + grid * 18;
+    int64_t per_scale = (int64_t)(d->o.max_area * (double)grid) * 9 * DET_MAX_SPOTS;
+    *single = base + per_scale;
+    *multi = base + per_scale * d->o.nb_scales;
+}
+
+static int budget_memory(um_detector *d, um_error *err)
+{
+    int64_t single, multi, limit = d->o.memory_limit > 0 ? d->o.memory_limit : default_memory_limit();
+    memory_needs(d, &single, &multi);
+    if (limit < single) {
+        um_error_set(err, UM_ERR_USAGE,
+                     "--memory-limit %lld bytes is too small: detection at %dx%d needs at least %.1f MiB",
+                     (long long)limit, d->width, d->height, (double)single / 1048576.0);
+        return -1;
+    }
+    if (limit < multi && d->o.nb_scales > 1) {
+        d->single_scale = 1;
+        um_log(UM_LOG_WARN,
+               "multi-scale detection needs %.1f MiB, over the memory limit of %.1f MiB: falling back to single-scale",
+               (double)multi / 1048576.0, (double)limit / 1048576.0);
+    }
+    return 0;
+}
+
+int um_detect_create(um_detector **det, int width, int height, double fps,
+                     const um_detect_options *o, um_error *err)
+{
+    if (width < 16 || height < 16) {
+        um_error_set(err, UM_ERR_INPUT, "cannot detect in %dx%d frames: too small", width, height);
+        return -1;
+    }
+    um_detector *d = um_xcalloc(1, sizeof(*d));
+    d->width = width;
+    d->height = height;
+    d->fps = fps > 0 ? fps : 30;
+    d->o = *o;
+    int short_side = width < height ? width : height;
+    d->factor = short_side / DETECTION_SHORT_SIDE > 1 ? short_side / DETECTION_SHORT_SIDE : 1;
+    d->dw = width / d->factor;
+    d->dh = height / d->factor;
+    if (budget_memory(d, err) < 0) {
+        free(d);
+        return -1;
+    }
+    size_t grid = (size_t)d->dw * d->dh;
+    d->ring_cap = RING_FRAMES;
+    d->ring = um_xcalloc((size_t)d->ring_cap, sizeof(*d->ring));
+    for (int i = 0; i < d->ring_cap; i++)
+        d->ring[i] = um_xmalloc(grid);
+    d->sgx = um_xcalloc(DET_SAMPLES, sizeof(*d->sgx));
+    d->sgy = um_xcalloc(DET_SAMPLES, sizeof(*d->sgy));
+    for (int i = 0; i < DET_SAMPLES; i++) {
+        d->sgx[i] = um_xmalloc(grid * sizeof(int16_t));
+        d->sgy[i] = um_xmalloc(grid * sizeof(int16_t));
+    }
+    d->sample_step = (int)lround(d->fps / SAMPLES_PER_SECOND) > 1 ? (int)lround(d->fps / SAMPLES_PER_SECOND) : 1;
+    d->window_stride = DET_SAMPLES / 2;
+    d->mgx = um_xmalloc(grid * sizeof(int16_t));
+    d->mgy = um_xmalloc(grid * sizeof(int16_t));
+    d->bin = um_xmalloc(grid);
+    d->dil = um_xmalloc(grid);
+    d->labels = um_xmalloc(grid * sizeof(int32_t));
+    d->stack = um_xmalloc(grid * sizeof(int32_t));
+    *det = d;
+    return 0;
+}
+
+/* ---- scoring ---------------------------------------------------------- */
+
+/* Resamples the template about its centre (nearest neighbour: the
+ * correlation is normalised, so gradient magnitudes need no rescaling). */
+static void build_scaled(const det_spot *s, double scale, det_scaled *t)
+{
+    det_scaled_free(t);
+    t->w = (int)lround(s->w * scale);
+    t->h = (int)lround(s->h * scale);
+    size_t n = (size_t)t->w * t->h;
+    t->gx = um_xmalloc(n * sizeof(int16_t));
+    t->gy = um_xmalloc(n * sizeof(int16_t));
+    t->support = um_xmalloc(n);
+    for (int y = 0; y < t->h; y++) {
+        int sy = (int)floor((y + 0.5 - t->h / 2.0) / scale + s->h / 2.0);
+        sy = sy < 0 ? 0 : sy >= s->h ? s->h - 1 : sy;
+        for (int x = 0; x < t->w; x++) {
+            int sx = (int)floor((x + 0.5 - t->w / 2.0) / scale + s->w / 2.0);
+            sx = sx < 0 ? 0 : sx >= s->w ? s->w - 1 : sx;
+            size_t from = (size_t)sy * s->w + sx, to = (size_t)y * t->w + x;
+            t->gx[to] = s->tgx[from];
+            t->gy[to] = s->tgy[from];
+            t->support[to] = s->support[from];
+        }
+    }
+}
+
+static int scales_in_use(const um_detector *d) { return d->single_scale ? 1 : d->o.nb_scales; }
+
+static void refresh_templates(um_detector *d, det_spot *s)
+{
+    det_spot_rebuild_template(d, s);
+    for (int k = 0; k < scales_in_use(d); k++)
+        build_scaled(s, d->o.scales[k], &s->scaled[k]);
+}
+
+static void try_offset(const um_detector *d, const det_scaled *t, int cw, int ch, int ideal_x,
+                       int ideal_y, int dx, int dy, double *best, int *bx, int *by)
+{
+    int ox = ideal_x + dx, oy = ideal_y + dy;
+    if (ox < 1 || oy < 1 || ox + t->w > cw - 1 || oy + t->h > ch - 1)
+        return;
+    size_t at = (size_t)oy * cw + ox;
+    double v = um_kernel_gradient_ncc(t->gx, t->gy, t->w, t->support, t->w, d->fgx + at, d->fgy + at,
+                                      cw, t->w, t->h);
+    if (v > *best) {
+        *best = v;
+        *bx = dx;
+        *by = dy;
+    }
+}
+
+/* Best correlation of one scaled template with the frame near its spot. */
+static double score_scale(um_detector *d, const det_spot *s, const det_scaled *t, const uint8_t *luma,
+                          int *best_dx, int *best_dy)
+{
+    int cx = s->x + s->w / 2, cy = s->y + s->h / 2;
+    int x0 = cx - t->w / 2 - DET_SEARCH - 1, y0 = cy - t->h / 2 - DET_SEARCH - 1;
+    int cw = t->w + 2 * DET_SEARCH + 2, ch = t->h + 2 * DET_SEARCH + 2;
+    if (x0 < 0 || y0 < 0 || x0 + cw > d->dw || y0 + ch > d->dh) {
+        /* Near the border: keep the crop inside the frame. */
+        x0 = x0 < 0 ? 0 : x0 + cw > d->dw ? d->dw - cw : x0;
+        y0 = y0 < 0 ? 0 : y0 + ch > d->dh ? d->dh - ch : y0;
+        if (x0 < 0 || y0 < 0)
+            return 0;
+    }
+    size_t need = (size_t)cw * ch;
+    if (need > d->fg_cap) {
+        d->fgx = um_xrealloc(d->fgx, need * sizeof(int16_t));
+        d->fgy = um_xrealloc(d->fgy, need * sizeof(int16_t));
+        d->fg_cap = need;
+    }
+    um_kernel_sobel(luma + (size_t)y0 * d->dw + x0, d->dw, cw, ch, d->fgx, d->fgy, cw);
+    int ideal_x = cx - t->w / 2 - x0, ideal_y = cy - t->h / 2 - y0;
+    /* Coarse to fine: every other offset, then the neighbours of the best. */
+    double best = -2;
+    int bx = 0, by = 0;
+    for (int dy = -DET_SEARCH + 1; dy <= DET_SEARCH; dy += 2)
+        for (int dx = -DET_SEARCH + 1; dx <= DET_SEARCH; dx += 2)
+            try_offset(d, t, cw, ch, ideal_x, ideal_y, dx, dy, &best, &bx, &by);
+    int cx0 = bx, cy0 = by;
+    for (int dy = cy0 - 1; dy <= cy0 + 1; dy++)
+        for (int dx = cx0 - 1; dx <= cx0 + 1; dx++)
+            if ((dx != cx0 || dy != cy0) && abs(dx) <= DET_SEARCH && abs(dy) <= DET_SEARCH)
+                try_offset(d, t, cw, ch, ideal_x, ideal_y, dx, dy, &best, &bx, &by);
+    *best_dx = bx;
+    *best_dy = by;
+    return best < -1 ? 0 : best;
+}
+
+static void score_frame(um_detector *d, int64_t frame)
+{
+    const uint8_t *luma = d->ring[frame % d->ring_cap];
+    for (int i = 0; i < d->nb_spots; i++) {
+        det_spot *s = &d->spots[i];
+        if (s->template_dirty)
+            refresh_templates(d, s);
+        det_spot_reserve(s, frame + 1);
+        double best = -2;
+        for (int k = 0; k < scales_in_use(d); k++) {
+            /* A clear match at the learnt size needs no other scale. */
+            if (k > 0 && best >= CLEAR_MATCH)
+                break;
+            int dx = 0, dy = 0;
+            double v = score_scale(d, s, &s->scaled[k], luma, &dx, &dy);
+            /* Another scale must do clearly better to be believed. */
+            if (v > best + (k ? 0.05 : 0)) {
+                best = v;
+                s->scale_idx[frame] = (int8_t)k;
+                s->off_x[frame] = (int8_t)dx;
+                s->off_y[frame] = (int8_t)dy;
+            }
+        }
+        s->score[frame] = (float)best;
+    }
+}
+
+/* ---- frames in ---------------------------------------------------------- */
+
+static void to_detection_grid(const um_detector *d, const um_frame *f, uint8_t *dst)
+{
+    if (f->depth > 8)
+        um_kernel_downscale_u16((const uint16_t *)f->data[0], f->linesize[0], f->width, f->height,
+                                f->depth, d->factor, dst, d->dw);
+    else
+        um_kernel_downscale_u8(f->data[0], f->linesize[0], f->width, f->height, d->factor, dst,
+                               d->dw);
+}
+
+static void take_sample(um_detector *d, const uint8_t *luma)
+{
+    um_kernel_sobel(luma, d->dw, d->dw, d->dh, d->sgx[d->sample_head], d->sgy[d->sample_head], d->dw);
+    d->sample_head = (d->sample_head + 1) % DET_SAMPLES;
+    d->nsamples += d->nsamples < DET_SAMPLES;
+    if (++d->since_window >= d->window_stride && d->nsamples >= DET_MIN_SAMPLES) {
+        det_analyze_window(d, d->nsamples);
+        d->since_window = 0;
+    }
+}
+
+int um_detect_push(um_detector *d, const um_frame *f, um_error *err)
+{
+    if (d->finished || f->width != d->width || f->height != d->height) {
+        um_error_set(err, UM_ERR_OTHER, "detector: frame %lld is %dx%d, expected %dx%d",
+                     (long long)f->index, f->width, f->height, d->width, d->height);
+        return -1;
+    }
+    if (d->frames >= d->ring_cap) {
+        score_frame(d, d->frames - d->ring_cap);
+        d->scored = d->frames - d->ring_cap + 1;
+    }
+    uint8_t *slot = d->ring[d->frames % d->ring_cap];
+    to_detection_grid(d, f, slot);
+    if (d->frames % d->sample_step == 0)
+        take_sample(d, slot);
+    d->frames++;
+    return 0;
+}
+
+int um_detect_finish(um_detector *d, um_error *err)
+{
+    (void)err;
+    if (d->finished)
+        return 0;
+    /* A mark that shows only at the very end gets a window of its own. */
+    if (d->nsamples >= DET_MIN_SAMPLES / 2 + 2)
+        det_analyze_window(d, d->nsamples < DET_MIN_SAMPLES ? d->nsamples : DET_MIN_SAMPLES);
+    for (int64_t t = d->scored; t < d->frames; t++)
+        score_frame(d, t);
+    d->scored = d->frames;
+    det_build_timeline(d);
+    d->finished = 1;
+    return 0;
+}
+
+int64_t um_detect_frame_count(const um_detector *d) { return d->finished ? d->frames : 0; }
+
+int um_detect_frame_boxes(const um_detector *d, int64_t i, const um_box **boxes)
+{
+    if (!d->finished || i < 0 || i >= d->frames) {
+        *boxes = NULL;
+        return 0;
+    }
+    *boxes = d->boxes + d->box_first[i];
+    return (int)(d->box_first[i + 1] - d->box_first[i]);
+}
+
+int um_detect_spot_count(const um_detector *d) { return d->nb_public; }
+
+const um_detect_spot *um_detect_spot_get(const um_detector *d, int i)
+{
+    return i >= 0 && i < d->nb_public ? &d->public_spots[i] : NULL;
+}
+
+int um_detect_single_scale_fallback(const um_detector *d) { return d->single_scale; }
+
+void um_detect_free(um_detector **det)
+{
+    um_detector *d = *det;
+    if (!d)
+        return;
+    for (int i = 0; i < d->ring_cap; i++)
+        free(d->ring[i]);
+    free(d->ring);
+    for (int i = 0; i < DET_SAMPLES; i++) {
+        free(d->sgx[i]);
+        free(d->sgy[i]);
+    }
+    free(d->sgx);
+    free(d->sgy);
+    for (int i = 0; i < d->nb_spots; i++)
+        det_spot_free(&d->spots[i]);
+    free(d->mgx);
+    free(d->mgy);
+    free(d->bin);
+    free(d->dil);
+    free(d->labels);
+    free(d->stack);
+    free(d->fgx);
+    free(d->fgy);
+    free(d->boxes);
+    free(d->box_first);
+    free(d);
+    *det = NULL;
+}

@@ -1,0 +1,476 @@
+/*
+ * Window analysis: the temporal median of signed gradients keeps what stays
+ * still while the picture moves. Its strong, many-directional components are
+ * mark candidates; candidates at one place make a spot, whose template is the
+ * mean of the medians seen there.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detect/detect_internal.h"
+#include "unmark/kernels.h"
+
+/* A median gradient (L1, Sobel scale) below this is texture or noise. */
+#define ABS_THRESHOLD 48
+/* ...and it must stand this far above the frame's typical gradient. */
+#define REL_THRESHOLD 2.0
+/* Smallest eigenvalue over largest of the structure tensor: text and
+ * logos have edges every way; a background edge along a pan has one. */
+#define MIN_DIRECTIONALITY 0.45
+#define MIN_PIXELS 24
+#define MAX_COMPONENTS 4096
+
+typedef struct {
+    int x1, y1, x2, y2;          /* exclusive */
+    int64_t n;
+    double jxx, jyy, jxy;
+    int alive;
+} component;
+
+static int l1(int a, int b) { return abs(a) + abs(b); }
+
+/* The frame's typical gradient: mean L1 over the newest sample. */
+static double typical_gradient(const um_detector *d, const int16_t *gx, const int16_t *gy)
+{
+    int64_t sum = 0;
+    size_t n = (size_t)d->dw * d->dh;
+    for (size_t i = 0; i < n; i++)
+        sum += l1(gx[i], gy[i]);
+    return (double)sum / (double)n;
+}
+
+static void threshold_medians(um_detector *d, double typical)
+{
+    int thr = (int)fmax(ABS_THRESHOLD, REL_THRESHOLD * typical);
+    size_t n = (size_t)d->dw * d->dh;
+    for (size_t i = 0; i < n; i++)
+        d->bin[i] = l1(d->mgx[i], d->mgy[i]) > thr;
+}
+
+static void add_pixel(component *c, int x, int y, int gx, int gy)
+{
+    if (c->n == 0) {
+        c->x1 = x;
+        c->y1 = y;
+        c->x2 = x + 1;
+        c->y2 = y + 1;
+    }
+    c->x1 = x < c->x1 ? x : c->x1;
+    c->y1 = y < c->y1 ? y : c->y1;
+    c->x2 = x + 1 > c->x2 ? x + 1 : c->x2;
+    c->y2 = y + 1 > c->y2 ? y + 1 : c->y2;
+    c->n++;
+    c->jxx += (double)gx * gx;
+    c->jyy += (double)gy * gy;
+    c->jxy += (double)gx * gy;
+}
+
+/* Labels the 8-connected components of the dilated map, summing the
+ * undilated pixels' gradients into each. Returns how many. */
+static int label_components(um_detector *d, component *comps)
+{
+    int w = d->dw, h = d->dh, count = 0;
+    size_t n = (size_t)w * h;
+    int32_t *stack = d->stack;
+    memset(d->labels, 0, n * sizeof(*d->labels));
+    for (size_t start = 0; start < n && count < MAX_COMPONENTS; start++) {
+        if (!d->dil[start] || d->labels[start])
+            continue;
+        component *c = &comps[count++];
+        memset(c, 0, sizeof(*c));
+        c->alive = 1;
+        size_t top = 0;
+        stack[top++] = (int32_t)start;
+        d->labels[start] = count;
+        while (top) {
+            int32_t p = stack[--top];
+            int x = p % w, y = p / w;
+            if (d->bin[p])
+                add_pixel(c, x, y, d->mgx[p], d->mgy[p]);
+            for (int dy = -1; dy <= 1; dy++)
+                for (int dx = -1; dx <= 1; dx++) {
+                    int nx = x + dx, ny = y + dy;
+                    if (nx < 0 || ny < 0 || nx >= w || ny >= h)
+                        continue;
+                    int32_t q = ny * w + nx;
+                    if (d->dil[q] && !d->labels[q]) {
+                        d->labels[q] = count;
+                        stack[top++] = q;
+                    }
+                }
+        }
+    }
+    return count;
+}
+
+static int gap_between(const component *a, const component *b)
+{
+    int gx = a->x2 <= b->x1 ? b->x1 - a->x2 : b->x2 <= a->x1 ? a->x1 - b->x2 : 0;
+    int gy = a->y2 <= b->y1 ? b->y1 - a->y2 : b->y2 <= a->y1 ? a->y1 - b->y2 : 0;
+    return gx > gy ? gx : gy;
+}
+
+static void absorb(component *a, component *b)
+{
+    a->x1 = b->x1 < a->x1 ? b->x1 : a->x1;
+    a->y1 = b->y1 < a->y1 ? b->y1 : a->y1;
+    a->x2 = b->x2 > a->x2 ? b->x2 : a->x2;
+    a->y2 = b->y2 > a->y2 ? b->y2 : a->y2;
+    a->n += b->n;
+    a->jxx += b->jxx;
+    a->jyy += b->jyy;
+    a->jxy += b->jxy;
+    b->alive = 0;
+}
+
+/* Icon, word and handle come out as separate pieces: merge pieces closer
+ * than gap, as long as the union stays small enough to be a watermark. */
+static void merge_close(component *c, int count, int gap, int64_t max_area)
+{
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (int i = 0; i < count; i++) {
+            if (!c[i].alive || c[i].n < 4)
+                continue;
+            for (int j = i + 1; j < count; j++) {
+                if (!c[j].alive || c[j].n < 4 || gap_between(&c[i], &c[j]) > gap)
+                    continue;
+                component u = c[i];
+                absorb(&u, &c[j]);
+                c[j].alive = 1;
+                if ((int64_t)(u.x2 - u.x1) * (u.y2 - u.y1) > max_area)
+                    continue;
+                absorb(&c[i], &c[j]);
+                changed = 1;
+            }
+        }
+    }
+}
+
+static double directionality(const component *c)
+{
+    double tr = c->jxx + c->jyy, det = c->jxx * c->jyy - c->jxy * c->jxy;
+    double disc = sqrt(fmax(0, tr * tr / 4 - det));
+    double big = tr / 2 + disc, small = tr / 2 - disc;
+    return big > 0 ? small / big : 0;
+}
+
+static int is_candidate(const um_detector *d, const component *c)
+{
+    int64_t area = (int64_t)(c->x2 - c->x1) * (c->y2 - c->y1);
+    return c->alive && c->n >= MIN_PIXELS && area <= d->o.max_area * d->dw * d->dh &&
+           c->x2 - c->x1 >= 4 && c->y2 - c->y1 >= 3 && directionality(c) >= MIN_DIRECTIONALITY;
+}
+
+/* ---- spots ------------------------------------------------------------ */
+
+static double box_iou(int ax1, int ay1, int ax2, int ay2, int bx1, int by1, int bx2, int by2)
+{
+    int ix = (ax2 < bx2 ? ax2 : bx2) - (ax1 > bx1 ? ax1 : bx1);
+    int iy = (ay2 < by2 ? ay2 : by2) - (ay1 > by1 ? ay1 : by1);
+    if (ix <= 0 || iy <= 0)
+        return 0;
+    double inter = (double)ix * iy;
+    return inter / ((double)(ax2 - ax1) * (ay2 - ay1) + (double)(bx2 - bx1) * (by2 - by1) - inter);
+}
+
+/* The window around a candidate that a template keeps: room for the soft
+ * edge and for later, larger sightings. */
+static void template_window(const um_detector *d, const component *c, int *x, int *y, int *w, int *h)
+{
+    int mx = (c->x2 - c->x1) / 6 + 4, my = (c->y2 - c->y1) / 6 + 4;
+    int x1 = c->x1 - mx < 1 ? 1 : c->x1 - mx, y1 = c->y1 - my < 1 ? 1 : c->y1 - my;
+    int x2 = c->x2 + mx > d->dw - 1 ? d->dw - 1 : c->x2 + mx;
+    int y2 = c->y2 + my > d->dh - 1 ? d->dh - 1 : c->y2 + my;
+    *x = x1;
+    *y = y1;
+    *w = x2 - x1;
+    *h = y2 - y1;
+}
+
+static det_spot *new_spot(um_detector *d, const component *c)
+{
+    if (d->nb_spots >= DET_MAX_SPOTS)
+        return NULL;
+    det_spot *s = &d->spots[d->nb_spots++];
+    memset(s, 0, sizeof(*s));
+    template_window(d, c, &s->x, &s->y, &s->w, &s->h);
+    size_t n = (size_t)s->w * s->h;
+    s->acc_gx = um_xcalloc(n, sizeof(float));
+    s->acc_gy = um_xcalloc(n, sizeof(float));
+    s->tgx = um_xcalloc(n, sizeof(int16_t));
+    s->tgy = um_xcalloc(n, sizeof(int16_t));
+    s->support = um_xcalloc(n, 1);
+    s->mark = -1;
+    return s;
+}
+
+/* Grows a spot's window to hold a larger sighting, keeping its sums. */
+static void grow_spot(um_detector *d, det_spot *s, const component *c)
+{
+    int x, y, w, h;
+    component u = *c;
+    u.x1 = s->x < u.x1 ? s->x : u.x1;
+    u.y1 = s->y < u.y1 ? s->y : u.y1;
+    u.x2 = s->x + s->w > u.x2 ? s->x + s->w : u.x2;
+    u.y2 = s->y + s->h > u.y2 ? s->y + s->h : u.y2;
+    template_window(d, &u, &x, &y, &w, &h);
+    size_t n = (size_t)w * h;
+    float *ax = um_xcalloc(n, sizeof(float)), *ay = um_xcalloc(n, sizeof(float));
+    for (int j = 0; j < s->h; j++)
+        for (int i = 0; i < s->w; i++) {
+            size_t to = (size_t)(s->y + j - y) * w + (s->x + i - x);
+            ax[to] = s->acc_gx[(size_t)j * s->w + i];
+            ay[to] = s->acc_gy[(size_t)j * s->w + i];
+        }
+    free(s->acc_gx);
+    free(s->acc_gy);
+    free(s->tgx);
+    free(s->tgy);
+    free(s->support);
+    s->acc_gx = ax;
+    s->acc_gy = ay;
+    s->tgx = um_xcalloc(n, sizeof(int16_t));
+    s->tgy = um_xcalloc(n, sizeof(int16_t));
+    s->support = um_xcalloc(n, 1);
+    s->x = x;
+    s->y = y;
+    s->w = w;
+    s->h = h;
+}
+
+static int inside(const det_spot *s, const component *c)
+{
+    return c->x1 >= s->x && c->y1 >= s->y && c->x2 <= s->x + s->w && c->y2 <= s->y + s->h;
+}
+
+static det_spot *spot_for(um_detector *d, const component *c)
+{
+    for (int i = 0; i < d->nb_spots; i++) {
+        det_spot *s = &d->spots[i];
+        if (box_iou(s->x, s->y, s->x + s->w, s->y + s->h, c->x1, c->y1, c->x2, c->y2) > 0.3 ||
+            inside(s, c))
+            return s;
+    }
+    return new_spot(d, c);
+}
+
+static void accumulate(const um_detector *d, det_spot *s)
+{
+    for (int j = 0; j < s->h; j++) {
+        const int16_t *gx = d->mgx + (size_t)(s->y + j) * d->dw + s->x;
+        const int16_t *gy = d->mgy + (size_t)(s->y + j) * d->dw + s->x;
+        float *ax = s->acc_gx + (size_t)j * s->w, *ay = s->acc_gy + (size_t)j * s->w;
+        for (int i = 0; i < s->w; i++) {
+            ax[i] += gx[i];
+            ay[i] += gy[i];
+        }
+    }
+    s->nacc++;
+    s->template_dirty = 1;
+}
+
+#include <stdio.h>
+static void debug_dump_window(const um_detector *d, const component *c, int count)
+{
+    const char *dir = getenv("UNMARK_DETECT_DEBUG");
+    if (!dir)
+        return;
+    static int k;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/win%03d.pgm", dir, k++);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return;
+    fprintf(f, "P5 %d %d 255\n", d->dw, d->dh);
+    for (size_t i = 0; i < (size_t)d->dw * d->dh; i++) {
+        int v = l1(d->mgx[i], d->mgy[i]) / 2;
+        fputc(d->bin[i] ? 255 : (v > 200 ? 200 : v), f);
+    }
+    fclose(f);
+    for (int i = 0; i < count; i++)
+        if (c[i].alive && c[i].n >= MIN_PIXELS)
+            fprintf(stderr, "win %d frame %lld: comp %d,%d-%d,%d n=%lld dir=%.2f cand=%d\n", k - 1,
+                    (long long)d->frames, c[i].x1, c[i].y1, c[i].x2, c[i].y2, (long long)c[i].n,
+                    directionality(&c[i]), is_candidate(d, &c[i]));
+}
+
+void det_analyze_window(um_detector *d, int nsamples)
+{
+    const int16_t *gx[DET_SAMPLES], *gy[DET_SAMPLES];
+    for (int k = 0; k < nsamples; k++) {
+        int slot = (d->sample_head - 1 - k + DET_SAMPLES) % DET_SAMPLES;
+        gx[k] = d->sgx[slot];
+        gy[k] = d->sgy[slot];
+    }
+    size_t n = (size_t)d->dw * d->dh;
+    /* |mgx| + |mgy| > ABS_THRESHOLD needs one of them above half of it. */
+    um_kernel_median_stack_where(gx, nsamples, n, ABS_THRESHOLD / 2, d->bin, d->mgx);
+    um_kernel_median_stack_where(gy, nsamples, n, ABS_THRESHOLD / 2, d->bin, d->mgy);
+    threshold_medians(d, typical_gradient(d, gx[0], gy[0]));
+    um_kernel_mask_dilate(d->bin, d->dw, d->dw, d->dh, 1, d->dil, d->dw);
+    component *comps = um_xmalloc(MAX_COMPONENTS * sizeof(*comps));
+    int count = label_components(d, comps);
+    int gap = (d->dw < d->dh ? d->dw : d->dh) / 40 + 2;
+    merge_close(comps, count, gap, (int64_t)(d->o.max_area * d->dw * d->dh));
+    for (int i = 0; i < count; i++) {
+        if (!is_candidate(d, &comps[i]))
+            continue;
+        det_spot *s = spot_for(d, &comps[i]);
+        if (!s)
+            continue;
+        if (!inside(s, &comps[i]))
+            grow_spot(d, s, &comps[i]);
+        accumulate(d, s);
+    }
+    debug_dump_window(d, comps, count);
+    free(comps);
+}
+
+/* ---- templates -------------------------------------------------------- */
+
+static int compare_int(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+/* Keeps the support's main cluster: the piece with the most gradient mass
+ * and the pieces near it, dropping stray bits of background that stood
+ * still in some window. Returns the cluster's bbox in *c. */
+static void keep_main_cluster(um_detector *d, det_spot *s, const int *mags, uint8_t *strong,
+                              component *c)
+{
+    int w = s->w, h = s->h, count = 0;
+    size_t n = (size_t)w * h;
+    component *pieces = um_xmalloc(MAX_COMPONENTS * sizeof(*pieces));
+    int32_t *label = um_xcalloc(n, sizeof(int32_t)), *stack = um_xmalloc(n * sizeof(int32_t));
+    double total = 0;
+    for (size_t start = 0; start < n && count < MAX_COMPONENTS; start++) {
+        if (!strong[start] || label[start])
+            continue;
+        component *p = &pieces[count++];
+        memset(p, 0, sizeof(*p));
+        p->alive = 1;
+        size_t top = 0;
+        stack[top++] = (int32_t)start;
+        label[start] = count;
+        while (top) {
+            int32_t q = stack[--top];
+            int x = q % w, y = q / w;
+            add_pixel(p, x, y, 0, 0);
+            p->jxx += mags[q]; /* the piece's gradient mass */
+            for (int dy = -1; dy <= 1; dy++)
+                for (int dx = -1; dx <= 1; dx++) {
+                    int nx = x + dx, ny = y + dy;
+                    if (nx >= 0 && ny >= 0 && nx < w && ny < h && strong[ny * w + nx] &&
+                        !label[ny * w + nx]) {
+                        label[ny * w + nx] = count;
+                        stack[top++] = ny * w + nx;
+                    }
+                }
+        }
+        total += p->jxx;
+    }
+    int main_piece = 0;
+    for (int i = 1; i < count; i++)
+        if (pieces[i].jxx > pieces[main_piece].jxx)
+            main_piece = i;
+    component cluster = pieces[main_piece];
+    int gap = (d->dw < d->dh ? d->dw : d->dh) / 40 + 2;
+    uint8_t *keep = um_xcalloc((size_t)count + 1, 1);
+    keep[main_piece] = 1;
+    for (int grew = 1; grew;) {
+        grew = 0;
+        for (int i = 0; i < count; i++)
+            if (!keep[i] && pieces[i].jxx >= 0.01 * total && gap_between(&cluster, &pieces[i]) <= gap) {
+                absorb(&cluster, &pieces[i]);
+                keep[i] = grew = 1;
+            }
+    }
+    for (size_t i = 0; i < n; i++)
+        strong[i] = strong[i] && keep[label[i] - 1];
+    *c = cluster;
+    free(keep);
+    free(label);
+    free(stack);
+    free(pieces);
+}
+
+/* The template is the mean median gradient; its support is the main
+ * cluster of pixels strong against the template's own peak (Sobel already
+ * reaches a pixel past the mark's soft edge), grown by one pixel for the
+ * correlation's sake. The box is the cluster's own. */
+void det_spot_rebuild_template(um_detector *d, det_spot *s)
+{
+    size_t n = (size_t)s->w * s->h;
+    int *mags = um_xmalloc(n * sizeof(int));
+    for (size_t i = 0; i < n; i++) {
+        s->tgx[i] = (int16_t)lrintf(s->acc_gx[i] / (float)s->nacc);
+        s->tgy[i] = (int16_t)lrintf(s->acc_gy[i] / (float)s->nacc);
+        mags[i] = l1(s->tgx[i], s->tgy[i]);
+    }
+    int *sorted = um_xmalloc(n * sizeof(int));
+    memcpy(sorted, mags, n * sizeof(int));
+    qsort(sorted, n, sizeof(int), compare_int);
+    int peak = sorted[(n * 98) / 100];
+    free(sorted);
+    int thr = peak / 5 > ABS_THRESHOLD / 2 ? peak / 5 : ABS_THRESHOLD / 2;
+    uint8_t *strong = um_xcalloc(n, 1);
+    int any = 0;
+    for (size_t i = 0; i < n; i++)
+        any |= strong[i] = mags[i] > thr;
+    component c = {0};
+    if (any)
+        keep_main_cluster(d, s, mags, strong, &c);
+    s->tx1 = c.x1;
+    s->ty1 = c.y1;
+    s->tx2 = c.x2;
+    s->ty2 = c.y2;
+    um_kernel_mask_dilate(strong, s->w, s->w, s->h, 1, s->support, s->w);
+    free(strong);
+    free(mags);
+    s->template_dirty = 0;
+}
+
+/* Room for per-frame scores of frames 0..frames-1; new ones are NAN (not
+ * scored). */
+void det_spot_reserve(det_spot *s, int64_t frames)
+{
+    if (frames <= s->cap)
+        return;
+    int64_t cap = s->cap ? s->cap : 256;
+    while (cap < frames)
+        cap *= 2;
+    s->score = um_xrealloc(s->score, (size_t)cap * sizeof(float));
+    s->scale_idx = um_xrealloc(s->scale_idx, (size_t)cap);
+    s->off_x = um_xrealloc(s->off_x, (size_t)cap);
+    s->off_y = um_xrealloc(s->off_y, (size_t)cap);
+    for (int64_t i = s->cap; i < cap; i++)
+        s->score[i] = NAN;
+    s->cap = cap;
+}
+
+void det_scaled_free(det_scaled *t)
+{
+    free(t->gx);
+    free(t->gy);
+    free(t->support);
+    memset(t, 0, sizeof(*t));
+}
+
+void det_spot_free(det_spot *s)
+{
+    free(s->acc_gx);
+    free(s->acc_gy);
+    free(s->tgx);
+    free(s->tgy);
+    free(s->support);
+    for (int k = 0; k < UM_DETECT_MAX_SCALES; k++)
+        det_scaled_free(&s->scaled[k]);
+    free(s->score);
+    free(s->scale_idx);
+    free(s->off_x);
+    free(s->off_y);
+    memset(s, 0, sizeof(*s));
+}

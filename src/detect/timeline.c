@@ -1,0 +1,291 @@
+/*
+ * From scores to boxes: per spot, frames that match its template well are
+ * seeds; runs grow from them into neighbouring frames that still match a
+ * little (up to extend_back frames before and extend_ahead seconds after),
+ * gaps of a few frames inside a run are filled, and blips shorter than three
+ * frames are dropped — except at the clip's ends, where a short run is a mark
+ * cut by the edit, not noise.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detect/detect_internal.h"
+
+/* A spot whose best frames correlate below this is not a mark. */
+#define MIN_PEAK_SCORE 0.6
+#define MIN_RUN 3
+
+static int compare_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* The score that most frames showing the mark reach: the 90th percentile. */
+static double peak_score(const det_spot *s, int64_t frames)
+{
+    float *v = um_xmalloc((size_t)(frames ? frames : 1) * sizeof(float));
+    int64_t n = 0;
+    for (int64_t t = 0; t < frames; t++)
+        if (!isnan(s->score[t]))
+            v[n++] = s->score[t];
+    double p = 0;
+    if (n) {
+        qsort(v, (size_t)n, sizeof(float), compare_float);
+        p = v[(n * 9) / 10];
+    }
+    free(v);
+    return p;
+}
+
+static int score_at_least(const det_spot *s, int64_t t, double thr)
+{
+    return !isnan(s->score[t]) && s->score[t] >= thr;
+}
+
+static void fill_gaps(uint8_t *on, int64_t frames, int max_gap)
+{
+    int64_t last_on = -1;
+    for (int64_t t = 0; t < frames; t++) {
+        if (!on[t])
+            continue;
+        if (last_on >= 0 && t - last_on - 1 <= max_gap)
+            memset(on + last_on + 1, 1, (size_t)(t - last_on - 1));
+        last_on = t;
+    }
+}
+
+static void drop_blips(uint8_t *on, int64_t frames)
+{
+    for (int64_t a = 0; a < frames;) {
+        if (!on[a]) {
+            a++;
+            continue;
+        }
+        int64_t b = a;
+        while (b < frames && on[b])
+            b++;
+        if (b - a < MIN_RUN && a > 0 && b < frames)
+            memset(on + a, 0, (size_t)(b - a));
+        a = b;
+    }
+}
+
+static void extend_runs(const um_detector *d, const det_spot *s, uint8_t *on, double low)
+{
+    int64_t frames = d->frames, ahead = (int64_t)lround(d->o.extend_ahead * d->fps);
+    uint8_t *seed = um_xmalloc((size_t)frames);
+    memcpy(seed, on, (size_t)frames);
+    for (int64_t t = 0; t < frames; t++) {
+        if (!seed[t])
+            continue;
+        if (t == 0 || !seed[t - 1])
+            for (int64_t u = t - 1; u >= 0 && u >= t - d->o.extend_back && score_at_least(s, u, low); u--)
+                on[u] = 1;
+        if (t == frames - 1 || !seed[t + 1])
+            for (int64_t u = t + 1; u < frames && u <= t + ahead && score_at_least(s, u, low); u++)
+                on[u] = 1;
+    }
+    free(seed);
+}
+
+/* Which frames show the spot's mark. Returns how many. */
+static int64_t presence(const um_detector *d, const det_spot *s, uint8_t *on)
+{
+    int64_t frames = d->frames;
+    memset(on, 0, (size_t)frames);
+    double peak = peak_score(s, frames);
+    if (getenv("UNMARK_DETECT_DEBUG"))
+    {
+        fprintf(stderr, "spot %d,%d %dx%d nacc=%d peak=%.2f\n", s->x, s->y, s->w, s->h, s->nacc, peak);
+        for (int64_t t = 0; t < frames; t++)
+            fprintf(stderr, "%.2f%c", s->score[t], t % 30 == 29 ? '\n' : ' ');
+        fprintf(stderr, "\n");
+        char path[256];
+        snprintf(path, sizeof(path), "%s/spot%d_%d.pgm", getenv("UNMARK_DETECT_DEBUG"), s->x, s->y);
+        FILE *f = fopen(path, "wb");
+        if (f) {
+            fprintf(f, "P5 %d %d 255\n", s->w, s->h);
+            for (int i = 0; i < s->w * s->h; i++) {
+                int v = (abs(s->tgx[i]) + abs(s->tgy[i])) / 2;
+                fputc(s->support[i] ? (v > 255 ? 255 : v) : 40, f);
+            }
+            fclose(f);
+        }
+    }
+    if (peak < MIN_PEAK_SCORE)
+        return 0;
+    double high = fmax(0.25, 0.5 * peak), low = fmax(0.15, 0.3 * peak);
+    for (int64_t t = 0; t < frames; t++)
+        on[t] = score_at_least(s, t, high);
+    fill_gaps(on, frames, d->o.max_gap);
+    drop_blips(on, frames);
+    extend_runs(d, s, on, low);
+    fill_gaps(on, frames, d->o.max_gap);
+    int64_t n = 0;
+    for (int64_t t = 0; t < frames; t++)
+        n += on[t];
+    return n;
+}
+
+/* The box of spot s in frame t, in frame pixels: the template's strong
+ * cluster at the scale and offset that matched. */
+static um_box spot_box(const um_detector *d, const det_spot *s, int64_t t)
+{
+    double scale = d->o.scales[s->scale_idx[t]];
+    double cx = s->x + s->w / 2.0 + s->off_x[t], cy = s->y + s->h / 2.0 + s->off_y[t];
+    double x1 = cx + (s->tx1 - s->w / 2.0) * scale, x2 = cx + (s->tx2 - s->w / 2.0) * scale;
+    double y1 = cy + (s->ty1 - s->h / 2.0) * scale, y2 = cy + (s->ty2 - s->h / 2.0) * scale;
+    int f = d->factor;
+    um_box b = {(int)floor(x1 * f), (int)floor(y1 * f), (int)ceil(x2 * f), (int)ceil(y2 * f)};
+    b.x1 = b.x1 < 0 ? 0 : b.x1;
+    b.y1 = b.y1 < 0 ? 0 : b.y1;
+    b.x2 = b.x2 > d->width ? d->width : b.x2;
+    b.y2 = b.y2 > d->height ? d->height : b.y2;
+    return b;
+}
+
+/* Frames a spot was unsure about (no score, or a scale/offset from a bad
+ * match) take the run's most common placement. */
+static void settle_placement(det_spot *s, const uint8_t *on, int64_t frames)
+{
+    for (int64_t a = 0; a < frames;) {
+        if (!on[a]) {
+            a++;
+            continue;
+        }
+        int64_t b = a, best = -1;
+        while (b < frames && on[b]) {
+            if (!isnan(s->score[b]) && (best < 0 || s->score[b] > s->score[best]))
+                best = b;
+            b++;
+        }
+        for (int64_t t = a; t < b && best >= 0; t++) {
+            s->scale_idx[t] = s->scale_idx[best];
+            s->off_x[t] = s->off_x[best];
+            s->off_y[t] = s->off_y[best];
+        }
+        a = b;
+    }
+}
+
+static void add_public_spot(um_detector *d, const det_spot *s, const uint8_t *on, int64_t count)
+{
+    um_detect_spot *p = &d->public_spots[d->nb_public++];
+    memset(p, 0, sizeof(*p));
+    p->frames = count;
+    p->mark = s->mark;
+    int first = 1;
+    for (int64_t t = 0; t < d->frames; t++) {
+        if (!on[t])
+            continue;
+        um_box b = spot_box(d, s, t);
+        if (first) {
+            p->box = b;
+            p->scale = d->o.scales[s->scale_idx[t]];
+            first = 0;
+        }
+        p->box.x1 = b.x1 < p->box.x1 ? b.x1 : p->box.x1;
+        p->box.y1 = b.y1 < p->box.y1 ? b.y1 : p->box.y1;
+        p->box.x2 = b.x2 > p->box.x2 ? b.x2 : p->box.x2;
+        p->box.y2 = b.y2 > p->box.y2 ? b.y2 : p->box.y2;
+    }
+}
+
+/* Spots with templates of one size and shape are one mark seen at several
+ * places (Sora's hops). */
+static void group_marks(um_detector *d)
+{
+    int marks = 0;
+    for (int i = 0; i < d->nb_spots; i++) {
+        det_spot *a = &d->spots[i];
+        if (a->discarded)
+            continue;
+        a->mark = -1;
+        for (int j = 0; j < i && a->mark < 0; j++) {
+            const det_spot *b = &d->spots[j];
+            int aw = a->tx2 - a->tx1, ah = a->ty2 - a->ty1, bw = b->tx2 - b->tx1, bh = b->ty2 - b->ty1;
+            if (!b->discarded && abs(aw - bw) * 6 <= bw && abs(ah - bh) * 6 <= bh)
+                a->mark = b->mark;
+        }
+        if (a->mark < 0)
+            a->mark = marks++;
+    }
+}
+
+static int other_spot_of_mark_present(const um_detector *d, uint8_t *const *on, int self, int64_t a,
+                                      int64_t b)
+{
+    for (int j = 0; j < d->nb_spots; j++) {
+        if (j == self || d->spots[j].discarded || d->spots[j].mark != d->spots[self].mark)
+            continue;
+        for (int64_t t = a; t < b; t++)
+            if (on[j][t])
+                return 1;
+    }
+    return 0;
+}
+
+/* A mark seen at one place before and after a stretch, and nowhere else
+ * meanwhile, stayed there: its edges only faded against a background of
+ * its own brightness. Filling such gaps keeps it from flashing back. */
+static void fill_unexplained_gaps(um_detector *d, uint8_t **on)
+{
+    for (int i = 0; i < d->nb_spots; i++) {
+        if (d->spots[i].discarded)
+            continue;
+        int64_t last_on = -1;
+        for (int64_t t = 0; t < d->frames; t++) {
+            if (!on[i][t])
+                continue;
+            if (last_on >= 0 && t - last_on > 1 &&
+                !other_spot_of_mark_present(d, on, i, last_on + 1, t))
+                memset(on[i] + last_on + 1, 1, (size_t)(t - last_on - 1));
+            last_on = t;
+        }
+    }
+}
+
+void det_build_timeline(um_detector *d)
+{
+    int64_t frames = d->frames;
+    uint8_t **on = um_xcalloc((size_t)d->nb_spots + 1, sizeof(*on));
+    for (int i = 0; i < d->nb_spots; i++) {
+        det_spot *s = &d->spots[i];
+        det_spot_reserve(s, frames);
+        on[i] = um_xmalloc((size_t)(frames ? frames : 1));
+        int64_t n = presence(d, s, on[i]);
+        s->present_frames = n;
+        s->discarded = n == 0;
+    }
+    group_marks(d);
+    fill_unexplained_gaps(d, on);
+    for (int i = 0; i < d->nb_spots; i++) {
+        d->spots[i].present_frames = 0;
+        for (int64_t t = 0; t < frames && !d->spots[i].discarded; t++)
+            d->spots[i].present_frames += on[i][t];
+        if (!d->spots[i].discarded)
+            settle_placement(&d->spots[i], on[i], frames);
+    }
+    int64_t total = 0;
+    for (int i = 0; i < d->nb_spots; i++)
+        total += d->spots[i].present_frames;
+    d->boxes = um_xmalloc((size_t)(total ? total : 1) * sizeof(um_box));
+    d->box_first = um_xmalloc((size_t)(frames + 1) * sizeof(int64_t));
+    int64_t k = 0;
+    for (int64_t t = 0; t < frames; t++) {
+        d->box_first[t] = k;
+        for (int i = 0; i < d->nb_spots; i++)
+            if (on[i][t])
+                d->boxes[k++] = spot_box(d, &d->spots[i], t);
+    }
+    d->box_first[frames] = k;
+    for (int i = 0; i < d->nb_spots; i++) {
+        if (!d->spots[i].discarded)
+            add_public_spot(d, &d->spots[i], on[i], d->spots[i].present_frames);
+        free(on[i]);
+    }
+    free(on);
+}

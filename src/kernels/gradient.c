@@ -1,0 +1,166 @@
+/*
+ * Kernels for detection: downscaling, Sobel gradients, the temporal median
+ * of a stack of gradient fields, and gradient cross-correlation. Pure
+ * functions on (pointer, stride, width, height).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "unmark/kernels.h"
+
+/* The common case, 2x2 blocks, in a loop the compiler vectorises. */
+static void downscale_by_two(const uint8_t *src, ptrdiff_t src_stride, int dw, int dh, uint8_t *dst,
+                             ptrdiff_t dst_stride)
+{
+    for (int y = 0; y < dh; y++) {
+        const uint8_t *a = src + (ptrdiff_t)(2 * y) * src_stride, *b = a + src_stride;
+        uint8_t *out = dst + y * dst_stride;
+        for (int x = 0; x < dw; x++)
+            out[x] = (uint8_t)((a[2 * x] + a[2 * x + 1] + b[2 * x] + b[2 * x + 1] + 2) >> 2);
+    }
+}
+
+void um_kernel_downscale_u8(const uint8_t *src, ptrdiff_t src_stride, int w, int h, int factor,
+                            uint8_t *dst, ptrdiff_t dst_stride)
+{
+    int dw = w / factor, dh = h / factor, area = factor * factor;
+    if (factor == 2) {
+        downscale_by_two(src, src_stride, dw, dh, dst, dst_stride);
+        return;
+    }
+    for (int y = 0; y < dh; y++) {
+        uint8_t *out = dst + y * dst_stride;
+        for (int x = 0; x < dw; x++) {
+            unsigned sum = 0;
+            for (int j = 0; j < factor; j++) {
+                const uint8_t *row = src + (ptrdiff_t)(y * factor + j) * src_stride + x * factor;
+                for (int i = 0; i < factor; i++)
+                    sum += row[i];
+            }
+            out[x] = (uint8_t)((sum + (unsigned)area / 2) / (unsigned)area);
+        }
+    }
+}
+
+void um_kernel_downscale_u16(const uint16_t *src, ptrdiff_t src_stride, int w, int h, int depth,
+                             int factor, uint8_t *dst, ptrdiff_t dst_stride)
+{
+    int dw = w / factor, dh = h / factor;
+    unsigned area = (unsigned)(factor * factor) << (depth - 8);
+    for (int y = 0; y < dh; y++) {
+        uint8_t *out = dst + y * dst_stride;
+        for (int x = 0; x < dw; x++) {
+            unsigned sum = 0;
+            for (int j = 0; j < factor; j++) {
+                const uint16_t *row = (const uint16_t *)((const uint8_t *)src +
+                                                         (ptrdiff_t)(y * factor + j) * src_stride) +
+                                      x * factor;
+                for (int i = 0; i < factor; i++)
+                    sum += row[i];
+            }
+            unsigned v = (sum + area / 2) / area;
+            out[x] = (uint8_t)(v > 255 ? 255 : v);
+        }
+    }
+}
+
+void um_kernel_sobel(const uint8_t *src, ptrdiff_t src_stride, int w, int h, int16_t *gx,
+                     int16_t *gy, ptrdiff_t g_stride)
+{
+    for (int y = 0; y < h; y++) {
+        int16_t *ox = gx + y * g_stride, *oy = gy + y * g_stride;
+        if (y == 0 || y == h - 1 || w < 3) {
+            memset(ox, 0, (size_t)w * sizeof(*ox));
+            memset(oy, 0, (size_t)w * sizeof(*oy));
+            continue;
+        }
+        const uint8_t *a = src + (y - 1) * src_stride, *b = src + y * src_stride,
+                      *c = src + (y + 1) * src_stride;
+        ox[0] = oy[0] = ox[w - 1] = oy[w - 1] = 0;
+        for (int x = 1; x < w - 1; x++) {
+            int sx = (a[x + 1] + 2 * b[x + 1] + c[x + 1]) - (a[x - 1] + 2 * b[x - 1] + c[x - 1]);
+            int sy = (c[x - 1] + 2 * c[x] + c[x + 1]) - (a[x - 1] + 2 * a[x] + a[x + 1]);
+            ox[x] = (int16_t)sx;
+            oy[x] = (int16_t)sy;
+        }
+    }
+}
+
+/* Median of n values by insertion sort: n is small (a window of samples)
+ * and the values arrive nearly ordered as often as not. */
+static int16_t median_of(int16_t *v, int n)
+{
+    for (int i = 1; i < n; i++) {
+        int16_t key = v[i];
+        int j = i - 1;
+        while (j >= 0 && v[j] > key) {
+            v[j + 1] = v[j];
+            j--;
+        }
+        v[j + 1] = key;
+    }
+    return v[(n - 1) / 2];
+}
+
+void um_kernel_median_stack(const int16_t *const *stack, int n, size_t count, int16_t *out)
+{
+    int16_t v[64] = {0};
+    if (n > 64)
+        n = 64;
+    for (size_t i = 0; i < count; i++) {
+        for (int k = 0; k < n; k++)
+            v[k] = stack[k][i];
+        out[i] = median_of(v, n);
+    }
+}
+
+void um_kernel_median_stack_where(const int16_t *const *stack, int n, size_t count, int16_t floor_abs,
+                                  uint8_t *scratch, int16_t *out)
+{
+    if (n > 64)
+        n = 64;
+    /* A median above floor_abs needs more than half the samples above it
+     * (with its sign): count them first, in a loop the compiler vectorises. */
+    memset(scratch, 0, count);
+    for (int k = 0; k < n; k++) {
+        const int16_t *s = stack[k];
+        for (size_t i = 0; i < count; i++)
+            scratch[i] += (uint8_t)(s[i] > floor_abs || s[i] < -floor_abs);
+    }
+    int16_t v[64] = {0};
+    for (size_t i = 0; i < count; i++) {
+        if (scratch[i] * 2 < n) {
+            out[i] = 0;
+            continue;
+        }
+        for (int k = 0; k < n; k++)
+            v[k] = stack[k][i];
+        out[i] = median_of(v, n);
+    }
+}
+
+double um_kernel_gradient_ncc(const int16_t *tgx, const int16_t *tgy, ptrdiff_t t_stride,
+                              const uint8_t *weight, ptrdiff_t w_stride, const int16_t *fgx,
+                              const int16_t *fgy, ptrdiff_t f_stride, int w, int h)
+{
+    double tf = 0, tt = 0, ff = 0;
+    for (int y = 0; y < h; y++) {
+        const int16_t *ax = tgx + y * t_stride, *ay = tgy + y * t_stride;
+        const int16_t *bx = fgx + y * f_stride, *by = fgy + y * f_stride;
+        const uint8_t *m = weight + y * w_stride;
+        int64_t rtf = 0, rtt = 0, rff = 0;
+        for (int x = 0; x < w; x++) {
+            if (!m[x])
+                continue;
+            rtf += (int64_t)ax[x] * bx[x] + (int64_t)ay[x] * by[x];
+            rtt += (int64_t)ax[x] * ax[x] + (int64_t)ay[x] * ay[x];
+            rff += (int64_t)bx[x] * bx[x] + (int64_t)by[x] * by[x];
+        }
+        tf += (double)rtf;
+        tt += (double)rtt;
+        ff += (double)rff;
+    }
+    if (tt <= 0 || ff <= 0)
+        return 0;
+    return tf / sqrt(tt * ff);
+}
