@@ -6,6 +6,7 @@
 #ifndef UNMARK_DETECT_INTERNAL_H
 #define UNMARK_DETECT_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "unmark/detect.h"
@@ -26,6 +27,7 @@ typedef struct {
  * well the frame matches it. */
 typedef struct {
     int x, y, w, h;              /* template window, detection grid */
+    int fx1, fy1, fx2, fy2;      /* the first sighting's box, exclusive */
     float *acc_gx, *acc_gy;      /* sums of the window medians seen here */
     int nacc;
     int16_t *tgx, *tgy;          /* template = acc / nacc */
@@ -33,6 +35,10 @@ typedef struct {
     int tx1, ty1, tx2, ty2;      /* bbox of the support, detection grid, exclusive */
     det_scaled scaled[UM_DETECT_MAX_SCALES];
     int template_dirty;
+    /* Frame gradients summed over frames that clearly show the mark: the
+     * moving picture averages out, the mark stays; its box comes from here. */
+    float *ev_gx, *ev_gy, *ev_abs;
+    int ev_n;
     float *score;                /* per frame; NAN where not scored */
     int8_t *scale_idx;           /* per frame: best scale */
     int8_t *off_x, *off_y;       /* per frame: best offset, detection pixels */
@@ -84,6 +90,10 @@ void det_spot_rebuild_template(um_detector *d, det_spot *s);
 void det_spot_free(det_spot *s);
 void det_scaled_free(det_scaled *t);
 void det_spot_reserve(det_spot *s, int64_t frames);
+/* Adds a frame's gradients (a w x h window of the spot, stride apart). */
+void det_spot_add_evidence(det_spot *s, const int16_t *gx, const int16_t *gy, ptrdiff_t stride);
+/* Sets the spot's box (tx1..ty2) from its evidence, when it has enough. */
+void det_spot_box_from_evidence(um_detector *d, det_spot *s);
 /* timeline.c: per-frame boxes from the spots' scores. */
 void det_build_timeline(um_detector *d);
 

@@ -17,6 +17,8 @@
 #define SAMPLES_PER_SECOND 10.0
 #define RING_FRAMES 96
 #define CLEAR_MATCH 0.8
+/* Frames matching this well feed the spot's evidence. */
+#define EVIDENCE_SCORE 0.6
 #define DETECTION_SHORT_SIDE 320
 
 void um_detect_options_init(um_detect_options *o)
@@ -193,7 +195,7 @@ static void try_offset(const um_detector *d, const det_scaled *t, int cw, int ch
 
 /* Best correlation of one scaled template with the frame near its spot. */
 static double score_scale(um_detector *d, const det_spot *s, const det_scaled *t, const uint8_t *luma,
-                          int *best_dx, int *best_dy)
+                          int *best_dx, int *best_dy, int *window_at)
 {
     int cx = s->x + s->w / 2, cy = s->y + s->h / 2;
     int x0 = cx - t->w / 2 - DET_SEARCH - 1, y0 = cy - t->h / 2 - DET_SEARCH - 1;
@@ -226,6 +228,7 @@ static double score_scale(um_detector *d, const det_spot *s, const det_scaled *t
                 try_offset(d, t, cw, ch, ideal_x, ideal_y, dx, dy, &best, &bx, &by);
     *best_dx = bx;
     *best_dy = by;
+    *window_at = (ideal_y + by) * cw + ideal_x + bx;
     return best < -1 ? 0 : best;
 }
 
@@ -242,8 +245,10 @@ static void score_frame(um_detector *d, int64_t frame)
             /* A clear match at the learnt size needs no other scale. */
             if (k > 0 && best >= CLEAR_MATCH)
                 break;
-            int dx = 0, dy = 0;
-            double v = score_scale(d, s, &s->scaled[k], luma, &dx, &dy);
+            int dx = 0, dy = 0, at = -1;
+            double v = score_scale(d, s, &s->scaled[k], luma, &dx, &dy, &at);
+            if (k == 0 && v >= EVIDENCE_SCORE && at >= 0 && s->scaled[0].w == s->w && s->scaled[0].h == s->h)
+                det_spot_add_evidence(s, d->fgx + at, d->fgy + at, s->scaled[0].w + 2 * DET_SEARCH + 2);
             /* Another scale must do clearly better to be believed. */
             if (v > best + (k ? 0.05 : 0)) {
                 best = v;

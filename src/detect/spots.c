@@ -20,6 +20,9 @@
 #define MIN_DIRECTIONALITY 0.45
 #define MIN_PIXELS 24
 #define MAX_COMPONENTS 4096
+/* Frames that must clearly show a mark before its box is taken from them. */
+#define MIN_EVIDENCE_FRAMES 5
+#define MIN_STEADINESS 0.6
 
 typedef struct {
     int x1, y1, x2, y2;          /* exclusive */
@@ -165,21 +168,11 @@ static int is_candidate(const um_detector *d, const component *c)
 
 /* ---- spots ------------------------------------------------------------ */
 
-static double box_iou(int ax1, int ay1, int ax2, int ay2, int bx1, int by1, int bx2, int by2)
-{
-    int ix = (ax2 < bx2 ? ax2 : bx2) - (ax1 > bx1 ? ax1 : bx1);
-    int iy = (ay2 < by2 ? ay2 : by2) - (ay1 > by1 ? ay1 : by1);
-    if (ix <= 0 || iy <= 0)
-        return 0;
-    double inter = (double)ix * iy;
-    return inter / ((double)(ax2 - ax1) * (ay2 - ay1) + (double)(bx2 - bx1) * (by2 - by1) - inter);
-}
-
 /* The window around a candidate that a template keeps: room for the soft
- * edge and for later, larger sightings. */
+ * edge and a little drift. */
 static void template_window(const um_detector *d, const component *c, int *x, int *y, int *w, int *h)
 {
-    int mx = (c->x2 - c->x1) / 6 + 4, my = (c->y2 - c->y1) / 6 + 4;
+    int mx = (c->x2 - c->x1) / 4 + 6, my = (c->y2 - c->y1) / 4 + 6;
     int x1 = c->x1 - mx < 1 ? 1 : c->x1 - mx, y1 = c->y1 - my < 1 ? 1 : c->y1 - my;
     int x2 = c->x2 + mx > d->dw - 1 ? d->dw - 1 : c->x2 + mx;
     int y2 = c->y2 + my > d->dh - 1 ? d->dh - 1 : c->y2 + my;
@@ -196,6 +189,10 @@ static det_spot *new_spot(um_detector *d, const component *c)
     det_spot *s = &d->spots[d->nb_spots++];
     memset(s, 0, sizeof(*s));
     template_window(d, c, &s->x, &s->y, &s->w, &s->h);
+    s->fx1 = c->x1;
+    s->fy1 = c->y1;
+    s->fx2 = c->x2;
+    s->fy2 = c->y2;
     size_t n = (size_t)s->w * s->h;
     s->acc_gx = um_xcalloc(n, sizeof(float));
     s->acc_gy = um_xcalloc(n, sizeof(float));
@@ -206,55 +203,32 @@ static det_spot *new_spot(um_detector *d, const component *c)
     return s;
 }
 
-/* Grows a spot's window to hold a larger sighting, keeping its sums. */
-static void grow_spot(um_detector *d, det_spot *s, const component *c)
+/* Overlap of two boxes over the smaller one's area. */
+static double overlap_of_smaller(int ax1, int ay1, int ax2, int ay2, const component *c)
 {
-    int x, y, w, h;
-    component u = *c;
-    u.x1 = s->x < u.x1 ? s->x : u.x1;
-    u.y1 = s->y < u.y1 ? s->y : u.y1;
-    u.x2 = s->x + s->w > u.x2 ? s->x + s->w : u.x2;
-    u.y2 = s->y + s->h > u.y2 ? s->y + s->h : u.y2;
-    template_window(d, &u, &x, &y, &w, &h);
-    size_t n = (size_t)w * h;
-    float *ax = um_xcalloc(n, sizeof(float)), *ay = um_xcalloc(n, sizeof(float));
-    for (int j = 0; j < s->h; j++)
-        for (int i = 0; i < s->w; i++) {
-            size_t to = (size_t)(s->y + j - y) * w + (s->x + i - x);
-            ax[to] = s->acc_gx[(size_t)j * s->w + i];
-            ay[to] = s->acc_gy[(size_t)j * s->w + i];
-        }
-    free(s->acc_gx);
-    free(s->acc_gy);
-    free(s->tgx);
-    free(s->tgy);
-    free(s->support);
-    s->acc_gx = ax;
-    s->acc_gy = ay;
-    s->tgx = um_xcalloc(n, sizeof(int16_t));
-    s->tgy = um_xcalloc(n, sizeof(int16_t));
-    s->support = um_xcalloc(n, 1);
-    s->x = x;
-    s->y = y;
-    s->w = w;
-    s->h = h;
+    int ix = (ax2 < c->x2 ? ax2 : c->x2) - (ax1 > c->x1 ? ax1 : c->x1);
+    int iy = (ay2 < c->y2 ? ay2 : c->y2) - (ay1 > c->y1 ? ay1 : c->y1);
+    if (ix <= 0 || iy <= 0)
+        return 0;
+    double a = (double)(ax2 - ax1) * (ay2 - ay1), b = (double)(c->x2 - c->x1) * (c->y2 - c->y1);
+    return (double)ix * iy / (a < b ? a : b);
 }
 
-static int inside(const det_spot *s, const component *c)
-{
-    return c->x1 >= s->x && c->y1 >= s->y && c->x2 <= s->x + s->w && c->y2 <= s->y + s->h;
-}
-
+/* A sighting belongs to the spot whose first sighting it mostly overlaps:
+ * a later sighting may carry a piece of still background along, but the
+ * mark in it is the same. */
 static det_spot *spot_for(um_detector *d, const component *c)
 {
     for (int i = 0; i < d->nb_spots; i++) {
         det_spot *s = &d->spots[i];
-        if (box_iou(s->x, s->y, s->x + s->w, s->y + s->h, c->x1, c->y1, c->x2, c->y2) > 0.3 ||
-            inside(s, c))
+        if (overlap_of_smaller(s->fx1, s->fy1, s->fx2, s->fy2, c) >= 0.5)
             return s;
     }
     return new_spot(d, c);
 }
+
+/* The part of the window median inside the spot's window is all a spot
+ * keeps; its box comes from the evidence of the frames later on. */
 
 static void accumulate(const um_detector *d, det_spot *s)
 {
@@ -269,31 +243,6 @@ static void accumulate(const um_detector *d, det_spot *s)
     }
     s->nacc++;
     s->template_dirty = 1;
-}
-
-#include <stdio.h>
-static void debug_dump_window(const um_detector *d, const component *c, int count)
-{
-    const char *dir = getenv("UNMARK_DETECT_DEBUG");
-    if (!dir)
-        return;
-    static int k;
-    char path[512];
-    snprintf(path, sizeof(path), "%s/win%03d.pgm", dir, k++);
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return;
-    fprintf(f, "P5 %d %d 255\n", d->dw, d->dh);
-    for (size_t i = 0; i < (size_t)d->dw * d->dh; i++) {
-        int v = l1(d->mgx[i], d->mgy[i]) / 2;
-        fputc(d->bin[i] ? 255 : (v > 200 ? 200 : v), f);
-    }
-    fclose(f);
-    for (int i = 0; i < count; i++)
-        if (c[i].alive && c[i].n >= MIN_PIXELS)
-            fprintf(stderr, "win %d frame %lld: comp %d,%d-%d,%d n=%lld dir=%.2f cand=%d\n", k - 1,
-                    (long long)d->frames, c[i].x1, c[i].y1, c[i].x2, c[i].y2, (long long)c[i].n,
-                    directionality(&c[i]), is_candidate(d, &c[i]));
 }
 
 void det_analyze_window(um_detector *d, int nsamples)
@@ -318,13 +267,9 @@ void det_analyze_window(um_detector *d, int nsamples)
         if (!is_candidate(d, &comps[i]))
             continue;
         det_spot *s = spot_for(d, &comps[i]);
-        if (!s)
-            continue;
-        if (!inside(s, &comps[i]))
-            grow_spot(d, s, &comps[i]);
-        accumulate(d, s);
+        if (s)
+            accumulate(d, s);
     }
-    debug_dump_window(d, comps, count);
     free(comps);
 }
 
@@ -333,6 +278,16 @@ void det_analyze_window(um_detector *d, int nsamples)
 static int compare_int(const void *a, const void *b)
 {
     return *(const int *)a - *(const int *)b;
+}
+
+/* A piece joins the mark's cluster when it is close and carries some of
+ * the mass; a light piece must be very close (a letter's dot, not a stray
+ * bit of background a few pixels off). */
+static int joins_cluster(const component *cluster, const component *piece, double total, int gap)
+{
+    int g = gap_between(cluster, piece);
+    double share = piece->jxx / total;
+    return share >= 0.01 && (g <= 2 || (share >= 0.03 && g <= gap));
 }
 
 /* Keeps the support's main cluster: the piece with the most gradient mass
@@ -383,7 +338,7 @@ static void keep_main_cluster(um_detector *d, det_spot *s, const int *mags, uint
     for (int grew = 1; grew;) {
         grew = 0;
         for (int i = 0; i < count; i++)
-            if (!keep[i] && pieces[i].jxx >= 0.01 * total && gap_between(&cluster, &pieces[i]) <= gap) {
+            if (!keep[i] && joins_cluster(&cluster, &pieces[i], total, gap)) {
                 absorb(&cluster, &pieces[i]);
                 keep[i] = grew = 1;
             }
@@ -397,10 +352,39 @@ static void keep_main_cluster(um_detector *d, det_spot *s, const int *mags, uint
     free(pieces);
 }
 
+/* The strong pixels of a gradient field: above a fifth of its peak (its
+ * 98th percentile). Returns whether there are any. */
+static int strong_pixels(const int *mags, size_t n, uint8_t *strong)
+{
+    int *sorted = um_xmalloc(n * sizeof(int));
+    memcpy(sorted, mags, n * sizeof(int));
+    qsort(sorted, n, sizeof(int), compare_int);
+    int peak = sorted[(n * 98) / 100];
+    free(sorted);
+    int thr = peak / 5 > ABS_THRESHOLD / 2 ? peak / 5 : ABS_THRESHOLD / 2;
+    int any = 0;
+    for (size_t i = 0; i < n; i++)
+        any |= strong[i] = mags[i] > thr;
+    return any;
+}
+
+/* The box of the main cluster of a gradient field's strong pixels, left
+ * in strong. */
+static void cluster_box(um_detector *d, det_spot *s, const int *mags, uint8_t *strong)
+{
+    component c = {0};
+    if (strong_pixels(mags, (size_t)s->w * s->h, strong))
+        keep_main_cluster(d, s, mags, strong, &c);
+    s->tx1 = c.x1;
+    s->ty1 = c.y1;
+    s->tx2 = c.x2;
+    s->ty2 = c.y2;
+}
+
 /* The template is the mean median gradient; its support is the main
  * cluster of pixels strong against the template's own peak (Sobel already
  * reaches a pixel past the mark's soft edge), grown by one pixel for the
- * correlation's sake. The box is the cluster's own. */
+ * correlation's sake. */
 void det_spot_rebuild_template(um_detector *d, det_spot *s)
 {
     size_t n = (size_t)s->w * s->h;
@@ -410,27 +394,49 @@ void det_spot_rebuild_template(um_detector *d, det_spot *s)
         s->tgy[i] = (int16_t)lrintf(s->acc_gy[i] / (float)s->nacc);
         mags[i] = l1(s->tgx[i], s->tgy[i]);
     }
-    int *sorted = um_xmalloc(n * sizeof(int));
-    memcpy(sorted, mags, n * sizeof(int));
-    qsort(sorted, n, sizeof(int), compare_int);
-    int peak = sorted[(n * 98) / 100];
-    free(sorted);
-    int thr = peak / 5 > ABS_THRESHOLD / 2 ? peak / 5 : ABS_THRESHOLD / 2;
     uint8_t *strong = um_xcalloc(n, 1);
-    int any = 0;
-    for (size_t i = 0; i < n; i++)
-        any |= strong[i] = mags[i] > thr;
-    component c = {0};
-    if (any)
-        keep_main_cluster(d, s, mags, strong, &c);
-    s->tx1 = c.x1;
-    s->ty1 = c.y1;
-    s->tx2 = c.x2;
-    s->ty2 = c.y2;
+    cluster_box(d, s, mags, strong);
     um_kernel_mask_dilate(strong, s->w, s->w, s->h, 1, s->support, s->w);
     free(strong);
     free(mags);
     s->template_dirty = 0;
+}
+
+void det_spot_add_evidence(det_spot *s, const int16_t *gx, const int16_t *gy, ptrdiff_t stride)
+{
+    size_t n = (size_t)s->w * s->h;
+    if (!s->ev_gx) {
+        s->ev_gx = um_xcalloc(n, sizeof(float));
+        s->ev_gy = um_xcalloc(n, sizeof(float));
+        s->ev_abs = um_xcalloc(n, sizeof(float));
+    }
+    for (int y = 0; y < s->h; y++)
+        for (int x = 0; x < s->w; x++) {
+            int16_t vx = gx[y * stride + x], vy = gy[y * stride + x];
+            s->ev_gx[(size_t)y * s->w + x] += vx;
+            s->ev_gy[(size_t)y * s->w + x] += vy;
+            s->ev_abs[(size_t)y * s->w + x] += (float)l1(vx, vy);
+        }
+    s->ev_n++;
+}
+
+void det_spot_box_from_evidence(um_detector *d, det_spot *s)
+{
+    if (s->ev_n < MIN_EVIDENCE_FRAMES)
+        return;
+    size_t n = (size_t)s->w * s->h;
+    int *mags = um_xmalloc(n * sizeof(int));
+    /* The mark's edges keep their direction from frame to frame; a moving
+     * picture's do not, so its mean gradient is small against its mean
+     * magnitude. Only the steady part counts. */
+    for (size_t i = 0; i < n; i++) {
+        float steady = fabsf(s->ev_gx[i]) + fabsf(s->ev_gy[i]);
+        mags[i] = steady >= MIN_STEADINESS * s->ev_abs[i] ? (int)lrintf(steady / (float)s->ev_n) : 0;
+    }
+    uint8_t *strong = um_xcalloc(n, 1);
+    cluster_box(d, s, mags, strong);
+    free(strong);
+    free(mags);
 }
 
 /* Room for per-frame scores of frames 0..frames-1; new ones are NAN (not
@@ -466,6 +472,9 @@ void det_spot_free(det_spot *s)
     free(s->tgx);
     free(s->tgy);
     free(s->support);
+    free(s->ev_gx);
+    free(s->ev_gy);
+    free(s->ev_abs);
     for (int k = 0; k < UM_DETECT_MAX_SCALES; k++)
         det_scaled_free(&s->scaled[k]);
     free(s->score);

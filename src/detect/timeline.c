@@ -7,15 +7,17 @@
  * cut by the edit, not noise.
  */
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "detect/detect_internal.h"
+#include "unmark/kernels.h"
 
 /* A spot whose best frames correlate below this is not a mark. */
 #define MIN_PEAK_SCORE 0.6
 #define MIN_RUN 3
+/* Templates correlating this well show the same mark. */
+#define SAME_MARK_SCORE 0.6
 
 static int compare_float(const void *a, const void *b)
 {
@@ -97,24 +99,6 @@ static int64_t presence(const um_detector *d, const det_spot *s, uint8_t *on)
     int64_t frames = d->frames;
     memset(on, 0, (size_t)frames);
     double peak = peak_score(s, frames);
-    if (getenv("UNMARK_DETECT_DEBUG"))
-    {
-        fprintf(stderr, "spot %d,%d %dx%d nacc=%d peak=%.2f\n", s->x, s->y, s->w, s->h, s->nacc, peak);
-        for (int64_t t = 0; t < frames; t++)
-            fprintf(stderr, "%.2f%c", s->score[t], t % 30 == 29 ? '\n' : ' ');
-        fprintf(stderr, "\n");
-        char path[256];
-        snprintf(path, sizeof(path), "%s/spot%d_%d.pgm", getenv("UNMARK_DETECT_DEBUG"), s->x, s->y);
-        FILE *f = fopen(path, "wb");
-        if (f) {
-            fprintf(f, "P5 %d %d 255\n", s->w, s->h);
-            for (int i = 0; i < s->w * s->h; i++) {
-                int v = (abs(s->tgx[i]) + abs(s->tgy[i])) / 2;
-                fputc(s->support[i] ? (v > 255 ? 255 : v) : 40, f);
-            }
-            fclose(f);
-        }
-    }
     if (peak < MIN_PEAK_SCORE)
         return 0;
     double high = fmax(0.25, 0.5 * peak), low = fmax(0.15, 0.3 * peak);
@@ -194,24 +178,63 @@ static void add_public_spot(um_detector *d, const det_spot *s, const uint8_t *on
     }
 }
 
-/* Spots with templates of one size and shape are one mark seen at several
- * places (Sora's hops). */
+/* How well spot a's mark (its template inside its box) matches spot b's
+ * template, at the best placement of a's box inside b's window. */
+static double match_mark(const det_spot *a, const det_spot *b, int *bx, int *by)
+{
+    int w = a->tx2 - a->tx1, h = a->ty2 - a->ty1;
+    double best = -1;
+    size_t at = (size_t)a->ty1 * a->w + a->tx1;
+    for (int y = 0; y + h <= b->h; y++)
+        for (int x = 0; x + w <= b->w; x++) {
+            size_t bt = (size_t)y * b->w + x;
+            double v = um_kernel_gradient_ncc(a->tgx + at, a->tgy + at, a->w, a->support + at, a->w,
+                                              b->tgx + bt, b->tgy + bt, b->w, w, h);
+            if (v > best) {
+                best = v;
+                *bx = x;
+                *by = y;
+            }
+        }
+    return best;
+}
+
+static int64_t box_area(const det_spot *s) { return (int64_t)(s->tx2 - s->tx1) * (s->ty2 - s->ty1); }
+
+/* Spots whose templates match are one mark seen at several places (Sora's
+ * hops). The tightest spot's box is the mark's shape, placed where it
+ * matches in the others: a spot that took some still background into its
+ * box gets the mark's own box back. */
 static void group_marks(um_detector *d)
 {
-    int marks = 0;
+    int order[DET_MAX_SPOTS], n = 0, marks = 0;
     for (int i = 0; i < d->nb_spots; i++) {
-        det_spot *a = &d->spots[i];
-        if (a->discarded)
-            continue;
-        a->mark = -1;
-        for (int j = 0; j < i && a->mark < 0; j++) {
-            const det_spot *b = &d->spots[j];
-            int aw = a->tx2 - a->tx1, ah = a->ty2 - a->ty1, bw = b->tx2 - b->tx1, bh = b->ty2 - b->ty1;
-            if (!b->discarded && abs(aw - bw) * 6 <= bw && abs(ah - bh) * 6 <= bh)
-                a->mark = b->mark;
+        d->spots[i].mark = -1;
+        if (!d->spots[i].discarded && box_area(&d->spots[i]) > 0)
+            order[n++] = i;
+    }
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && box_area(&d->spots[order[j]]) < box_area(&d->spots[order[j - 1]]); j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
         }
-        if (a->mark < 0)
-            a->mark = marks++;
+    for (int i = 0; i < n; i++) {
+        det_spot *a = &d->spots[order[i]];
+        if (a->mark >= 0)
+            continue;
+        a->mark = marks++;
+        for (int j = i + 1; j < n; j++) {
+            det_spot *b = &d->spots[order[j]];
+            int x = 0, y = 0;
+            if (b->mark >= 0 || match_mark(a, b, &x, &y) < SAME_MARK_SCORE)
+                continue;
+            b->mark = a->mark;
+            b->tx1 = x;
+            b->ty1 = y;
+            b->tx2 = x + a->tx2 - a->tx1;
+            b->ty2 = y + a->ty2 - a->ty1;
+        }
     }
 }
 
@@ -255,6 +278,7 @@ void det_build_timeline(um_detector *d)
     for (int i = 0; i < d->nb_spots; i++) {
         det_spot *s = &d->spots[i];
         det_spot_reserve(s, frames);
+        det_spot_box_from_evidence(d, s);
         on[i] = um_xmalloc((size_t)(frames ? frames : 1));
         int64_t n = presence(d, s, on[i]);
         s->present_frames = n;

@@ -26,10 +26,10 @@ X264="-c:v libx264 -preset ultrafast -crf 18"
 
 # Bump MEDIA_VERSION whenever a recipe below changes: a folder made by another
 # version is cleared of the files this script makes, so none is left stale.
-MEDIA_VERSION=1
+MEDIA_VERSION=2
 MEDIA_FILES="cfr.mp4 vfr.mkv noaudio.mp4 twoaudio.mkv pcm.mov rot90.mp4 odd.mkv tenbit.mp4
 long.mp4 image.png image.jpg image.webp mask.png mask_small.png empty.mp4 text.mp4
-truncated.mp4 corrupt.mp4 huge.y4m unsupported.mkv audioonly.wav"
+truncated.mp4 corrupt.mp4 huge.y4m unsupported.mkv audioonly.wav pattern.png moving.mp4 marked.mp4"
 if [ "$(cat .media-version 2>/dev/null || true)" != "$MEDIA_VERSION" ]; then
     rm -f -- $MEDIA_FILES
     echo "$MEDIA_VERSION" > .media-version
@@ -139,6 +139,29 @@ if need tenbit.mp4; then
         -c:v libx264 -preset ultrafast -crf 18 -pix_fmt yuv420p10le -profile:v high10 \
         "$(tmpname tenbit.mp4)"
     commit tenbit.mp4
+fi
+
+# moving.mp4: a clean 480x270 clip whose textured picture pans (a pattern
+# with edges every way), for detection: it must yield no box.
+# marked.mp4: the same with a 75%-opaque white "Sora" at 20,20 for the first
+# 3 s and at 360,200 after (truth in the detection test).
+if need pattern.png; then
+    $FF -f lavfi -i "nullsrc=s=1600x900,geq=lum='128+55*sin(X/9+Y/13)+45*cos(X/5-Y/11)+20*sin(X*Y/900)':cb=128:cr=128" \
+        -frames:v 1 "$(tmpname pattern.png)"
+    commit pattern.png
+fi
+if need moving.mp4; then
+    $FF -loop 1 -framerate 25 -i pattern.png -t 6 \
+        -vf "crop=480:270:x='min(t*90\,1100)':y='min(t*40\,600)'" \
+        $X264 -pix_fmt yuv420p "$(tmpname moving.mp4)"
+    commit moving.mp4
+fi
+if need marked.mp4; then
+    mark="fontfile=/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf:text=Sora:fontsize=32:fontcolor=white@0.75"
+    $FF -i moving.mp4 \
+        -vf "drawtext=$mark:x=20:y=20:enable='lt(t,3)',drawtext=$mark:x=360:y=200:enable='gte(t,3)'" \
+        $X264 "$(tmpname marked.mp4)"
+    commit marked.mp4
 fi
 
 # long.mp4: the exception to "small and short": 640x360, 8 s, for the

@@ -1,0 +1,103 @@
+/* `unmark detect`: the JSON contract on a clip with a known hopping mark,
+ * nothing on a clean moving clip, and its usage errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "itest.h"
+
+/* marked.mp4 (make_media.sh): 25 fps, 150 frames; "Sora" at 20,20 for
+ * frames 0-74 and at 360,200 for frames 75-149, about 80x25 pixels. */
+static const struct {
+    int first, last, x, y;
+} mark_stays[] = {{0, 74, 20, 20}, {75, 149, 360, 200}};
+
+/* The boxes list of frame i in the compact JSON, or NULL. */
+static const char *frame_boxes(const char *json, int i)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "{\"index\":%d,", i);
+    const char *at = strstr(json, key);
+    return at ? strstr(at, "\"boxes\":[") : NULL;
+}
+
+/* True if the frame's first box holds the mark's text at x,y. */
+static int first_box_covers(const char *boxes, int x, int y)
+{
+    int x1, y1, x2, y2;
+    if (!boxes || sscanf(boxes, "\"boxes\":[[%d,%d,%d,%d]", &x1, &y1, &x2, &y2) != 4)
+        return 0;
+    return x1 <= x + 2 && y1 <= y + 4 && x2 >= x + 70 && y2 >= y + 20 && x2 - x1 < 120 &&
+           y2 - y1 < 50;
+}
+
+static void test_detect_json_follows_the_mark(void **state)
+{
+    (void)state;
+    it_result r;
+    IT_RUN(&r, "detect", it_media("marked.mp4"), "--json", "-q");
+    IT_EXPECT_STATUS(&r, 0);
+    char *json = it_json_compact(r.out);
+    assert_true(it_json_has(json, "\"width\":480"));
+    assert_true(it_json_has(json, "\"height\":270"));
+    assert_non_null(frame_boxes(json, 149));
+    assert_null(frame_boxes(json, 150));
+    int misses = 0;
+    for (size_t k = 0; k < sizeof(mark_stays) / sizeof(mark_stays[0]); k++)
+        for (int i = mark_stays[k].first; i <= mark_stays[k].last; i++)
+            if (!first_box_covers(frame_boxes(json, i), mark_stays[k].x, mark_stays[k].y)) {
+                if (misses++ < 5)
+                    print_error("frame %d: %.80s\n", i, frame_boxes(json, i) ? frame_boxes(json, i) : "(none)");
+            }
+    assert_int_equal(misses, 0);
+    free(json);
+    it_result_free(&r);
+}
+
+static void test_detect_clean_clip_has_no_box(void **state)
+{
+    (void)state;
+    it_result r;
+    IT_RUN(&r, "detect", it_media("moving.mp4"), "--json", "-q");
+    IT_EXPECT_STATUS(&r, 0);
+    char *json = it_json_compact(r.out);
+    assert_non_null(frame_boxes(json, 0));
+    assert_null(strstr(json, "\"boxes\":[["));
+    assert_true(it_json_has(json, "\"marks\":[]"));
+    free(json);
+    it_result_free(&r);
+}
+
+static void test_detect_usage_errors(void **state)
+{
+    (void)state;
+    static const char *const bad[][2] = {
+        {"--scales", "0"}, {"--scales", "1,,2"}, {"--max-area", "0"}, {"--max-area", "150"},
+        {"--memory-limit", "lots"}, {"--memory-limit", "1"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        it_result r;
+        IT_RUN(&r, "detect", it_media("marked.mp4"), bad[i][0], bad[i][1], "-q");
+        IT_EXPECT_STATUS(&r, 2);
+        it_result_free(&r);
+    }
+    it_result r;
+    IT_RUN(&r, "detect", it_media("empty.mp4"));
+    IT_EXPECT_STATUS(&r, 3);
+    it_result_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_detect_json_follows_the_mark),
+        cmocka_unit_test(test_detect_clean_clip_has_no_box),
+        cmocka_unit_test(test_detect_usage_errors),
+    };
+    return cmocka_run_group_tests_name("integration.detect", tests, NULL, NULL);
+}
