@@ -27,7 +27,8 @@
 typedef struct {
     int x1, y1, x2, y2;          /* exclusive */
     int64_t n;
-    double jxx, jyy, jxy;
+    double jxx, jyy, jxy;        /* structure tensor of the gradients */
+    double mass;                 /* summed gradient magnitude */
     int alive;
 } component;
 
@@ -69,42 +70,60 @@ static void add_pixel(component *c, int x, int y, int gx, int gy)
     c->jxy += (double)gx * gy;
 }
 
-/* Labels the 8-connected components of the dilated map, summing the
- * undilated pixels' gradients into each. Returns how many. */
-static int label_components(um_detector *d, component *comps)
+/* What a component gathers from each of its pixels. */
+typedef void (*pixel_visit)(component *c, int x, int y, size_t p, const void *ctx);
+
+/* Labels the 8-connected components of map (w x h, nonzero = in) into
+ * labels (1-based), calling visit for every pixel of each. labels and stack
+ * are w x h scratch. Returns how many components (at most max). */
+static int flood_components(const uint8_t *map, int w, int h, int32_t *labels, int32_t *stack,
+                            component *out, int max, pixel_visit visit, const void *ctx)
 {
-    int w = d->dw, h = d->dh, count = 0;
     size_t n = (size_t)w * h;
-    int32_t *stack = d->stack;
-    memset(d->labels, 0, n * sizeof(*d->labels));
-    for (size_t start = 0; start < n && count < MAX_COMPONENTS; start++) {
-        if (!d->dil[start] || d->labels[start])
+    int count = 0;
+    memset(labels, 0, n * sizeof(*labels));
+    for (size_t start = 0; start < n && count < max; start++) {
+        if (!map[start] || labels[start])
             continue;
-        component *c = &comps[count++];
+        component *c = &out[count++];
         memset(c, 0, sizeof(*c));
         c->alive = 1;
         size_t top = 0;
         stack[top++] = (int32_t)start;
-        d->labels[start] = count;
+        labels[start] = count;
         while (top) {
             int32_t p = stack[--top];
             int x = p % w, y = p / w;
-            if (d->bin[p])
-                add_pixel(c, x, y, d->mgx[p], d->mgy[p]);
+            visit(c, x, y, (size_t)p, ctx);
             for (int dy = -1; dy <= 1; dy++)
                 for (int dx = -1; dx <= 1; dx++) {
                     int nx = x + dx, ny = y + dy;
                     if (nx < 0 || ny < 0 || nx >= w || ny >= h)
                         continue;
                     int32_t q = ny * w + nx;
-                    if (d->dil[q] && !d->labels[q]) {
-                        d->labels[q] = count;
+                    if (map[q] && !labels[q]) {
+                        labels[q] = count;
                         stack[top++] = q;
                     }
                 }
         }
     }
     return count;
+}
+
+/* Window components: the undilated pixels' median gradients. */
+static void visit_median(component *c, int x, int y, size_t p, const void *ctx)
+{
+    const um_detector *d = ctx;
+    if (d->bin[p])
+        add_pixel(c, x, y, d->mgx[p], d->mgy[p]);
+}
+
+/* Template pieces: their extent and gradient mass. */
+static void visit_mass(component *c, int x, int y, size_t p, const void *ctx)
+{
+    add_pixel(c, x, y, 0, 0);
+    c->mass += ((const int *)ctx)[p];
 }
 
 static int gap_between(const component *a, const component *b)
@@ -124,6 +143,7 @@ static void absorb(component *a, component *b)
     a->jxx += b->jxx;
     a->jyy += b->jyy;
     a->jxy += b->jxy;
+    a->mass += b->mass;
     b->alive = 0;
 }
 
@@ -260,7 +280,8 @@ void det_analyze_window(um_detector *d, int nsamples)
     threshold_medians(d, typical_gradient(d, gx[0], gy[0]));
     um_kernel_mask_dilate(d->bin, d->dw, d->dw, d->dh, 1, d->dil, d->dw);
     component *comps = um_xmalloc(MAX_COMPONENTS * sizeof(*comps));
-    int count = label_components(d, comps);
+    int count = flood_components(d->dil, d->dw, d->dh, d->labels, d->stack, comps, MAX_COMPONENTS,
+                                 visit_median, d);
     int gap = (d->dw < d->dh ? d->dw : d->dh) / 40 + 2;
     merge_close(comps, count, gap, (int64_t)(d->o.max_area * d->dw * d->dh));
     for (int i = 0; i < count; i++) {
@@ -286,7 +307,7 @@ static int compare_int(const void *a, const void *b)
 static int joins_cluster(const component *cluster, const component *piece, double total, int gap)
 {
     int g = gap_between(cluster, piece);
-    double share = piece->jxx / total;
+    double share = piece->mass / total;
     return share >= 0.01 && (g <= 2 || (share >= 0.03 && g <= gap));
 }
 
@@ -296,40 +317,16 @@ static int joins_cluster(const component *cluster, const component *piece, doubl
 static void keep_main_cluster(um_detector *d, det_spot *s, const int *mags, uint8_t *strong,
                               component *c)
 {
-    int w = s->w, h = s->h, count = 0;
-    size_t n = (size_t)w * h;
+    size_t n = (size_t)s->w * s->h;
     component *pieces = um_xmalloc(MAX_COMPONENTS * sizeof(*pieces));
-    int32_t *label = um_xcalloc(n, sizeof(int32_t)), *stack = um_xmalloc(n * sizeof(int32_t));
+    int32_t *label = um_xmalloc(n * sizeof(int32_t)), *stack = um_xmalloc(n * sizeof(int32_t));
+    int count = flood_components(strong, s->w, s->h, label, stack, pieces, MAX_COMPONENTS, visit_mass, mags);
     double total = 0;
-    for (size_t start = 0; start < n && count < MAX_COMPONENTS; start++) {
-        if (!strong[start] || label[start])
-            continue;
-        component *p = &pieces[count++];
-        memset(p, 0, sizeof(*p));
-        p->alive = 1;
-        size_t top = 0;
-        stack[top++] = (int32_t)start;
-        label[start] = count;
-        while (top) {
-            int32_t q = stack[--top];
-            int x = q % w, y = q / w;
-            add_pixel(p, x, y, 0, 0);
-            p->jxx += mags[q]; /* the piece's gradient mass */
-            for (int dy = -1; dy <= 1; dy++)
-                for (int dx = -1; dx <= 1; dx++) {
-                    int nx = x + dx, ny = y + dy;
-                    if (nx >= 0 && ny >= 0 && nx < w && ny < h && strong[ny * w + nx] &&
-                        !label[ny * w + nx]) {
-                        label[ny * w + nx] = count;
-                        stack[top++] = ny * w + nx;
-                    }
-                }
-        }
-        total += p->jxx;
-    }
+    for (int i = 0; i < count; i++)
+        total += pieces[i].mass;
     int main_piece = 0;
     for (int i = 1; i < count; i++)
-        if (pieces[i].jxx > pieces[main_piece].jxx)
+        if (pieces[i].mass > pieces[main_piece].mass)
             main_piece = i;
     component cluster = pieces[main_piece];
     int gap = (d->dw < d->dh ? d->dw : d->dh) / 40 + 2;
