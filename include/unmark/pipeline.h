@@ -22,6 +22,7 @@ extern "C" {
 #endif
 
 typedef struct {
+    const char *stage;      /* "detect" or "remove" */
     int64_t frames_done;
     int64_t frames_total;   /* -1 unknown */
     double elapsed;         /* seconds */
@@ -37,6 +38,10 @@ typedef struct {
     int overwrite;
     um_media_options media;
     um_remove_config remove;
+    /* Find the watermark first, in a decoding pass of its own, and remove it
+     * wherever it shows (videos only: a still has no time to learn from). */
+    int detect;
+    um_detect_options detect_options;
     um_progress_fn progress;    /* optional, called about 10 times a second */
     void *progress_opaque;
     /* Optional: set to nonzero (from a signal handler, say) to stop the job;
@@ -46,6 +51,8 @@ typedef struct {
 
 typedef struct {
     int64_t frames;
+    int64_t frames_with_mark;   /* frames detection found a mark in */
+    int marks;                  /* spots detection found */
     double seconds;
     char decode_path[128];
     char encode_path[128];

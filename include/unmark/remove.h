@@ -40,8 +40,13 @@ typedef struct {
  * lies outside the frame or the mask's size differs) and builds the remover. */
 int um_remove_create(um_remover **remover, const um_remove_config *config, int width, int height,
                      um_error *err);
-/* Fills the regions active at frame->time, in place. */
-int um_remove_frame(um_remover *remover, um_frame *frame, um_error *err);
+/* Boxes a frame may add (from detection); more are ignored. */
+#define UM_REMOVE_MAX_BOXES 16
+
+/* Fills the regions active at frame->time, and the frame's own boxes (from
+ * detection; may be NULL), in place. */
+int um_remove_frame(um_remover *remover, um_frame *frame, const um_region *boxes, int nb_boxes,
+                    um_error *err);
 void um_remove_free(um_remover **remover);
 
 #ifdef __cplusplus

@@ -21,6 +21,8 @@ int cli_media_defaults(um_media_options *o, um_error *err);
 int cli_parse_hwdec(const char *s, um_hwdec *out, um_error *err);
 int cli_parse_encoder(const char *s, um_encoder *out, um_error *err);
 int cli_parse_crf(const char *s, int *out, um_error *err);
+/* --detect auto|none (and UNMARK_DETECT): 1 or 0. */
+int cli_parse_detect_mode(const char *s, int *detect, um_error *err);
 int cli_parse_log_level(const char *s, um_log_level *out);
 /* "512M", "2G", "1048576": bytes. flag names the option in the error. */
 int cli_parse_size(const char *s, const char *flag, int64_t *out, um_error *err);

@@ -11,7 +11,7 @@
 
 enum {
     OPT_REGION = 256, OPT_MASK, OPT_OVERWRITE, OPT_HWDEC, OPT_ENCODER, OPT_PRESET, OPT_CRF,
-    OPT_FAST, OPT_FORMAT, OPT_TRANSPARENT, OPT_JSON, OPT_HELP
+    OPT_FAST, OPT_FORMAT, OPT_TRANSPARENT, OPT_JSON, OPT_HELP, OPT_DETECT
 };
 
 static const struct option remove_options[] = {
@@ -22,7 +22,8 @@ static const struct option remove_options[] = {
     {"fast", no_argument, NULL, OPT_FAST},        {"format", required_argument, NULL, OPT_FORMAT},
     {"transparent", no_argument, NULL, OPT_TRANSPARENT}, {"json", no_argument, NULL, OPT_JSON},
     {"quiet", no_argument, NULL, 'q'},            {"verbose", no_argument, NULL, 'v'},
-    {"help", no_argument, NULL, OPT_HELP},        {NULL, 0, NULL, 0},
+    {"help", no_argument, NULL, OPT_HELP},        {"detect", required_argument, NULL, OPT_DETECT},
+    CLI_DETECT_LONG_OPTIONS,                      {NULL, 0, NULL, 0},
 };
 
 typedef struct {
@@ -52,7 +53,11 @@ static int add_region(remove_args *a, const char *text, um_error *err)
 static int parse_option(remove_args *a, int opt, um_error *err)
 {
     um_media_options *m = &a->job.media;
+    int detect_flag = cli_parse_detect_option(opt, optarg, &a->job.detect_options, err);
+    if (detect_flag <= 0)
+        return detect_flag;
     switch (opt) {
+    case OPT_DETECT: return cli_parse_detect_mode(optarg, &a->job.detect, err);
     case 'o': a->job.output = optarg; return 0;
     case OPT_REGION: return add_region(a, optarg, err);
     case OPT_MASK: a->mask_path = optarg; return 0;
@@ -78,7 +83,11 @@ static int parse_remove_args(remove_args *a, int argc, char **argv, um_error *er
 {
     um_pipeline_job_init(&a->job);
     a->job.remove.regions = a->regions;
-    if (cli_media_defaults(&a->job.media, err) < 0)
+    um_detect_options_init(&a->job.detect_options);
+    a->job.detect = 1;
+    const char *detect_env = getenv("UNMARK_DETECT");
+    if (cli_media_defaults(&a->job.media, err) < 0 ||
+        (detect_env && *detect_env && cli_parse_detect_mode(detect_env, &a->job.detect, err) < 0))
         return -1;
     optind = 1;
     opterr = 0;
@@ -119,8 +128,9 @@ static void report_done(const remove_args *a, const um_pipeline_result *r)
 {
     if (um_log_is_json()) {
         char body[1024] = "";
-        snprintf(body, sizeof(body), "\"frames\":%lld,\"seconds\":%.3f,\"output\":",
-                 (long long)r->frames, r->seconds);
+        snprintf(body, sizeof(body),
+                 "\"frames\":%lld,\"frames_with_mark\":%lld,\"marks\":%d,\"seconds\":%.3f,\"output\":",
+                 (long long)r->frames, (long long)r->frames_with_mark, r->marks, r->seconds);
         um_json_escape(body, sizeof(body), a->job.output);
         strncat(body, ",\"decode\":", sizeof(body) - strlen(body) - 1);
         um_json_escape(body, sizeof(body), r->decode_path);
@@ -129,8 +139,9 @@ static void report_done(const remove_args *a, const um_pipeline_result *r)
         um_log_json_event("done", body);
         return;
     }
-    um_log(UM_LOG_INFO, "wrote %s: %lld frames in %.1f s (%.1f fps)", a->job.output,
-           (long long)r->frames, r->seconds, r->seconds > 0 ? (double)r->frames / r->seconds : 0);
+    um_log(UM_LOG_INFO, "wrote %s: %lld frames (%lld with a watermark found) in %.1f s (%.1f fps)",
+           a->job.output, (long long)r->frames, (long long)r->frames_with_mark, r->seconds,
+           r->seconds > 0 ? (double)r->frames / r->seconds : 0);
 }
 
 int cli_remove(int argc, char **argv)

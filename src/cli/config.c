@@ -172,3 +172,16 @@ int cli_parse_percent(const char *s, const char *flag, double *out, um_error *er
     *out = v / 100.0;
     return 0;
 }
+
+int cli_parse_detect_mode(const char *s, int *detect, um_error *err)
+{
+    if (strcmp(s, "auto") == 0)
+        *detect = 1;
+    else if (strcmp(s, "none") == 0)
+        *detect = 0;
+    else {
+        um_error_set(err, UM_ERR_USAGE, "bad --detect \"%s\": expected auto or none", s);
+        return -1;
+    }
+    return 0;
+}

@@ -18,8 +18,8 @@ static const char overview_help[] =
     "4 output error (missing folder, output exists, output is the input, write failed).\n"
     "\n"
     "Configuration: flags override environment variables (UNMARK_HWDEC, UNMARK_ENCODER,\n"
-    "UNMARK_PRESET, UNMARK_CRF, UNMARK_LOG_LEVEL), which override a .env file in the\n"
-    "working folder (or the file UNMARK_ENV_FILE names).\n";
+    "UNMARK_PRESET, UNMARK_CRF, UNMARK_DETECT, UNMARK_LOG_LEVEL), which override a .env\n"
+    "file in the working folder (or the file UNMARK_ENV_FILE names).\n";
 
 static const char remove_help[] =
     "Usage: unmark remove INPUT -o OUTPUT [options]\n"
@@ -30,7 +30,12 @@ static const char remove_help[] =
     "(else converted, and said so); timestamps, rotation and colour tags are kept.\n"
     "OUTPUT appears only when the whole job succeeded.\n"
     "\n"
-    "Regions:\n"
+    "Detection (videos):\n"
+    "  --detect auto|none   find the watermark in the video first (default auto; see\n"
+    "                       unmark help detect), and remove it wherever it shows\n"
+    "  --scales, --no-multiscale, --max-area, --memory-limit   as for detect\n"
+    "\n"
+    "Regions (combine with detection):\n"
     "  --region x,y,w,h[@START-END]  fill this rectangle (pixels), optionally only from\n"
     "                                START to END seconds; repeatable\n"
     "  --mask FILE.png               fill where the mask is white (same size as the video)\n"

@@ -51,11 +51,12 @@ static void draw_bar(const um_progress *p)
     memset(bar + filled, '.', (size_t)(BAR_WIDTH - filled));
     bar[BAR_WIDTH] = '\0';
     format_eta(p->eta, eta, sizeof(eta));
+    const char *stage = p->stage ? p->stage : "";
     if (p->frames_total > 0)
-        fprintf(stderr, "\r\033[K[%s] %3.0f%%  %lld/%lld frames  %.1f fps  ETA %s", bar, done * 100,
+        fprintf(stderr, "\r\033[K%-6s [%s] %3.0f%%  %lld/%lld frames  %.1f fps  ETA %s", stage, bar, done * 100,
                 (long long)p->frames_done, (long long)p->frames_total, p->fps, eta);
     else
-        fprintf(stderr, "\r\033[K%lld frames  %.1f fps", (long long)p->frames_done, p->fps);
+        fprintf(stderr, "\r\033[K%-6s %lld frames  %.1f fps", stage, (long long)p->frames_done, p->fps);
     fflush(stderr);
     bar_visible = 1;
 }
@@ -66,13 +67,17 @@ void cli_progress_update(void *opaque, const um_progress *p)
     if (progress_bar) {
         draw_bar(p);
     } else if (progress_json) {
+        static const char *last_stage;
         int final = p->frames_total > 0 && p->frames_done >= p->frames_total;
+        if (p->stage != last_stage)
+            last_json_elapsed = -1;
+        last_stage = p->stage;
         if (!final && last_json_elapsed >= 0 && p->elapsed - last_json_elapsed < JSON_INTERVAL)
             return;
         last_json_elapsed = p->elapsed;
         char body[256];
-        snprintf(body, sizeof(body), "\"frames\":%lld,\"total\":%lld,\"fps\":%.2f,\"eta\":%.2f",
-                 (long long)p->frames_done, (long long)p->frames_total, p->fps, p->eta);
+        snprintf(body, sizeof(body), "\"stage\":\"%s\",\"frames\":%lld,\"total\":%lld,\"fps\":%.2f,\"eta\":%.2f",
+                 p->stage ? p->stage : "", (long long)p->frames_done, (long long)p->frames_total, p->fps, p->eta);
         um_log_json_event("progress", body);
     }
 }

@@ -57,10 +57,16 @@ static int codec_supports_cuda(const AVCodec *codec)
     }
 }
 
+/* Set once CUDA could not be had: later readers (a job decodes more than
+ * once) neither retry nor log it again. */
+static int cuda_device_failed;
+
 /* Attaches a CUDA device to the decoder when asked and able; on any failure
  * logs the exact reason once and leaves the decoder in software. */
 static void try_cuda_decoding(um_media_reader *r, const AVCodec *codec)
 {
+    if (cuda_device_failed)
+        return;
     /* Every fallback is a warning, whether CUDA was asked for or only tried. */
     const um_log_level level = UM_LOG_WARN;
     if (!codec_supports_cuda(codec)) {
@@ -76,6 +82,7 @@ static void try_cuda_decoding(um_media_reader *r, const AVCodec *codec)
         const char *detail = um_log_ffmpeg_last();
         um_log(level, "CUDA decoding unavailable (%s%s%s): falling back to software decoding", why,
                *detail ? ": " : "", detail);
+        cuda_device_failed = 1;
         return;
     }
     r->dec->hw_device_ctx = av_buffer_ref(r->hw_device);

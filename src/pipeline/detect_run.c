@@ -20,7 +20,7 @@ static void report(const um_pipeline_detect_job *job, int64_t done, int64_t tota
 {
     if (!job->progress)
         return;
-    um_progress p = {.frames_done = done, .frames_total = total, .elapsed = seconds_now() - started};
+    um_progress p = {.stage = "detect", .frames_done = done, .frames_total = total, .elapsed = seconds_now() - started};
     p.fps = p.elapsed > 0 ? (double)done / p.elapsed : 0;
     p.eta = total > 0 && p.fps > 0 ? (double)(total - done) / p.fps : -1;
     job->progress(job->progress_opaque, &p);

@@ -117,6 +117,8 @@ typedef struct {
     um_media_reader *reader;
     um_media_writer *writer;
     um_remover *remover;
+    um_detector *detector;      /* NULL without detection */
+    int64_t frames_with_mark;
     double started, last_report;
     int64_t frames;
     int64_t total;
@@ -131,7 +133,7 @@ static void report_progress(run_state *s, int final)
     if (!final && now - s->last_report < PROGRESS_INTERVAL)
         return;
     s->last_report = now;
-    um_progress p = {.frames_done = s->frames, .frames_total = s->total, .elapsed = now - s->started};
+    um_progress p = {.stage = "remove", .frames_done = s->frames, .frames_total = s->total, .elapsed = now - s->started};
     p.fps = p.elapsed > 0 ? (double)s->frames / p.elapsed : 0;
     p.eta = s->total > 0 && p.fps > 0 ? (double)(s->total - s->frames) / p.fps : -1;
     if (p.eta < 0 && s->total > 0 && s->frames >= s->total)
@@ -152,9 +154,26 @@ static void announce_paths(run_state *s)
     s->announced = 1;
 }
 
+/* The boxes detection found in this frame, as regions for the remover. */
+static int detected_regions(const run_state *s, const um_frame *frame, um_region *out)
+{
+    if (!s->detector)
+        return 0;
+    const um_box *boxes;
+    int n = um_detect_frame_boxes(s->detector, frame->index, &boxes);
+    n = n > UM_REMOVE_MAX_BOXES ? UM_REMOVE_MAX_BOXES : n;
+    for (int i = 0; i < n; i++)
+        out[i] = (um_region){boxes[i].x1, boxes[i].y1, boxes[i].x2 - boxes[i].x1,
+                             boxes[i].y2 - boxes[i].y1, 0, -1};
+    return n;
+}
+
 static int process_frame(run_state *s, um_frame *frame, um_error *err)
 {
-    if (s->remover && um_remove_frame(s->remover, frame, err) < 0)
+    um_region boxes[UM_REMOVE_MAX_BOXES];
+    int nb_boxes = detected_regions(s, frame, boxes);
+    s->frames_with_mark += nb_boxes > 0;
+    if (s->remover && um_remove_frame(s->remover, frame, boxes, nb_boxes, err) < 0)
         return -1;
     if (um_media_writer_frame(s->writer, frame, err) < 0)
         return -1;
@@ -186,9 +205,40 @@ static int stream_all(run_state *s, um_error *err)
     }
 }
 
-static int needs_remover(const um_remove_config *c)
+static int needs_remover(const run_state *s)
 {
-    return c->nb_regions > 0 || c->mask != NULL;
+    const um_remove_config *c = &s->job->remove;
+    return c->nb_regions > 0 || c->mask != NULL || (s->detector && um_detect_spot_count(s->detector) > 0);
+}
+
+/* The detection pass, for videos; a still has no time axis to learn from. */
+static int run_detection(run_state *s, um_error *err)
+{
+    const um_pipeline_job *job = s->job;
+    if (!job->detect)
+        return 0;
+    um_media_info info;
+    if (um_media_probe(job->input, 0, &info, err) < 0)
+        return -1;
+    if (info.is_image) {
+        um_log(UM_LOG_INFO, "%s is a still: automatic detection needs a video (use --region or --mask)",
+               job->input);
+        return 0;
+    }
+    um_pipeline_detect_job d = {.input = job->input, .media = job->media, .detect = job->detect_options,
+                                .progress = job->progress, .progress_opaque = job->progress_opaque,
+                                .cancel = job->cancel};
+    if (um_pipeline_detect(&d, &s->detector, NULL, err) < 0)
+        return -1;
+    int spots = um_detect_spot_count(s->detector);
+    if (spots == 0)
+        um_log(UM_LOG_INFO, "detection: no watermark found in %s", job->input);
+    for (int i = 0; i < spots; i++) {
+        const um_detect_spot *p = um_detect_spot_get(s->detector, i);
+        um_log(UM_LOG_INFO, "detection: mark %d at %d,%d-%d,%d in %lld frames", p->mark, p->box.x1,
+               p->box.y1, p->box.x2, p->box.y2, (long long)p->frames);
+    }
+    return 0;
 }
 
 int um_pipeline_run(const um_pipeline_job *job, um_pipeline_result *result, um_error *err)
@@ -198,11 +248,13 @@ int um_pipeline_run(const um_pipeline_job *job, um_pipeline_result *result, um_e
     int ret = -1;
     if (um_pipeline_check_output(job->input, job->output, job->overwrite, err) < 0)
         goto fail;
+    if (run_detection(&s, err) < 0)
+        goto fail;
     if (um_media_reader_open(&s.reader, job->input, &job->media, err) < 0)
         goto fail;
     const um_media_info *info = um_media_reader_info(s.reader);
     s.total = um_media_reader_expected_frames(s.reader);
-    if (needs_remover(&job->remove) &&
+    if (needs_remover(&s) &&
         um_remove_create(&s.remover, &job->remove, info->width, info->height, err) < 0)
         goto fail;
     if (create_temp(job->output, tmp, sizeof(tmp), err) < 0)
@@ -214,6 +266,8 @@ int um_pipeline_run(const um_pipeline_job *job, um_pipeline_result *result, um_e
     report_progress(&s, 1);
     if (result) {
         result->frames = s.frames;
+        result->frames_with_mark = s.frames_with_mark;
+        result->marks = s.detector ? um_detect_spot_count(s.detector) : 0;
         result->seconds = now_seconds() - s.started;
         snprintf(result->decode_path, sizeof(result->decode_path), "%s",
                  um_media_reader_decode_path(s.reader));
@@ -229,6 +283,7 @@ fail:
     um_media_writer_close(&s.writer);
     um_media_reader_close(&s.reader);
     um_remove_free(&s.remover);
+    um_detect_free(&s.detector);
     if (tmp[0])
         unlink(tmp);
     return ret;

@@ -16,9 +16,17 @@
 #define LUMA_RADIUS 5
 #define CHROMA_RADIUS 3
 
+/* What decides a frame's mask: the user's regions active at its time and
+ * the boxes detection found in it. */
+typedef struct {
+    uint64_t regions;          /* bit i: region i active */
+    int nb_boxes;
+    um_region boxes[UM_REMOVE_MAX_BOXES];
+} mask_key;
+
 typedef struct {
     int used;
-    uint64_t key;              /* bit i: region i active */
+    mask_key key;
     uint8_t *mask;             /* width x height, luma grid */
     um_inpaint_plan *luma;     /* also for RGB and alpha planes */
     um_inpaint_plan *chroma;   /* on the subsampled grid; NULL for 4:4:4 */
@@ -89,26 +97,51 @@ static int region_active(const um_region *r, double t)
     return t >= r->start && (r->end < 0 || t < r->end);
 }
 
-static uint64_t active_key(const um_remover *r, double t)
+/* Builds the key of a frame; boxes are clipped to the frame. */
+static void active_key(const um_remover *r, double t, const um_region *boxes, int nb_boxes,
+                       mask_key *key)
 {
-    uint64_t key = 0;
+    memset(key, 0, sizeof(*key));
     for (int i = 0; i < r->nb_regions; i++)
         if (region_active(&r->regions[i], t))
-            key |= UINT64_C(1) << i;
-    return key;
+            key->regions |= UINT64_C(1) << i;
+    for (int i = 0; i < nb_boxes && key->nb_boxes < UM_REMOVE_MAX_BOXES; i++) {
+        um_region b = boxes[i];
+        int x2 = b.x + b.w > r->width ? r->width : b.x + b.w;
+        int y2 = b.y + b.h > r->height ? r->height : b.y + b.h;
+        b.x = b.x < 0 ? 0 : b.x;
+        b.y = b.y < 0 ? 0 : b.y;
+        if (x2 <= b.x || y2 <= b.y)
+            continue;
+        b.w = x2 - b.x;
+        b.h = y2 - b.y;
+        b.start = 0;
+        b.end = -1;
+        key->boxes[key->nb_boxes++] = b;
+    }
 }
 
-static uint8_t *build_mask(const um_remover *r, uint64_t key)
+static int same_key(const mask_key *a, const mask_key *b)
+{
+    return a->regions == b->regions && a->nb_boxes == b->nb_boxes &&
+           memcmp(a->boxes, b->boxes, (size_t)a->nb_boxes * sizeof(a->boxes[0])) == 0;
+}
+
+static void fill_rect(uint8_t *mask, int stride, const um_region *g)
+{
+    for (int y = g->y; y < g->y + g->h; y++)
+        memset(mask + (size_t)y * stride + g->x, 1, (size_t)g->w);
+}
+
+static uint8_t *build_mask(const um_remover *r, const mask_key *key)
 {
     size_t n = (size_t)r->width * r->height;
     uint8_t *mask = r->user_mask ? memcpy(um_xmalloc(n), r->user_mask, n) : um_xcalloc(n, 1);
-    for (int i = 0; i < r->nb_regions; i++) {
-        if (!(key & (UINT64_C(1) << i)))
-            continue;
-        const um_region *g = &r->regions[i];
-        for (int y = g->y; y < g->y + g->h; y++)
-            memset(mask + (size_t)y * r->width + g->x, 1, (size_t)g->w);
-    }
+    for (int i = 0; i < r->nb_regions; i++)
+        if (key->regions & (UINT64_C(1) << i))
+            fill_rect(mask, r->width, &r->regions[i]);
+    for (int i = 0; i < key->nb_boxes; i++)
+        fill_rect(mask, r->width, &key->boxes[i]);
     return mask;
 }
 
@@ -120,10 +153,10 @@ static void plan_set_clear(plan_set *s)
     memset(s, 0, sizeof(*s));
 }
 
-static void plan_set_build(plan_set *s, const um_remover *r, uint64_t key, const um_frame *f)
+static void plan_set_build(plan_set *s, const um_remover *r, const mask_key *key, const um_frame *f)
 {
     s->used = 1;
-    s->key = key;
+    s->key = *key;
     s->mask = build_mask(r, key);
     s->luma = um_kernel_inpaint_plan(s->mask, r->width, r->width, r->height, LUMA_RADIUS);
     if (f->nb_planes >= 3 && !f->is_rgb && (f->log2_chroma_w || f->log2_chroma_h)) {
@@ -138,12 +171,12 @@ static void plan_set_build(plan_set *s, const um_remover *r, uint64_t key, const
 
 /* The plans for the regions active now: from the cache, or built and put in
  * place of the least recently used set. */
-static const plan_set *plans_for(um_remover *r, uint64_t key, const um_frame *f)
+static const plan_set *plans_for(um_remover *r, const mask_key *key, const um_frame *f)
 {
     plan_set *victim = &r->cache[0];
     for (int i = 0; i < PLAN_CACHE; i++) {
         plan_set *s = &r->cache[i];
-        if (s->used && s->key == key) {
+        if (s->used && same_key(&s->key, key)) {
             s->last_use = ++r->clock;
             return s;
         }
@@ -166,17 +199,18 @@ static void fill_plane(const um_inpaint_plan *plan, const um_frame *f, int p)
         um_kernel_inpaint_u8(plan, f->data[p], f->linesize[p]);
 }
 
-int um_remove_frame(um_remover *r, um_frame *f, um_error *err)
+int um_remove_frame(um_remover *r, um_frame *f, const um_region *boxes, int nb_boxes, um_error *err)
 {
     if (f->width != r->width || f->height != r->height) {
         um_error_set(err, UM_ERR_INPUT, "frame %lld is %dx%d, not %dx%d", (long long)f->index,
                      f->width, f->height, r->width, r->height);
         return -1;
     }
-    uint64_t key = active_key(r, f->time);
-    if (key == 0 && !r->user_mask)
+    mask_key key;
+    active_key(r, f->time, boxes, nb_boxes, &key);
+    if (key.regions == 0 && key.nb_boxes == 0 && !r->user_mask)
         return 0;
-    const plan_set *s = plans_for(r, key, f);
+    const plan_set *s = plans_for(r, &key, f);
     for (int p = 0; p < f->nb_planes; p++) {
         int subsampled = (p == 1 || p == 2) && s->chroma;
         fill_plane(subsampled ? s->chroma : s->luma, f, p);

@@ -73,6 +73,57 @@ static void test_detect_clean_clip_has_no_box(void **state)
     it_result_free(&r);
 }
 
+/* remove with detection on by default: inside the mark's box, on every
+ * frame that shows it, the output is closer to the clean clip than the
+ * marked input was, and over each stay much closer (inpainting a fine
+ * periodic pattern is not exact: under 60% of the input's difference). */
+static void test_remove_detects_by_default(void **state)
+{
+    const char *out = it_join(*state, "clean.mp4");
+    it_result r;
+    IT_RUN(&r, "remove", it_media("marked.mp4"), "-o", out, "--fast", "-q");
+    IT_EXPECT_STATUS(&r, 0);
+    it_result_free(&r);
+    for (size_t k = 0; k < sizeof(mark_stays) / sizeof(mark_stays[0]); k++) {
+        it_rect box = {mark_stays[k].x, mark_stays[k].y + 4, 70, 18};
+        it_cmp before, after;
+        assert_int_equal(it_compare_luma(it_media("marked.mp4"), it_media("moving.mp4"), box, 8, &before), 0);
+        assert_int_equal(it_compare_luma(out, it_media("moving.mp4"), box, 8, &after), 0);
+        assert_int_equal(after.n, 150);
+        double sum_after = 0, sum_before = 0;
+        for (int i = mark_stays[k].first; i <= mark_stays[k].last; i++) {
+            if (after.f[i].mad_in >= before.f[i].mad_in)
+                print_error("frame %d: mean difference to clean %.1f, marked input %.1f\n", i,
+                            after.f[i].mad_in, before.f[i].mad_in);
+            assert_true(after.f[i].mad_in < before.f[i].mad_in);
+            sum_after += after.f[i].mad_in;
+            sum_before += before.f[i].mad_in;
+        }
+        assert_true(sum_after < 0.6 * sum_before);
+        it_cmp_free(&before);
+        it_cmp_free(&after);
+    }
+}
+
+/* --detect none is a plain re-encode of a clip with no region given: the
+ * output stays far closer to the marked input than to the clean clip. */
+static void test_remove_detect_none_leaves_the_mark(void **state)
+{
+    const char *out = it_join(*state, "same.mp4");
+    it_result r;
+    IT_RUN(&r, "remove", it_media("marked.mp4"), "-o", out, "--fast", "-q", "--detect", "none");
+    IT_EXPECT_STATUS(&r, 0);
+    it_result_free(&r);
+    it_cmp to_marked, to_clean;
+    it_rect box = {20, 24, 70, 18};
+    assert_int_equal(it_compare_luma(out, it_media("marked.mp4"), box, 8, &to_marked), 0);
+    assert_int_equal(it_compare_luma(out, it_media("moving.mp4"), box, 8, &to_clean), 0);
+    for (int i = 0; i < 75; i++)
+        assert_true(to_marked.f[i].mad_in * 3 < to_clean.f[i].mad_in);
+    it_cmp_free(&to_marked);
+    it_cmp_free(&to_clean);
+}
+
 static void test_detect_usage_errors(void **state)
 {
     (void)state;
@@ -87,6 +138,9 @@ static void test_detect_usage_errors(void **state)
         it_result_free(&r);
     }
     it_result r;
+    IT_RUN(&r, "remove", it_media("marked.mp4"), "-o", "x.mp4", "--detect", "maybe");
+    IT_EXPECT_STATUS(&r, 2);
+    it_result_free(&r);
     IT_RUN(&r, "detect", it_media("empty.mp4"));
     IT_EXPECT_STATUS(&r, 3);
     it_result_free(&r);
@@ -98,6 +152,9 @@ int main(void)
         cmocka_unit_test(test_detect_json_follows_the_mark),
         cmocka_unit_test(test_detect_clean_clip_has_no_box),
         cmocka_unit_test(test_detect_usage_errors),
+        cmocka_unit_test_setup_teardown(test_remove_detects_by_default, it_setup_tmpdir, it_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_remove_detect_none_leaves_the_mark, it_setup_tmpdir,
+                                        it_teardown_tmpdir),
     };
     return cmocka_run_group_tests_name("integration.detect", tests, NULL, NULL);
 }

@@ -111,7 +111,7 @@ static void test_remover_fills_region_only(void **state)
     frame_init(&t, 90);
     poke_region(&t, 20, 10, 12, 8, 250);
     poke_region(&t, 0, 40, 4, 4, 7); /* outside: must stay */
-    assert_int_equal(um_remove_frame(r, &t.f, &err), 0);
+    assert_int_equal(um_remove_frame(r, &t.f, NULL, 0, &err), 0);
     for (int y = 10; y < 18; y++)
         for (int x = 20; x < 32; x++)
             assert_int_equal(luma(&t, x, y), 90);
@@ -137,7 +137,7 @@ static void test_remover_respects_time_span(void **state)
         frame_init(&tf, 60);
         poke_region(&tf, 8, 8, 8, 8, 200);
         tf.f.time = times[i].t;
-        assert_int_equal(um_remove_frame(r, &tf.f, &err), 0);
+        assert_int_equal(um_remove_frame(r, &tf.f, NULL, 0, &err), 0);
         assert_int_equal(luma(&tf, 11, 11), times[i].filled ? 60 : 200);
         if (times[i].filled) {
             assert_non_null(tf.f.removed);
