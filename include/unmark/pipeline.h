@@ -79,10 +79,11 @@ typedef struct {
 } um_pipeline_detect_job;
 
 /* Decodes the input once and runs the detector over every frame. On success
- * *detector holds the results (free with um_detect_free) and, if times is
- * not NULL, *times each frame's time in seconds (free with free()). */
+ * *detector holds the results (free with um_detect_free), *times (if not
+ * NULL) each frame's time in seconds (free with free()), and *info (if not
+ * NULL) what the input is. */
 int um_pipeline_detect(const um_pipeline_detect_job *job, um_detector **detector, double **times,
-                       um_error *err);
+                       um_media_info *info, um_error *err);
 
 #ifdef __cplusplus
 }

@@ -125,7 +125,7 @@ int cli_detect(int argc, char **argv)
     um_media_info info;
     um_detector *d = NULL;
     double *times = NULL;
-    if (um_media_probe(job.input, 0, &info, &err) < 0 || um_pipeline_detect(&job, &d, &times, &err) < 0)
+    if (um_pipeline_detect(&job, &d, &times, &info, &err) < 0)
         return cli_fail(&err);
     cli_progress_done();
     if (json)

@@ -17,6 +17,7 @@
 #define SAMPLES_PER_SECOND 10.0
 #define RING_FRAMES 96
 #define CLEAR_MATCH 0.8
+#define CLEAR_MISS 0.2
 /* Frames matching this well feed the spot's evidence. */
 #define EVIDENCE_SCORE 0.6
 #define DETECTION_SHORT_SIDE 320
@@ -130,7 +131,7 @@ int um_detect_create(um_detector **det, int width, int height, double fps,
         d->sgy[i] = um_xmalloc(grid * sizeof(int16_t));
     }
     d->sample_step = (int)lround(d->fps / SAMPLES_PER_SECOND) > 1 ? (int)lround(d->fps / SAMPLES_PER_SECOND) : 1;
-    d->window_stride = DET_SAMPLES / 2;
+    d->window_stride = DET_SAMPLES * 3 / 4;
     d->mgx = um_xmalloc(grid * sizeof(int16_t));
     d->mgy = um_xmalloc(grid * sizeof(int16_t));
     d->bin = um_xmalloc(grid);
@@ -242,8 +243,9 @@ static void score_frame(um_detector *d, int64_t frame)
         det_spot_reserve(s, frame + 1);
         double best = -2;
         for (int k = 0; k < scales_in_use(d); k++) {
-            /* A clear match at the learnt size needs no other scale. */
-            if (k > 0 && best >= CLEAR_MATCH)
+            /* A clear match at the learnt size needs no other scale, and a
+             * clear miss means the mark is not there at any nearby size. */
+            if (k > 0 && (best >= CLEAR_MATCH || best < CLEAR_MISS))
                 break;
             int dx = 0, dy = 0, at = -1;
             double v = score_scale(d, s, &s->scaled[k], luma, &dx, &dy, &at);

@@ -34,6 +34,7 @@ struct um_media_reader {
     char path[4096];
     char decode_path[128];
     int hw_fallback_logged;
+    int analysis;         /* frames are only read: no private copies */
     int input_done;       /* demuxer at its end, decoder being drained */
     int64_t next_index;
     int64_t start_pts;    /* first frame's pts, the origin of um_frame.time */

@@ -106,6 +106,7 @@ static int open_decoder(um_media_reader *r, const um_media_options *o, um_error 
     r->dec->opaque = r;
     r->dec->pkt_timebase = r->video->time_base;
     r->dec->thread_count = 0;
+    r->analysis = o->analysis;
     if (o->analysis) {
         r->dec->skip_loop_filter = AVDISCARD_ALL;
         r->dec->flags2 |= AV_CODEC_FLAG2_FAST;
@@ -182,8 +183,9 @@ static int to_working_frame(um_media_reader *r, AVFrame **out, um_error *err)
         return -1;
     }
     if (want == src->format) {
-        /* Decoders keep references to their frames; write into a copy. */
-        int ret = av_frame_make_writable(src);
+        /* Decoders keep references to their frames; write into a copy,
+         * unless the frames are only looked at. */
+        int ret = r->analysis ? 0 : av_frame_make_writable(src);
         if (ret < 0) {
             um_error_av(err, UM_ERR_OTHER, ret, "cannot get a writable frame");
             return -1;

@@ -27,7 +27,7 @@ static void report(const um_pipeline_detect_job *job, int64_t done, int64_t tota
 }
 
 int um_pipeline_detect(const um_pipeline_detect_job *job, um_detector **detector, double **times,
-                       um_error *err)
+                       um_media_info *info_out, um_error *err)
 {
     um_media_reader *r = NULL;
     um_detector *d = NULL;
@@ -40,6 +40,8 @@ int um_pipeline_detect(const um_pipeline_detect_job *job, um_detector **detector
     if (um_media_reader_open(&r, job->input, &media, err) < 0)
         goto fail;
     const um_media_info *info = um_media_reader_info(r);
+    if (info_out)
+        *info_out = *info;
     int64_t total = um_media_reader_expected_frames(r);
     if (um_detect_create(&d, info->width, info->height, info->fps, &job->detect, err) < 0)
         goto fail;

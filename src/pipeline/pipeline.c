@@ -228,7 +228,7 @@ static int run_detection(run_state *s, um_error *err)
     um_pipeline_detect_job d = {.input = job->input, .media = job->media, .detect = job->detect_options,
                                 .progress = job->progress, .progress_opaque = job->progress_opaque,
                                 .cancel = job->cancel};
-    if (um_pipeline_detect(&d, &s->detector, NULL, err) < 0)
+    if (um_pipeline_detect(&d, &s->detector, NULL, NULL, err) < 0)
         return -1;
     int spots = um_detect_spot_count(s->detector);
     if (spots == 0)
