@@ -42,6 +42,11 @@ typedef struct {
      * wherever it shows (videos only: a still has no time to learn from). */
     int detect;
     um_detect_options detect_options;
+    /* Optional: detection already made (borrowed, not freed); no pass of
+     * its own then. */
+    const um_detector *detections;
+    /* Draw the detected boxes instead of removing the mark (--overlay). */
+    int outline;
     um_progress_fn progress;    /* optional, called about 10 times a second */
     void *progress_opaque;
     /* Optional: set to nonzero (from a signal handler, say) to stop the job;

@@ -49,6 +49,10 @@ int um_remove_frame(um_remover *remover, um_frame *frame, const um_region *boxes
                     um_error *err);
 void um_remove_free(um_remover **remover);
 
+/* Draws the boxes' outlines on the frame instead of removing anything
+ * (detect --overlay). */
+void um_remove_outline(um_frame *frame, const um_region *boxes, int nb_boxes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,12 +7,13 @@
 
 #include "cli/cli.h"
 
-enum { OPT_JSON = 300, OPT_HWDEC, OPT_HELP };
+enum { OPT_JSON = 300, OPT_HWDEC, OPT_HELP, OPT_OVERLAY, OPT_OVERWRITE };
 
 static const struct option detect_options[] = {
     {"json", no_argument, NULL, OPT_JSON},   {"hwdec", required_argument, NULL, OPT_HWDEC},
     {"quiet", no_argument, NULL, 'q'},       {"verbose", no_argument, NULL, 'v'},
-    {"help", no_argument, NULL, OPT_HELP},   CLI_DETECT_LONG_OPTIONS,
+    {"help", no_argument, NULL, OPT_HELP},   {"overlay", required_argument, NULL, OPT_OVERLAY},
+    {"overwrite", no_argument, NULL, OPT_OVERWRITE}, CLI_DETECT_LONG_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 
@@ -74,6 +75,28 @@ static void print_text(const um_detector *d, const char *path)
     }
 }
 
+/* --overlay: the input re-encoded with the detected boxes drawn. */
+static int write_overlay(const um_pipeline_detect_job *det, const um_detector *d, const char *path,
+                         int overwrite)
+{
+    um_pipeline_job job;
+    um_pipeline_job_init(&job);
+    job.input = det->input;
+    job.output = path;
+    job.overwrite = overwrite;
+    job.media = det->media;
+    job.media.fast = 1;
+    job.detections = d;
+    job.outline = 1;
+    job.progress = cli_progress_update;
+    job.cancel = det->cancel;
+    um_error err = {0};
+    if (um_pipeline_run(&job, NULL, &err) < 0)
+        return cli_fail(&err);
+    cli_progress_done();
+    return 0;
+}
+
 int cli_detect(int argc, char **argv)
 {
     um_pipeline_detect_job job;
@@ -81,7 +104,8 @@ int cli_detect(int argc, char **argv)
     um_media_options_init(&job.media);
     um_detect_options_init(&job.detect);
     um_error err = {0};
-    int json = 0, quiet = 0, opt, help = 0;
+    int json = 0, quiet = 0, opt, help = 0, overwrite = 0;
+    const char *overlay = NULL;
     if (cli_media_defaults(&job.media, &err) < 0)
         return cli_fail(&err);
     optind = 1;
@@ -102,6 +126,10 @@ int cli_detect(int argc, char **argv)
             um_log_set_level(UM_LOG_DEBUG);
         else if (opt == OPT_HELP)
             help = 1;
+        else if (opt == OPT_OVERLAY)
+            overlay = optarg;
+        else if (opt == OPT_OVERWRITE)
+            overwrite = 1;
         else if (opt != OPT_HWDEC) {
             um_error_set(&err, UM_ERR_USAGE, "unknown option \"%s\" (see unmark help detect)", argv[optind - 1]);
             return cli_fail(&err);
@@ -116,6 +144,8 @@ int cli_detect(int argc, char **argv)
         return cli_fail(&err);
     }
     job.input = argv[optind];
+    if (overlay && um_pipeline_check_output(job.input, overlay, overwrite, &err) < 0)
+        return cli_fail(&err);
     /* stdout carries the result; progress stays a bar on a terminal. */
     cli_progress_init(0, quiet);
     job.progress = cli_progress_update;
@@ -128,11 +158,12 @@ int cli_detect(int argc, char **argv)
     if (um_pipeline_detect(&job, &d, &times, &info, &err) < 0)
         return cli_fail(&err);
     cli_progress_done();
-    if (json)
+    int code = overlay ? write_overlay(&job, d, overlay, overwrite) : 0;
+    if (code == 0 && json)
         print_json(d, &info, times);
-    else
+    else if (code == 0)
         print_text(d, job.input);
     um_detect_free(&d);
     free(times);
-    return 0;
+    return code;
 }

@@ -73,6 +73,8 @@ static const char detect_help[] =
     "  --max-area PCT       largest box a watermark may have (default 10% of the frame)\n"
     "  --memory-limit SIZE  memory the detector may use (default a quarter of RAM); when\n"
     "                       multi-scale would pass it, single-scale is used and logged\n"
+    "  --overlay OUT.mp4    also write the video with the boxes drawn, for a person to\n"
+    "                       look at (--overwrite to replace it)\n"
     "  --hwdec auto|cuda|none, -q, -v, --help\n";
 
 static const char probe_help[] =

@@ -117,7 +117,8 @@ typedef struct {
     um_media_reader *reader;
     um_media_writer *writer;
     um_remover *remover;
-    um_detector *detector;      /* NULL without detection */
+    um_detector *detector;      /* owned detection, NULL without */
+    const um_detector *detections; /* the one in use: owned or the job's */
     int64_t frames_with_mark;
     double started, last_report;
     int64_t frames;
@@ -157,10 +158,10 @@ static void announce_paths(run_state *s)
 /* The boxes detection found in this frame, as regions for the remover. */
 static int detected_regions(const run_state *s, const um_frame *frame, um_region *out)
 {
-    if (!s->detector)
+    if (!s->detections)
         return 0;
     const um_box *boxes;
-    int n = um_detect_frame_boxes(s->detector, frame->index, &boxes);
+    int n = um_detect_frame_boxes(s->detections, frame->index, &boxes);
     n = n > UM_REMOVE_MAX_BOXES ? UM_REMOVE_MAX_BOXES : n;
     for (int i = 0; i < n; i++)
         out[i] = (um_region){boxes[i].x1, boxes[i].y1, boxes[i].x2 - boxes[i].x1,
@@ -173,7 +174,9 @@ static int process_frame(run_state *s, um_frame *frame, um_error *err)
     um_region boxes[UM_REMOVE_MAX_BOXES];
     int nb_boxes = detected_regions(s, frame, boxes);
     s->frames_with_mark += nb_boxes > 0;
-    if (s->remover && um_remove_frame(s->remover, frame, boxes, nb_boxes, err) < 0)
+    if (s->job->outline)
+        um_remove_outline(frame, boxes, nb_boxes);
+    else if (s->remover && um_remove_frame(s->remover, frame, boxes, nb_boxes, err) < 0)
         return -1;
     if (um_media_writer_frame(s->writer, frame, err) < 0)
         return -1;
@@ -208,14 +211,16 @@ static int stream_all(run_state *s, um_error *err)
 static int needs_remover(const run_state *s)
 {
     const um_remove_config *c = &s->job->remove;
-    return c->nb_regions > 0 || c->mask != NULL || (s->detector && um_detect_spot_count(s->detector) > 0);
+    return c->nb_regions > 0 || c->mask != NULL ||
+           (s->detections && um_detect_spot_count(s->detections) > 0);
 }
 
 /* The detection pass, for videos; a still has no time axis to learn from. */
 static int run_detection(run_state *s, um_error *err)
 {
     const um_pipeline_job *job = s->job;
-    if (!job->detect)
+    s->detections = job->detections;
+    if (!job->detect || job->detections)
         return 0;
     um_media_info info;
     if (um_media_probe(job->input, 0, &info, err) < 0)
@@ -230,6 +235,7 @@ static int run_detection(run_state *s, um_error *err)
                                 .cancel = job->cancel};
     if (um_pipeline_detect(&d, &s->detector, NULL, NULL, err) < 0)
         return -1;
+    s->detections = s->detector;
     int spots = um_detect_spot_count(s->detector);
     if (spots == 0)
         um_log(UM_LOG_INFO, "detection: no watermark found in %s", job->input);
@@ -267,7 +273,7 @@ int um_pipeline_run(const um_pipeline_job *job, um_pipeline_result *result, um_e
     if (result) {
         result->frames = s.frames;
         result->frames_with_mark = s.frames_with_mark;
-        result->marks = s.detector ? um_detect_spot_count(s.detector) : 0;
+        result->marks = s.detections ? um_detect_spot_count(s.detections) : 0;
         result->seconds = now_seconds() - s.started;
         snprintf(result->decode_path, sizeof(result->decode_path), "%s",
                  um_media_reader_decode_path(s.reader));

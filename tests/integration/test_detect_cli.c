@@ -124,6 +124,32 @@ static void test_remove_detect_none_leaves_the_mark(void **state)
     it_cmp_free(&to_clean);
 }
 
+/* --overlay writes the clip with the boxes drawn: every frame kept, with its
+ * timestamp, and the picture changed only near the mark. */
+static void test_detect_overlay(void **state)
+{
+    const char *out = it_join(*state, "overlay.mp4");
+    it_result r;
+    IT_RUN(&r, "detect", it_media("marked.mp4"), "--overlay", out, "-q");
+    IT_EXPECT_STATUS(&r, 0);
+    it_result_free(&r);
+    it_times a, b;
+    assert_int_equal(it_video_times(it_media("marked.mp4"), &a), 0);
+    assert_int_equal(it_video_times(out, &b), 0);
+    assert_int_equal(it_times_mismatch(&a, &b, 1e-6), -1);
+    it_times_free(&a);
+    it_times_free(&b);
+    it_cmp c;
+    it_rect box = {10, 10, 100, 44};
+    assert_int_equal(it_compare_luma(out, it_media("marked.mp4"), box, 6, &c), 0);
+    assert_true(it_cmp_min_psnr_out(&c) > 30);
+    assert_true(c.f[10].mad_in > 2); /* the outline is there */
+    it_cmp_free(&c);
+    IT_RUN(&r, "detect", it_media("marked.mp4"), "--overlay", out, "-q");
+    IT_EXPECT_STATUS(&r, 4); /* exists, no --overwrite */
+    it_result_free(&r);
+}
+
 static void test_detect_usage_errors(void **state)
 {
     (void)state;
@@ -152,6 +178,7 @@ int main(void)
         cmocka_unit_test(test_detect_json_follows_the_mark),
         cmocka_unit_test(test_detect_clean_clip_has_no_box),
         cmocka_unit_test(test_detect_usage_errors),
+        cmocka_unit_test_setup_teardown(test_detect_overlay, it_setup_tmpdir, it_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_remove_detects_by_default, it_setup_tmpdir, it_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_remove_detect_none_leaves_the_mark, it_setup_tmpdir,
                                         it_teardown_tmpdir),
