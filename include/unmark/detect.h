@@ -79,6 +79,23 @@ typedef struct {
 
 int um_detect_spot_count(const um_detector *det);
 const um_detect_spot *um_detect_spot_get(const um_detector *det, int i);
+/*
+ * A spot's first estimate of the mark's alpha matte and colour (J = a W +
+ * (1 - a) I, luma). The matte is on the detection grid: grid x grid frame
+ * pixels per sample, covering box's top-left corner onwards. alpha is NULL
+ * when there were too few frames to estimate it. The removal issue refines
+ * both per video.
+ */
+typedef struct {
+    int width, height;        /* samples */
+    int grid;                 /* frame pixels per sample */
+    const float *alpha;       /* width x height, 0..1 */
+    double colour;            /* W, luma 0..255 */
+    um_box box;               /* a placement of the matte, frame pixels */
+} um_detect_matte;
+
+int um_detect_spot_matte(const um_detector *det, int i, um_detect_matte *matte);
+
 /* True when the multi-scale search was turned off to stay under the memory
  * limit (it is logged too). */
 int um_detect_single_scale_fallback(const um_detector *det);

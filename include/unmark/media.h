@@ -13,6 +13,7 @@
 #ifndef UNMARK_MEDIA_H
 #define UNMARK_MEDIA_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "unmark/common.h"
@@ -139,6 +140,10 @@ int um_media_is_image_path(const char *path);
 /* Loads an image file as an 8-bit grey mask (w x h bytes, rows packed).
  * Used by --mask: white (>= 128) means remove. */
 int um_media_load_mask(const char *path, uint8_t **mask, int *w, int *h, um_error *err);
+
+/* Writes an 8-bit grey picture as a PNG file (templates, masks). */
+int um_media_save_grey_png(const char *path, const uint8_t *data, int w, int h, ptrdiff_t stride,
+                           um_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,8 @@
 /* `unmark detect INPUT [--json]`: where the watermark is, frame by frame. */
+#include <errno.h>
 #include <getopt.h>
+#include <math.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,13 +10,14 @@
 
 #include "cli/cli.h"
 
-enum { OPT_JSON = 300, OPT_HWDEC, OPT_HELP, OPT_OVERLAY, OPT_OVERWRITE };
+enum { OPT_JSON = 300, OPT_HWDEC, OPT_HELP, OPT_OVERLAY, OPT_OVERWRITE, OPT_SAVE_TEMPLATE };
 
 static const struct option detect_options[] = {
     {"json", no_argument, NULL, OPT_JSON},   {"hwdec", required_argument, NULL, OPT_HWDEC},
     {"quiet", no_argument, NULL, 'q'},       {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, OPT_HELP},   {"overlay", required_argument, NULL, OPT_OVERLAY},
-    {"overwrite", no_argument, NULL, OPT_OVERWRITE}, CLI_DETECT_LONG_OPTIONS,
+    {"overwrite", no_argument, NULL, OPT_OVERWRITE},
+    {"save-template", required_argument, NULL, OPT_SAVE_TEMPLATE}, CLI_DETECT_LONG_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 
@@ -75,6 +79,69 @@ static void print_text(const um_detector *d, const char *path)
     }
 }
 
+/* The matte at frame resolution, 8-bit: bilinear from the detection grid. */
+static uint8_t *upsample_matte(const um_detect_matte *m, int *w, int *h)
+{
+    *w = m->width * m->grid;
+    *h = m->height * m->grid;
+    uint8_t *out = um_xmalloc((size_t)*w * *h);
+    for (int y = 0; y < *h; y++) {
+        double fy = fmin(fmax((y + 0.5) / m->grid - 0.5, 0), m->height - 1);
+        int y0 = (int)fy, y1 = y0 + 1 < m->height ? y0 + 1 : y0;
+        double ty = fy - y0;
+        for (int x = 0; x < *w; x++) {
+            double fx = fmin(fmax((x + 0.5) / m->grid - 0.5, 0), m->width - 1);
+            int x0 = (int)fx, x1 = x0 + 1 < m->width ? x0 + 1 : x0;
+            double tx = fx - x0;
+            const float *r0 = m->alpha + (size_t)y0 * m->width, *r1 = m->alpha + (size_t)y1 * m->width;
+            double a = (r0[x0] * (1 - tx) + r0[x1] * tx) * (1 - ty) + (r1[x0] * (1 - tx) + r1[x1] * tx) * ty;
+            out[(size_t)y * *w + x] = (uint8_t)lrint(a * 255);
+        }
+    }
+    return out;
+}
+
+/* --save-template DIR: per mark, its matte (markN_alpha.png: alpha x 255 at
+ * frame resolution) and template.json with its colour and a placement. */
+static int save_template(const um_detector *d, const char *dir, um_error *err)
+{
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        um_error_set(err, UM_ERR_OUTPUT, "cannot create the template folder %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/template.json", dir);
+    FILE *json = fopen(path, "w");
+    if (!json) {
+        um_error_set(err, UM_ERR_OUTPUT, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    fprintf(json, "{\"model\":\"J = a W + (1 - a) I, luma\",\"marks\":[");
+    int written = 0, result = 0, seen[64] = {0};
+    for (int i = 0; i < um_detect_spot_count(d) && result == 0; i++) {
+        const um_detect_spot *s = um_detect_spot_get(d, i);
+        um_detect_matte m;
+        if (s->mark < 0 || s->mark >= 64 || seen[s->mark] || um_detect_spot_matte(d, i, &m) < 0 || !m.alpha)
+            continue;
+        seen[s->mark] = 1;
+        int w, h;
+        uint8_t *alpha = upsample_matte(&m, &w, &h);
+        snprintf(path, sizeof(path), "%s/mark%d_alpha.png", dir, s->mark);
+        result = um_media_save_grey_png(path, alpha, w, h, w, err);
+        free(alpha);
+        fprintf(json, "%s{\"mark\":%d,\"alpha\":\"mark%d_alpha.png\",\"width\":%d,\"height\":%d,"
+                      "\"colour_luma\":%.1f,\"box\":[%d,%d,%d,%d]}",
+                written++ ? "," : "", s->mark, s->mark, w, h, m.colour, s->box.x1, s->box.y1, s->box.x2,
+                s->box.y2);
+    }
+    fprintf(json, "]}\n");
+    if (fclose(json) != 0 && result == 0) {
+        um_error_set(err, UM_ERR_OUTPUT, "cannot write %s/template.json", dir);
+        return -1;
+    }
+    return result;
+}
+
 /* --overlay: the input re-encoded with the detected boxes drawn. */
 static int write_overlay(const um_pipeline_detect_job *det, const um_detector *d, const char *path,
                          int overwrite)
@@ -105,7 +172,7 @@ int cli_detect(int argc, char **argv)
     um_detect_options_init(&job.detect);
     um_error err = {0};
     int json = 0, quiet = 0, opt, help = 0, overwrite = 0;
-    const char *overlay = NULL;
+    const char *overlay = NULL, *template_dir = NULL;
     if (cli_media_defaults(&job.media, &err) < 0)
         return cli_fail(&err);
     optind = 1;
@@ -130,6 +197,8 @@ int cli_detect(int argc, char **argv)
             overlay = optarg;
         else if (opt == OPT_OVERWRITE)
             overwrite = 1;
+        else if (opt == OPT_SAVE_TEMPLATE)
+            template_dir = optarg;
         else if (opt != OPT_HWDEC) {
             um_error_set(&err, UM_ERR_USAGE, "unknown option \"%s\" (see unmark help detect)", argv[optind - 1]);
             return cli_fail(&err);
@@ -159,6 +228,8 @@ int cli_detect(int argc, char **argv)
         return cli_fail(&err);
     cli_progress_done();
     int code = overlay ? write_overlay(&job, d, overlay, overwrite) : 0;
+    if (code == 0 && template_dir && save_template(d, template_dir, &err) < 0)
+        code = cli_fail(&err);
     if (code == 0 && json)
         print_json(d, &info, times);
     else if (code == 0)

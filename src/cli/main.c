@@ -75,6 +75,8 @@ static const char detect_help[] =
     "                       multi-scale would pass it, single-scale is used and logged\n"
     "  --overlay OUT.mp4    also write the video with the boxes drawn, for a person to\n"
     "                       look at (--overwrite to replace it)\n"
+    "  --save-template DIR  write each mark's estimated alpha matte (markN_alpha.png)\n"
+    "                       and colour (template.json)\n"
     "  --hwdec auto|cuda|none, -q, -v, --help\n";
 
 static const char probe_help[] =

@@ -39,6 +39,14 @@ typedef struct {
      * moving picture averages out, the mark stays; its box comes from here. */
     float *ev_gx, *ev_gy, *ev_abs;
     int ev_n;
+    /* Luma statistics over the window: where the mark shows (j) and where
+     * it clearly does not (i); and the matte estimated from them, over the
+     * box (tx1..ty2), with the mark's luma. */
+    double *sum_j, *sum_jj, *sum_i, *sum_ii;
+    int n_j, n_i;
+    float *alpha;
+    double colour;
+    uint8_t *shape;              /* w x h: where the mark can be (from evidence) */
     float *score;                /* per frame; NAN where not scored */
     int8_t *scale_idx;           /* per frame: best scale */
     int8_t *off_x, *off_y;       /* per frame: best offset, detection pixels */
@@ -80,6 +88,7 @@ struct um_detector {
     um_box *boxes;
     int64_t *box_first;          /* frames + 1 offsets into boxes */
     um_detect_spot public_spots[DET_MAX_SPOTS];
+    int public_index[DET_MAX_SPOTS];   /* public spot -> spots[] */
     int nb_public;
 };
 
@@ -94,6 +103,11 @@ void det_spot_reserve(det_spot *s, int64_t frames);
 void det_spot_add_evidence(det_spot *s, const int16_t *gx, const int16_t *gy, ptrdiff_t stride);
 /* Sets the spot's box (tx1..ty2) from its evidence, when it has enough. */
 void det_spot_box_from_evidence(um_detector *d, det_spot *s);
+/* matte.c: the statistics of a sighting (present: dx, dy is where the mark
+ * matched) and the matte and colour from them. */
+void det_spot_add_sighting(um_detector *d, det_spot *s, const uint8_t *luma, int present, int dx,
+                           int dy);
+void det_spot_estimate_matte(um_detector *d, det_spot *s);
 /* timeline.c: per-frame boxes from the spots' scores. */
 void det_build_timeline(um_detector *d);
 

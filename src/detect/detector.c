@@ -260,6 +260,10 @@ static void score_frame(um_detector *d, int64_t frame)
             }
         }
         s->score[frame] = (float)best;
+        if (best >= EVIDENCE_SCORE && s->scale_idx[frame] == 0)
+            det_spot_add_sighting(d, s, luma, 1, s->off_x[frame], s->off_y[frame]);
+        else if (best < CLEAR_MISS)
+            det_spot_add_sighting(d, s, luma, 0, 0, 0);
     }
 }
 
@@ -341,6 +345,21 @@ const um_detect_spot *um_detect_spot_get(const um_detector *d, int i)
 }
 
 int um_detect_single_scale_fallback(const um_detector *d) { return d->single_scale; }
+
+int um_detect_spot_matte(const um_detector *d, int i, um_detect_matte *m)
+{
+    if (i < 0 || i >= d->nb_public)
+        return -1;
+    const det_spot *s = &d->spots[d->public_index[i]];
+    memset(m, 0, sizeof(*m));
+    m->width = s->tx2 - s->tx1;
+    m->height = s->ty2 - s->ty1;
+    m->grid = d->factor;
+    m->alpha = s->alpha;
+    m->colour = s->alpha ? s->colour : 255;
+    m->box = d->public_spots[i].box;
+    return 0;
+}
 
 void um_detect_free(um_detector **det)
 {

@@ -432,6 +432,11 @@ void det_spot_box_from_evidence(um_detector *d, det_spot *s)
     }
     uint8_t *strong = um_xcalloc(n, 1);
     cluster_box(d, s, mags, strong);
+    /* The mark's shape: its steady edges, grown over the thin strokes
+     * between them. */
+    free(s->shape);
+    s->shape = um_xmalloc(n);
+    um_kernel_mask_dilate(strong, s->w, s->w, s->h, 2, s->shape, s->w);
     free(strong);
     free(mags);
 }
@@ -472,6 +477,12 @@ void det_spot_free(det_spot *s)
     free(s->ev_gx);
     free(s->ev_gy);
     free(s->ev_abs);
+    free(s->sum_j);
+    free(s->sum_jj);
+    free(s->sum_i);
+    free(s->sum_ii);
+    free(s->alpha);
+    free(s->shape);
     for (int k = 0; k < UM_DETECT_MAX_SCALES; k++)
         det_scaled_free(&s->scaled[k]);
     free(s->score);

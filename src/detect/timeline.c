@@ -285,6 +285,9 @@ void det_build_timeline(um_detector *d)
         s->discarded = n == 0;
     }
     group_marks(d);
+    for (int i = 0; i < d->nb_spots; i++)
+        if (!d->spots[i].discarded)
+            det_spot_estimate_matte(d, &d->spots[i]);
     fill_unexplained_gaps(d, on);
     for (int i = 0; i < d->nb_spots; i++) {
         d->spots[i].present_frames = 0;
@@ -307,8 +310,10 @@ void det_build_timeline(um_detector *d)
     }
     d->box_first[frames] = k;
     for (int i = 0; i < d->nb_spots; i++) {
-        if (!d->spots[i].discarded)
+        if (!d->spots[i].discarded) {
+            d->public_index[d->nb_public] = i;
             add_public_spot(d, &d->spots[i], on[i], d->spots[i].present_frames);
+        }
         free(on[i]);
     }
     free(on);

@@ -1,5 +1,7 @@
 /* Loading a mask image (--mask): any format the reader takes, brought to one
  * byte a pixel, white meaning "remove". */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,5 +56,56 @@ fail:
         um_error_set(err, UM_ERR_USAGE, "cannot use the mask %s: %s", path,
                      rerr.msg[0] ? rerr.msg : "it holds no picture");
     um_media_reader_close(&r);
+    return result;
+}
+
+int um_media_save_grey_png(const char *path, const uint8_t *data, int w, int h, ptrdiff_t stride,
+                           um_error *err)
+{
+    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_PNG);
+    AVCodecContext *enc = codec ? avcodec_alloc_context3(codec) : NULL;
+    AVFrame *frame = av_frame_alloc();
+    AVPacket *pkt = av_packet_alloc();
+    FILE *f = NULL;
+    int result = -1, ret;
+    if (!enc || !frame || !pkt) {
+        um_error_set(err, UM_ERR_OTHER, "cannot set up a PNG encoder for %s", path);
+        goto fail;
+    }
+    enc->width = w;
+    enc->height = h;
+    enc->pix_fmt = AV_PIX_FMT_GRAY8;
+    enc->time_base = (AVRational){1, 1};
+    if ((ret = avcodec_open2(enc, codec, NULL)) < 0) {
+        um_error_av(err, UM_ERR_OTHER, ret, "cannot open the PNG encoder for %s", path);
+        goto fail;
+    }
+    frame->format = AV_PIX_FMT_GRAY8;
+    frame->width = w;
+    frame->height = h;
+    if (av_frame_get_buffer(frame, 0) < 0) {
+        um_error_set(err, UM_ERR_OTHER, "cannot allocate a picture for %s", path);
+        goto fail;
+    }
+    for (int y = 0; y < h; y++)
+        memcpy(frame->data[0] + (ptrdiff_t)y * frame->linesize[0], data + (ptrdiff_t)y * stride, (size_t)w);
+    if ((ret = avcodec_send_frame(enc, frame)) < 0 || (ret = avcodec_receive_packet(enc, pkt)) < 0) {
+        um_error_av(err, UM_ERR_OTHER, ret, "cannot encode %s", path);
+        goto fail;
+    }
+    f = fopen(path, "wb");
+    if (!f || fwrite(pkt->data, 1, (size_t)pkt->size, f) != (size_t)pkt->size || fclose(f) != 0) {
+        um_error_set(err, UM_ERR_OUTPUT, "cannot write %s: %s", path, strerror(errno));
+        f = NULL;
+        goto fail;
+    }
+    f = NULL;
+    result = 0;
+fail:
+    if (f)
+        fclose(f);
+    av_packet_free(&pkt);
+    av_frame_free(&frame);
+    avcodec_free_context(&enc);
     return result;
 }

@@ -150,6 +150,32 @@ static void test_detect_overlay(void **state)
     it_result_free(&r);
 }
 
+/* --save-template writes the matte as a PNG the size its JSON says, with
+ * the mark's colour: the test mark is white (luma ~235). */
+static void test_detect_save_template(void **state)
+{
+    const char *dir = it_join(*state, "tpl");
+    it_result r;
+    IT_RUN(&r, "detect", it_media("marked.mp4"), "--save-template", dir, "-q");
+    IT_EXPECT_STATUS(&r, 0);
+    it_result_free(&r);
+    size_t size;
+    char *json = (char *)it_read_file(it_join(dir, "template.json"), &size);
+    assert_non_null(json);
+    double w, h, colour;
+    assert_true(it_json_has(json, "\"alpha\":\"mark0_alpha.png\""));
+    assert_int_equal(it_json_number(json, "width", &w), 0);
+    assert_int_equal(it_json_number(json, "height", &h), 0);
+    assert_int_equal(it_json_number(json, "colour_luma", &colour), 0);
+    assert_true(colour > 190 && colour <= 255);
+    it_props p;
+    assert_int_equal(it_probe(it_join(dir, "mark0_alpha.png"), &p), 0);
+    assert_int_equal(p.width, (int)w);
+    assert_int_equal(p.height, (int)h);
+    assert_true(w >= 70 && w <= 100 && h >= 20 && h <= 40);
+    free(json);
+}
+
 static void test_detect_usage_errors(void **state)
 {
     (void)state;
@@ -179,6 +205,7 @@ int main(void)
         cmocka_unit_test(test_detect_clean_clip_has_no_box),
         cmocka_unit_test(test_detect_usage_errors),
         cmocka_unit_test_setup_teardown(test_detect_overlay, it_setup_tmpdir, it_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_detect_save_template, it_setup_tmpdir, it_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_remove_detects_by_default, it_setup_tmpdir, it_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_remove_detect_none_leaves_the_mark, it_setup_tmpdir,
                                         it_teardown_tmpdir),
