@@ -16,6 +16,9 @@
 /* A spot whose best frames correlate below this is not a mark. */
 #define MIN_PEAK_SCORE 0.6
 #define MIN_RUN 3
+/* A mark is at least this many detection pixels across either way: a
+ * sliver is an edge that stood still, not an overlay. */
+#define MIN_SIDE 4
 /* Templates correlating this well show the same mark. */
 #define SAME_MARK_SCORE 0.6
 
@@ -99,7 +102,7 @@ static int64_t presence(const um_detector *d, const det_spot *s, uint8_t *on)
     int64_t frames = d->frames;
     memset(on, 0, (size_t)frames);
     double peak = peak_score(s, frames);
-    if (peak < MIN_PEAK_SCORE)
+    if (peak < MIN_PEAK_SCORE || s->tx2 - s->tx1 < MIN_SIDE || s->ty2 - s->ty1 < MIN_SIDE)
         return 0;
     double high = fmax(0.25, 0.5 * peak), low = fmax(0.15, 0.3 * peak);
     for (int64_t t = 0; t < frames; t++)
