@@ -19,10 +19,16 @@
  * logos have edges every way; a background edge along a pan has one. */
 #define MIN_DIRECTIONALITY 0.45
 #define MIN_PIXELS 24
+/* Below this the picture is still (see scene_motion). */
+#define MIN_MOTION 0.5
 #define MAX_COMPONENTS 4096
 /* Frames that must clearly show a mark before its box is taken from them. */
 #define MIN_EVIDENCE_FRAMES 5
 #define MIN_STEADINESS 0.6
+/* A halo's edges: steady, above a twelfth of the mark's strongest and a
+ * small floor. */
+#define HALO_FRACTION 12
+#define HALO_FLOOR 10
 
 typedef struct {
     int x1, y1, x2, y2;          /* exclusive */
@@ -42,6 +48,25 @@ static double typical_gradient(const um_detector *d, const int16_t *gx, const in
     for (size_t i = 0; i < n; i++)
         sum += l1(gx[i], gy[i]);
     return (double)sum / (double)n;
+}
+
+/* How much the picture moved across the window: the change of the textured
+ * pixels' gradients between its first and last sample, against their size
+ * (about 0 for a still camera, about 1 and more for a moving one). Still
+ * edges (the mark's among them) are left out. */
+static double scene_motion(const um_detector *d, const int16_t *gx_new, const int16_t *gy_new,
+                           const int16_t *gx_old, const int16_t *gy_old)
+{
+    int64_t change = 0, size = 0;
+    size_t n = (size_t)d->dw * d->dh;
+    for (size_t i = 0; i < n; i++) {
+        int g = l1(gx_new[i], gy_new[i]);
+        if (d->bin[i] || g <= ABS_THRESHOLD / 2)
+            continue;
+        change += l1(gx_new[i] - gx_old[i], gy_new[i] - gy_old[i]);
+        size += g;
+    }
+    return size ? (double)change / (double)size : 1.0;
 }
 
 static void threshold_medians(um_detector *d, double typical)
@@ -278,6 +303,8 @@ void det_analyze_window(um_detector *d, int nsamples)
     um_kernel_median_stack_where(gx, nsamples, n, ABS_THRESHOLD / 2, d->bin, d->mgx);
     um_kernel_median_stack_where(gy, nsamples, n, ABS_THRESHOLD / 2, d->bin, d->mgy);
     threshold_medians(d, typical_gradient(d, gx[0], gy[0]));
+    if (scene_motion(d, gx[0], gy[0], gx[nsamples - 1], gy[nsamples - 1]) < MIN_MOTION)
+        return; /* a still picture: its edges stand still too, and hide the mark's */
     um_kernel_mask_dilate(d->bin, d->dw, d->dw, d->dh, 1, d->dil, d->dw);
     component *comps = um_xmalloc(MAX_COMPONENTS * sizeof(*comps));
     int count = flood_components(d->dil, d->dw, d->dh, d->labels, d->stack, comps, MAX_COMPONENTS,
@@ -417,6 +444,44 @@ void det_spot_add_evidence(det_spot *s, const int16_t *gx, const int16_t *gy, pt
     s->ev_n++;
 }
 
+/* A soft shadow or glow fades out over several pixels: its steady but weak
+ * edges, connected to the mark's strong ones, belong to the box too (a box
+ * must cover every pixel the mark touches). Adds them to strong and grows
+ * the box over them. */
+static void grow_into_halo(det_spot *s, const int *mags, uint8_t *strong)
+{
+    size_t n = (size_t)s->w * s->h;
+    int peak = 0;
+    for (size_t i = 0; i < n; i++)
+        peak = strong[i] && mags[i] > peak ? mags[i] : peak;
+    int low = peak / HALO_FRACTION > HALO_FLOOR ? peak / HALO_FRACTION : HALO_FLOOR;
+    int32_t *stack = um_xmalloc(n * sizeof(int32_t));
+    size_t top = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strong[i])
+            stack[top++] = (int32_t)i;
+    while (top) {
+        int32_t p = stack[--top];
+        int x = p % s->w, y = p / s->w;
+        s->tx1 = x < s->tx1 ? x : s->tx1;
+        s->ty1 = y < s->ty1 ? y : s->ty1;
+        s->tx2 = x + 1 > s->tx2 ? x + 1 : s->tx2;
+        s->ty2 = y + 1 > s->ty2 ? y + 1 : s->ty2;
+        for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++) {
+                int nx = x + dx, ny = y + dy;
+                if (nx < 0 || ny < 0 || nx >= s->w || ny >= s->h)
+                    continue;
+                size_t q = (size_t)ny * s->w + nx;
+                if (!strong[q] && mags[q] > low) {
+                    strong[q] = 1;
+                    stack[top++] = (int32_t)q;
+                }
+            }
+    }
+    free(stack);
+}
+
 void det_spot_box_from_evidence(um_detector *d, det_spot *s)
 {
     if (s->ev_n < MIN_EVIDENCE_FRAMES)
@@ -432,6 +497,7 @@ void det_spot_box_from_evidence(um_detector *d, det_spot *s)
     }
     uint8_t *strong = um_xcalloc(n, 1);
     cluster_box(d, s, mags, strong);
+    grow_into_halo(s, mags, strong);
     /* The mark's shape: its steady edges, grown over the thin strokes
      * between them. */
     free(s->shape);

@@ -233,6 +233,8 @@ static void group_marks(um_detector *d)
             if (b->mark >= 0 || match_mark(a, b, &x, &y) < SAME_MARK_SCORE)
                 continue;
             b->mark = a->mark;
+            if (box_area(b) * 5 <= box_area(a) * 6)
+                continue; /* its own box is as tight: keep it */
             b->tx1 = x;
             b->ty1 = y;
             b->tx2 = x + a->tx2 - a->tx1;
