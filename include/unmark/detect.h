@@ -22,6 +22,7 @@
 #ifndef UNMARK_DETECT_H
 #define UNMARK_DETECT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "unmark/common.h"
@@ -58,6 +59,20 @@ typedef struct um_detector um_detector;
 /* width x height frames at fps (for the time-based defaults). */
 int um_detect_create(um_detector **det, int width, int height, double fps,
                      const um_detect_options *o, um_error *err);
+/* A mark to look for, given rather than learnt (detect --save-template):
+ * its alpha matte at frame resolution (0..255) and colour (luma). */
+typedef struct {
+    int width, height;
+    const uint8_t *alpha;
+    ptrdiff_t stride;
+    double colour;
+} um_detect_template;
+
+/* Adds a template, before the first frame: the whole frame is searched for
+ * it every half second, at every scale, and each place it is found becomes
+ * a spot. This finds a mark in a single picture too. */
+int um_detect_add_template(um_detector *det, const um_detect_template *t, um_error *err);
+
 /* Feeds the next frame in display order (only its luma plane is read). */
 int um_detect_push(um_detector *det, const um_frame *frame, um_error *err);
 /* After the last frame: scores what is still buffered and builds the

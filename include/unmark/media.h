@@ -137,6 +137,10 @@ void um_media_writer_close(um_media_writer **writer);
 /* True if the path's extension (or format) names an image: png, jpg, jpeg, webp. */
 int um_media_is_image_path(const char *path);
 
+/* Loads the first picture of an image file as 8-bit grey (w x h bytes,
+ * rows packed; free with free()). */
+int um_media_load_grey(const char *path, uint8_t **grey, int *w, int *h, um_error *err);
+
 /* Loads an image file as an 8-bit grey mask (w x h bytes, rows packed).
  * Used by --mask: white (>= 128) means remove. */
 int um_media_load_mask(const char *path, uint8_t **mask, int *w, int *h, um_error *err);

@@ -42,6 +42,10 @@ typedef struct {
      * wherever it shows (videos only: a still has no time to learn from). */
     int detect;
     um_detect_options detect_options;
+    /* Marks to look for, given (remove --template); with them, stills are
+     * searched too. */
+    const um_detect_template *templates;
+    int nb_templates;
     /* Optional: detection already made (borrowed, not freed); no pass of
      * its own then. */
     const um_detector *detections;
@@ -78,6 +82,8 @@ typedef struct {
     const char *input;
     um_media_options media;
     um_detect_options detect;
+    const um_detect_template *templates;
+    int nb_templates;
     um_progress_fn progress;
     void *progress_opaque;
     volatile int *cancel;

@@ -39,6 +39,16 @@ enum { CLI_OPT_SCALES = 400, CLI_OPT_NO_MULTISCALE, CLI_OPT_MAX_AREA, CLI_OPT_ME
 /* Applies a detection flag: 0 done, 1 not a detection flag, -1 error. */
 int cli_parse_detect_option(int opt, const char *arg, um_detect_options *o, um_error *err);
 
+/* Templates from a detect --save-template folder. */
+#define CLI_MAX_TEMPLATES 4
+typedef struct {
+    um_detect_template items[CLI_MAX_TEMPLATES];
+    uint8_t *pixels[CLI_MAX_TEMPLATES];
+    int count;
+} cli_templates;
+int cli_load_templates(const char *dir, cli_templates *t, um_error *err);
+void cli_free_templates(cli_templates *t);
+
 /* Progress on stderr: a bar on a terminal, JSON lines with --json, nothing
  * with -q or when stderr is not a terminal. */
 void cli_progress_init(int json, int quiet);

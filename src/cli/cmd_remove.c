@@ -11,7 +11,7 @@
 
 enum {
     OPT_REGION = 256, OPT_MASK, OPT_OVERWRITE, OPT_HWDEC, OPT_ENCODER, OPT_PRESET, OPT_CRF,
-    OPT_FAST, OPT_FORMAT, OPT_TRANSPARENT, OPT_JSON, OPT_HELP, OPT_DETECT
+    OPT_FAST, OPT_FORMAT, OPT_TRANSPARENT, OPT_JSON, OPT_HELP, OPT_DETECT, OPT_TEMPLATE
 };
 
 static const struct option remove_options[] = {
@@ -23,6 +23,7 @@ static const struct option remove_options[] = {
     {"transparent", no_argument, NULL, OPT_TRANSPARENT}, {"json", no_argument, NULL, OPT_JSON},
     {"quiet", no_argument, NULL, 'q'},            {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, OPT_HELP},        {"detect", required_argument, NULL, OPT_DETECT},
+    {"template", required_argument, NULL, OPT_TEMPLATE},
     CLI_DETECT_LONG_OPTIONS,                      {NULL, 0, NULL, 0},
 };
 
@@ -30,6 +31,7 @@ typedef struct {
     um_pipeline_job job;
     um_region regions[MAX_CLI_REGIONS];
     const char *mask_path;
+    const char *template_dir;
     int json, quiet, verbose, help;
 } remove_args;
 
@@ -61,6 +63,7 @@ static int parse_option(remove_args *a, int opt, um_error *err)
     case 'o': a->job.output = optarg; return 0;
     case OPT_REGION: return add_region(a, optarg, err);
     case OPT_MASK: a->mask_path = optarg; return 0;
+    case OPT_TEMPLATE: a->template_dir = optarg; return 0;
     case OPT_OVERWRITE: a->job.overwrite = 1; return 0;
     case OPT_HWDEC: return cli_parse_hwdec(optarg, &m->hwdec, err);
     case OPT_ENCODER: return cli_parse_encoder(optarg, &m->encoder, err);
@@ -161,6 +164,15 @@ int cli_remove(int argc, char **argv)
                                           &a.job.remove.mask_h, &err) < 0)
         return cli_fail(&err);
     a.job.remove.mask = mask;
+    cli_templates templates = {0};
+    if (a.template_dir) {
+        if (cli_load_templates(a.template_dir, &templates, &err) < 0) {
+            free(mask);
+            return cli_fail(&err);
+        }
+        a.job.templates = templates.items;
+        a.job.nb_templates = templates.count;
+    }
     a.job.progress = cli_progress_update;
     a.job.cancel = &cancel_requested;
     signal(SIGINT, on_signal);
@@ -174,5 +186,6 @@ int cli_remove(int argc, char **argv)
         code = 0;
     }
     free(mask);
+    cli_free_templates(&templates);
     return code;
 }

@@ -33,6 +33,8 @@ static const char remove_help[] =
     "Detection (videos):\n"
     "  --detect auto|none   find the watermark in the video first (default auto; see\n"
     "                       unmark help detect), and remove it wherever it shows\n"
+    "  --template DIR       look for the mark saved by detect --save-template (a still\n"
+    "                       image too)\n"
     "  --scales, --no-multiscale, --max-area, --memory-limit   as for detect\n"
     "\n"
     "Regions (combine with detection):\n"

@@ -15,6 +15,7 @@
 #define DET_SAMPLES 16         /* gradient samples in a window */
 #define DET_MIN_SAMPLES 8      /* fewest samples a window is analysed with */
 #define DET_SEARCH 3           /* +- detection pixels searched around a spot */
+#define DET_MAX_SEEDS 4
 
 /* One scale of a spot's template, resampled from the base template. */
 typedef struct {
@@ -87,6 +88,12 @@ struct um_detector {
     /* results */
     um_box *boxes;
     int64_t *box_first;          /* frames + 1 offsets into boxes */
+    /* templates given from outside, per scale, searched every
+     * seed_interval frames over the whole frame */
+    det_scaled seeds[DET_MAX_SEEDS][UM_DETECT_MAX_SCALES];
+    int nb_seeds;
+    int seed_interval;
+    int16_t *full_gx, *full_gy;
     um_detect_spot public_spots[DET_MAX_SPOTS];
     int public_index[DET_MAX_SPOTS];   /* public spot -> spots[] */
     int nb_public;
@@ -103,6 +110,14 @@ void det_spot_reserve(det_spot *s, int64_t frames);
 void det_spot_add_evidence(det_spot *s, const int16_t *gx, const int16_t *gy, ptrdiff_t stride);
 /* Sets the spot's box (tx1..ty2) from its evidence, when it has enough. */
 void det_spot_box_from_evidence(um_detector *d, det_spot *s);
+void det_resample(const int16_t *gx, const int16_t *gy, const uint8_t *support, int w, int h,
+                  double scale, det_scaled *t);
+int det_scales_in_use(const um_detector *d);
+/* A spot whose first sighting is the box x1,y1-x2,y2 (detection grid). */
+det_spot *det_spot_new_at(um_detector *d, int x1, int y1, int x2, int y2);
+/* seeds.c: given templates, searched for over whole frames. */
+void det_search_seeds(um_detector *d, const uint8_t *luma);
+void det_seeds_free(um_detector *d);
 /* matte.c: the statistics of a sighting (present: dx, dy is where the mark
  * matched) and the matte and colour from them. */
 void det_spot_add_sighting(um_detector *d, det_spot *s, const uint8_t *luma, int present, int dx,

@@ -18,6 +18,8 @@
 #define RING_FRAMES 96
 #define CLEAR_MATCH 0.8
 #define CLEAR_MISS 0.2
+/* How often a given template is searched for over the whole frame. */
+#define SEED_SEARCH_SECONDS 0.5
 /* Frames matching this well feed the spot's evidence. */
 #define EVIDENCE_SCORE 0.6
 #define DETECTION_SHORT_SIDE 320
@@ -138,44 +140,46 @@ int um_detect_create(um_detector **det, int width, int height, double fps,
     d->dil = um_xmalloc(grid);
     d->labels = um_xmalloc(grid * sizeof(int32_t));
     d->stack = um_xmalloc(grid * sizeof(int32_t));
+    d->seed_interval = (int)lround(d->fps * SEED_SEARCH_SECONDS) > 1 ? (int)lround(d->fps * SEED_SEARCH_SECONDS) : 1;
     *det = d;
     return 0;
 }
 
 /* ---- scoring ---------------------------------------------------------- */
 
-/* Resamples the template about its centre (nearest neighbour: the
+/* Resamples a gradient template about its centre (nearest neighbour: the
  * correlation is normalised, so gradient magnitudes need no rescaling). */
-static void build_scaled(const det_spot *s, double scale, det_scaled *t)
+void det_resample(const int16_t *gx, const int16_t *gy, const uint8_t *support, int w, int h,
+                  double scale, det_scaled *t)
 {
     det_scaled_free(t);
-    t->w = (int)lround(s->w * scale);
-    t->h = (int)lround(s->h * scale);
+    t->w = (int)lround(w * scale);
+    t->h = (int)lround(h * scale);
     size_t n = (size_t)t->w * t->h;
     t->gx = um_xmalloc(n * sizeof(int16_t));
     t->gy = um_xmalloc(n * sizeof(int16_t));
     t->support = um_xmalloc(n);
     for (int y = 0; y < t->h; y++) {
-        int sy = (int)floor((y + 0.5 - t->h / 2.0) / scale + s->h / 2.0);
-        sy = sy < 0 ? 0 : sy >= s->h ? s->h - 1 : sy;
+        int sy = (int)floor((y + 0.5 - t->h / 2.0) / scale + h / 2.0);
+        sy = sy < 0 ? 0 : sy >= h ? h - 1 : sy;
         for (int x = 0; x < t->w; x++) {
-            int sx = (int)floor((x + 0.5 - t->w / 2.0) / scale + s->w / 2.0);
-            sx = sx < 0 ? 0 : sx >= s->w ? s->w - 1 : sx;
-            size_t from = (size_t)sy * s->w + sx, to = (size_t)y * t->w + x;
-            t->gx[to] = s->tgx[from];
-            t->gy[to] = s->tgy[from];
-            t->support[to] = s->support[from];
+            int sx = (int)floor((x + 0.5 - t->w / 2.0) / scale + w / 2.0);
+            sx = sx < 0 ? 0 : sx >= w ? w - 1 : sx;
+            size_t from = (size_t)sy * w + sx, to = (size_t)y * t->w + x;
+            t->gx[to] = gx[from];
+            t->gy[to] = gy[from];
+            t->support[to] = support[from];
         }
     }
 }
 
-static int scales_in_use(const um_detector *d) { return d->single_scale ? 1 : d->o.nb_scales; }
+int det_scales_in_use(const um_detector *d) { return d->single_scale ? 1 : d->o.nb_scales; }
 
 static void refresh_templates(um_detector *d, det_spot *s)
 {
     det_spot_rebuild_template(d, s);
-    for (int k = 0; k < scales_in_use(d); k++)
-        build_scaled(s, d->o.scales[k], &s->scaled[k]);
+    for (int k = 0; k < det_scales_in_use(d); k++)
+        det_resample(s->tgx, s->tgy, s->support, s->w, s->h, d->o.scales[k], &s->scaled[k]);
 }
 
 static void try_offset(const um_detector *d, const det_scaled *t, int cw, int ch, int ideal_x,
@@ -242,7 +246,7 @@ static void score_frame(um_detector *d, int64_t frame)
             refresh_templates(d, s);
         det_spot_reserve(s, frame + 1);
         double best = -2;
-        for (int k = 0; k < scales_in_use(d); k++) {
+        for (int k = 0; k < det_scales_in_use(d); k++) {
             /* A clear match at the learnt size needs no other scale, and a
              * clear miss means the mark is not there at any nearby size. */
             if (k > 0 && (best >= CLEAR_MATCH || best < CLEAR_MISS))
@@ -303,6 +307,8 @@ int um_detect_push(um_detector *d, const um_frame *f, um_error *err)
     }
     uint8_t *slot = d->ring[d->frames % d->ring_cap];
     to_detection_grid(d, f, slot);
+    if (d->nb_seeds && d->frames % d->seed_interval == 0)
+        det_search_seeds(d, slot);
     if (d->frames % d->sample_step == 0)
         take_sample(d, slot);
     d->frames++;
@@ -387,6 +393,7 @@ void um_detect_free(um_detector **det)
     free(d->fgy);
     free(d->boxes);
     free(d->box_first);
+    det_seeds_free(d);
     free(d);
     *det = NULL;
 }

@@ -248,6 +248,12 @@ static det_spot *new_spot(um_detector *d, const component *c)
     return s;
 }
 
+det_spot *det_spot_new_at(um_detector *d, int x1, int y1, int x2, int y2)
+{
+    component c = {.x1 = x1, .y1 = y1, .x2 = x2, .y2 = y2, .alive = 1};
+    return new_spot(d, &c);
+}
+
 /* Overlap of two boxes over the smaller one's area. */
 static double overlap_of_smaller(int ax1, int ay1, int ax2, int ay2, const component *c)
 {

@@ -45,6 +45,9 @@ int um_pipeline_detect(const um_pipeline_detect_job *job, um_detector **detector
     int64_t total = um_media_reader_expected_frames(r);
     if (um_detect_create(&d, info->width, info->height, info->fps, &job->detect, err) < 0)
         goto fail;
+    for (int i = 0; i < job->nb_templates; i++)
+        if (um_detect_add_template(d, &job->templates[i], err) < 0)
+            goto fail;
     for (;;) {
         if (job->cancel && *job->cancel) {
             um_error_set(err, UM_ERR_OTHER, "interrupted");

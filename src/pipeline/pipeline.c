@@ -225,12 +225,13 @@ static int run_detection(run_state *s, um_error *err)
     um_media_info info;
     if (um_media_probe(job->input, 0, &info, err) < 0)
         return -1;
-    if (info.is_image) {
-        um_log(UM_LOG_INFO, "%s is a still: automatic detection needs a video (use --region or --mask)",
+    if (info.is_image && !job->nb_templates) {
+        um_log(UM_LOG_INFO, "%s is a still: automatic detection needs a video (use --template, --region or --mask)",
                job->input);
         return 0;
     }
     um_pipeline_detect_job d = {.input = job->input, .media = job->media, .detect = job->detect_options,
+                                .templates = job->templates, .nb_templates = job->nb_templates,
                                 .progress = job->progress, .progress_opaque = job->progress_opaque,
                                 .cancel = job->cancel};
     if (um_pipeline_detect(&d, &s->detector, NULL, NULL, err) < 0)

@@ -176,6 +176,40 @@ static void test_detect_save_template(void **state)
     free(json);
 }
 
+/* A template saved from the video finds the mark in a still, which has no
+ * time to learn from: with it the mark's area changes, without it nothing
+ * does beyond the PNG round trip. */
+static void test_remove_still_with_template(void **state)
+{
+    const char *dir = it_join(*state, "tpl");
+    it_result r;
+    IT_RUN(&r, "detect", it_media("marked.mp4"), "--save-template", dir, "-q");
+    IT_EXPECT_STATUS(&r, 0);
+    it_result_free(&r);
+    char with[512], without[512];
+    snprintf(with, sizeof(with), "%s", it_join(*state, "with.png"));
+    snprintf(without, sizeof(without), "%s", it_join(*state, "without.png"));
+    IT_RUN(&r, "remove", it_media("marked.png"), "-o", with, "--template", dir, "-q");
+    IT_EXPECT_STATUS(&r, 0);
+    it_result_free(&r);
+    IT_RUN(&r, "remove", it_media("marked.png"), "-o", without, "-q");
+    IT_EXPECT_STATUS(&r, 0);
+    it_result_free(&r);
+    it_rect box = {20, 24, 70, 18};
+    it_cmp a, b;
+    assert_int_equal(it_compare_luma(with, it_media("marked.png"), box, 8, &a), 0);
+    assert_int_equal(it_compare_luma(without, it_media("marked.png"), box, 8, &b), 0);
+    assert_true(a.f[0].mad_in > 10);        /* the mark was filled */
+    assert_true(a.f[0].psnr_out > 40);      /* and nothing else */
+    assert_true(b.f[0].mad_in < 1);         /* no template: left alone */
+    it_cmp_free(&a);
+    it_cmp_free(&b);
+    IT_RUN(&r, "remove", it_media("marked.png"), "-o", it_join(*state, "x.png"), "--template",
+           it_join(*state, "missing"), "-q");
+    IT_EXPECT_STATUS(&r, 2);
+    it_result_free(&r);
+}
+
 static void test_detect_usage_errors(void **state)
 {
     (void)state;
@@ -206,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_detect_usage_errors),
         cmocka_unit_test_setup_teardown(test_detect_overlay, it_setup_tmpdir, it_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_detect_save_template, it_setup_tmpdir, it_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_remove_still_with_template, it_setup_tmpdir, it_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_remove_detects_by_default, it_setup_tmpdir, it_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_remove_detect_none_leaves_the_mark, it_setup_tmpdir,
                                         it_teardown_tmpdir),

@@ -26,10 +26,10 @@ X264="-c:v libx264 -preset ultrafast -crf 18"
 
 # Bump MEDIA_VERSION whenever a recipe below changes: a folder made by another
 # version is cleared of the files this script makes, so none is left stale.
-MEDIA_VERSION=2
+MEDIA_VERSION=3
 MEDIA_FILES="cfr.mp4 vfr.mkv noaudio.mp4 twoaudio.mkv pcm.mov rot90.mp4 odd.mkv tenbit.mp4
 long.mp4 image.png image.jpg image.webp mask.png mask_small.png empty.mp4 text.mp4
-truncated.mp4 corrupt.mp4 huge.y4m unsupported.mkv audioonly.wav pattern.png moving.mp4 marked.mp4"
+truncated.mp4 corrupt.mp4 huge.y4m unsupported.mkv audioonly.wav pattern.png moving.mp4 marked.mp4 marked.png"
 if [ "$(cat .media-version 2>/dev/null || true)" != "$MEDIA_VERSION" ]; then
     rm -f -- $MEDIA_FILES
     echo "$MEDIA_VERSION" > .media-version
@@ -162,6 +162,12 @@ if need marked.mp4; then
         -vf "drawtext=$mark:x=20:y=20:enable='lt(t,3)',drawtext=$mark:x=360:y=200:enable='gte(t,3)'" \
         $X264 "$(tmpname marked.mp4)"
     commit marked.mp4
+fi
+
+# marked.png: frame 10 of marked.mp4, a still with the mark at 20,20.
+if need marked.png; then
+    $FF -i marked.mp4 -vf "select=eq(n\,10)" -frames:v 1 "$(tmpname marked.png)"
+    commit marked.png
 fi
 
 # long.mp4: the exception to "small and short": 640x360, 8 s, for the
