@@ -111,6 +111,13 @@ typedef struct {
 
 int um_detect_spot_matte(const um_detector *det, int i, um_detect_matte *matte);
 
+/* Over a still picture a mark is learnt only once it has hopped (see
+ * still.c), after the frames before have gone: then a second pass over the
+ * video, with a detector that starts out knowing the spots, finds it from
+ * the first frame. */
+int um_detect_wants_second_pass(const um_detector *det);
+int um_detect_create_from(um_detector **det, const um_detector *learnt, um_error *err);
+
 /* True when the multi-scale search was turned off to stay under the memory
  * limit (it is logged too). */
 int um_detect_single_scale_fallback(const um_detector *det);

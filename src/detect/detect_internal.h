@@ -55,6 +55,8 @@ typedef struct {
     int64_t present_frames;
     int mark;
     int discarded;
+    int from_still;              /* learnt over a still picture: its box is the template's */
+    int64_t born;                /* frames pushed when it was found */
 } det_spot;
 
 struct um_detector {
@@ -94,6 +96,12 @@ struct um_detector {
     int nb_seeds;
     int seed_interval;
     int16_t *full_gx, *full_gy;
+    /* still pictures (still.c): long-term luma samples and, in a still
+     * window, the window's median minus the background */
+    uint8_t **long_ring;
+    int long_head, long_count;
+    int16_t *diff;
+    int still_window;
     um_detect_spot public_spots[DET_MAX_SPOTS];
     int public_index[DET_MAX_SPOTS];   /* public spot -> spots[] */
     int nb_public;
@@ -117,7 +125,16 @@ int det_scales_in_use(const um_detector *d);
 det_spot *det_spot_new_at(um_detector *d, int x1, int y1, int x2, int y2);
 /* seeds.c: given templates, searched for over whole frames. */
 void det_search_seeds(um_detector *d, const uint8_t *luma);
+/* A template to search for, as gradients over w x h (detection grid). */
+void det_add_seed(um_detector *d, const int16_t *gx, const int16_t *gy, const uint8_t *support, int w,
+                  int h);
 void det_seeds_free(um_detector *d);
+/* still.c: the background of a still picture, and a still window's
+ * difference from it (into diff, bin, mgx, mgy). -1 until enough samples. */
+void det_keep_background_sample(um_detector *d, const uint8_t *luma);
+int det_background_step(const um_detector *d);
+int det_still_differences(um_detector *d, int nsamples);
+void det_still_free(um_detector *d);
 /* matte.c: the statistics of a sighting (present: dx, dy is where the mark
  * matched) and the matte and colour from them. */
 void det_spot_add_sighting(um_detector *d, det_spot *s, const uint8_t *luma, int present, int dx,

@@ -309,6 +309,8 @@ int um_detect_push(um_detector *d, const um_frame *f, um_error *err)
     to_detection_grid(d, f, slot);
     if (d->nb_seeds && d->frames % d->seed_interval == 0)
         det_search_seeds(d, slot);
+    if (d->frames % det_background_step(d) == 0)
+        det_keep_background_sample(d, slot);
     if (d->frames % d->sample_step == 0)
         take_sample(d, slot);
     d->frames++;
@@ -352,6 +354,80 @@ const um_detect_spot *um_detect_spot_get(const um_detector *d, int i)
 
 int um_detect_single_scale_fallback(const um_detector *d) { return d->single_scale; }
 
+int um_detect_wants_second_pass(const um_detector *d)
+{
+    for (int i = 0; i < d->nb_spots; i++) {
+        const det_spot *s = &d->spots[i];
+        if (!s->discarded && s->from_still && s->born > d->ring_cap)
+            return 1;
+    }
+    return 0;
+}
+
+/* True when a spot before i shows the same mark as spot i. */
+static int seeded_mark(const um_detector *d, int i)
+{
+    for (int j = 0; j < i; j++)
+        if (!d->spots[j].discarded && d->spots[j].from_still && d->spots[j].mark == d->spots[i].mark)
+            return 1;
+    return 0;
+}
+
+/* The spot's template, cut to its box, as a seed. */
+static void add_spot_as_seed(um_detector *d, const det_spot *s)
+{
+    int w = s->tx2 - s->tx1, h = s->ty2 - s->ty1;
+    if (w < 4 || h < 3)
+        return;
+    size_t n = (size_t)w * h;
+    int16_t *gx = um_xmalloc(n * sizeof(int16_t)), *gy = um_xmalloc(n * sizeof(int16_t));
+    uint8_t *support = um_xmalloc(n);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            size_t from = (size_t)(s->ty1 + y) * s->w + s->tx1 + x, to = (size_t)y * w + x;
+            gx[to] = s->tgx[from];
+            gy[to] = s->tgy[from];
+            support[to] = s->support[from];
+        }
+    det_add_seed(d, gx, gy, support, w, h);
+    free(gx);
+    free(gy);
+    free(support);
+}
+
+int um_detect_create_from(um_detector **det, const um_detector *learnt, um_error *err)
+{
+    if (um_detect_create(det, learnt->width, learnt->height, learnt->fps, &learnt->o, err) < 0)
+        return -1;
+    um_detector *d = *det;
+    for (int i = 0; i < learnt->nb_spots; i++) {
+        const det_spot *from = &learnt->spots[i];
+        if (from->discarded)
+            continue;
+        det_spot *s = det_spot_new_at(d, from->fx1, from->fy1, from->fx2, from->fy2);
+        size_t n = (size_t)from->w * from->h;
+        s->x = from->x;
+        s->y = from->y;
+        s->w = from->w;
+        s->h = from->h;
+        s->acc_gx = um_xrealloc(s->acc_gx, n * sizeof(float));
+        s->acc_gy = um_xrealloc(s->acc_gy, n * sizeof(float));
+        s->tgx = um_xrealloc(s->tgx, n * sizeof(int16_t));
+        s->tgy = um_xrealloc(s->tgy, n * sizeof(int16_t));
+        s->support = um_xrealloc(s->support, n);
+        memcpy(s->acc_gx, from->acc_gx, n * sizeof(float));
+        memcpy(s->acc_gy, from->acc_gy, n * sizeof(float));
+        s->nacc = from->nacc;
+        s->from_still = from->from_still;
+        s->template_dirty = 1;
+        /* The mark may have stood elsewhere before it was learnt: look for
+         * it everywhere, once per mark. */
+        if (from->from_still && !seeded_mark(learnt, i))
+            add_spot_as_seed(d, from);
+    }
+    return 0;
+}
+
 int um_detect_spot_matte(const um_detector *d, int i, um_detect_matte *m)
 {
     if (i < 0 || i >= d->nb_public)
@@ -394,6 +470,7 @@ void um_detect_free(um_detector **det)
     free(d->boxes);
     free(d->box_first);
     det_seeds_free(d);
+    det_still_free(d);
     free(d);
     *det = NULL;
 }

@@ -15,6 +15,17 @@
 /* A given template found this well is the mark. */
 #define SEED_MATCH 0.5
 #define SEED_SUPPORT_FLOOR 8
+#define SEED_COARSE_STEP 4
+
+void det_add_seed(um_detector *d, const int16_t *gx, const int16_t *gy, const uint8_t *support, int w,
+                  int h)
+{
+    if (d->nb_seeds >= DET_MAX_SEEDS)
+        return;
+    for (int k = 0; k < det_scales_in_use(d); k++)
+        det_resample(gx, gy, support, w, h, d->o.scales[k], &d->seeds[d->nb_seeds][k]);
+    d->nb_seeds++;
+}
 
 int um_detect_add_template(um_detector *d, const um_detect_template *t, um_error *err)
 {
@@ -45,9 +56,7 @@ int um_detect_add_template(um_detector *d, const um_detect_template *t, um_error
     for (size_t i = 0; i < n; i++)
         strong[i] = abs(gx[i]) + abs(gy[i]) > thr;
     um_kernel_mask_dilate(strong, w, w, h, 1, support, w);
-    for (int k = 0; k < det_scales_in_use(d); k++)
-        det_resample(gx, gy, support, w, h, d->o.scales[k], &d->seeds[d->nb_seeds][k]);
-    d->nb_seeds++;
+    det_add_seed(d, gx, gy, support, w, h);
     free(alpha);
     free(strong);
     free(support);
@@ -56,15 +65,18 @@ int um_detect_add_template(um_detector *d, const um_detect_template *t, um_error
     return 0;
 }
 
-/* Best placement of t over the whole gradient field: every other position
- * first, then the neighbours of the best. */
+/* Best placement of t over the whole gradient field: a coarse grid first
+ * (a mark's edges correlate over a few pixels), then ever finer around the
+ * best. */
 static double search_frame(const um_detector *d, const det_scaled *t, int *bx, int *by)
 {
     double best = -2;
-    for (int pass = 0; pass < 2; pass++) {
-        int x0 = pass ? *bx - 1 : 1, x1 = pass ? *bx + 1 : d->dw - t->w - 1;
-        int y0 = pass ? *by - 1 : 1, y1 = pass ? *by + 1 : d->dh - t->h - 1;
-        int step = pass ? 1 : 2, cx = *bx, cy = *by;
+    int cx = 1, cy = 1;
+    for (int step = SEED_COARSE_STEP; step >= 1; step /= 2) {
+        int first = step == SEED_COARSE_STEP;
+        int x0 = first ? 1 : cx - step, x1 = first ? d->dw - t->w - 1 : cx + step;
+        int y0 = first ? 1 : cy - step, y1 = first ? d->dh - t->h - 1 : cy + step;
+        int bestx = cx, besty = cy;
         for (int y = y0; y <= y1; y += step)
             for (int x = x0; x <= x1; x += step) {
                 if (y < 1 || x < 1 || y > d->dh - t->h - 1 || x > d->dw - t->w - 1)
@@ -74,13 +86,15 @@ static double search_frame(const um_detector *d, const det_scaled *t, int *bx, i
                                                   d->full_gx + at, d->full_gy + at, d->dw, t->w, t->h);
                 if (v > best) {
                     best = v;
-                    cx = x;
-                    cy = y;
+                    bestx = x;
+                    besty = y;
                 }
             }
-        *bx = cx;
-        *by = cy;
+        cx = bestx;
+        cy = besty;
     }
+    *bx = cx;
+    *by = cy;
     return best;
 }
 

@@ -35,6 +35,7 @@ typedef struct {
     int64_t n;
     double jxx, jyy, jxy;        /* structure tensor of the gradients */
     double mass;                 /* summed gradient magnitude */
+    int64_t brighter;            /* still windows: pixels above the background */
     int alive;
 } component;
 
@@ -140,8 +141,11 @@ static int flood_components(const uint8_t *map, int w, int h, int32_t *labels, i
 static void visit_median(component *c, int x, int y, size_t p, const void *ctx)
 {
     const um_detector *d = ctx;
-    if (d->bin[p])
-        add_pixel(c, x, y, d->mgx[p], d->mgy[p]);
+    if (!d->bin[p])
+        return;
+    add_pixel(c, x, y, d->mgx[p], d->mgy[p]);
+    if (d->still_window)
+        c->brighter += d->diff[p] > 0;
 }
 
 /* Template pieces: their extent and gradient mass. */
@@ -169,6 +173,7 @@ static void absorb(component *a, component *b)
     a->jyy += b->jyy;
     a->jxy += b->jxy;
     a->mass += b->mass;
+    a->brighter += b->brighter;
     b->alive = 0;
 }
 
@@ -204,10 +209,21 @@ static double directionality(const component *c)
     return big > 0 ? small / big : 0;
 }
 
+/* Over a still picture, an overlay lifts (or darkens) the background the
+ * same way all over (D = a (W - B)); something that moved in the picture
+ * changes it both ways. */
+static int one_way(const um_detector *d, const component *c)
+{
+    if (!d->still_window)
+        return 1;
+    int64_t darker = c->n - c->brighter;
+    return (c->brighter > darker ? c->brighter : darker) >= c->n * 4 / 5;
+}
+
 static int is_candidate(const um_detector *d, const component *c)
 {
     int64_t area = (int64_t)(c->x2 - c->x1) * (c->y2 - c->y1);
-    return c->alive && c->n >= MIN_PIXELS && area <= d->o.max_area * d->dw * d->dh &&
+    return c->alive && one_way(d, c) && c->n >= MIN_PIXELS && area <= d->o.max_area * d->dw * d->dh &&
            c->x2 - c->x1 >= 4 && c->y2 - c->y1 >= 3 && directionality(c) >= MIN_DIRECTIONALITY;
 }
 
@@ -245,6 +261,7 @@ static det_spot *new_spot(um_detector *d, const component *c)
     s->tgy = um_xcalloc(n, sizeof(int16_t));
     s->support = um_xcalloc(n, 1);
     s->mark = -1;
+    s->born = d->frames;
     return s;
 }
 
@@ -309,8 +326,11 @@ void det_analyze_window(um_detector *d, int nsamples)
     um_kernel_median_stack_where(gx, nsamples, n, ABS_THRESHOLD / 2, d->bin, d->mgx);
     um_kernel_median_stack_where(gy, nsamples, n, ABS_THRESHOLD / 2, d->bin, d->mgy);
     threshold_medians(d, typical_gradient(d, gx[0], gy[0]));
-    if (scene_motion(d, gx[0], gy[0], gx[nsamples - 1], gy[nsamples - 1]) < MIN_MOTION)
-        return; /* a still picture: its edges stand still too, and hide the mark's */
+    /* In a still picture its edges stand still too and hide the mark's: the
+     * mark is what differs from the long-term background then. */
+    d->still_window = scene_motion(d, gx[0], gy[0], gx[nsamples - 1], gy[nsamples - 1]) < MIN_MOTION;
+    if (d->still_window && det_still_differences(d, nsamples) < 0)
+        return;
     um_kernel_mask_dilate(d->bin, d->dw, d->dw, d->dh, 1, d->dil, d->dw);
     component *comps = um_xmalloc(MAX_COMPONENTS * sizeof(*comps));
     int count = flood_components(d->dil, d->dw, d->dh, d->labels, d->stack, comps, MAX_COMPONENTS,
@@ -321,8 +341,10 @@ void det_analyze_window(um_detector *d, int nsamples)
         if (!is_candidate(d, &comps[i]))
             continue;
         det_spot *s = spot_for(d, &comps[i]);
-        if (s)
+        if (s) {
             accumulate(d, s);
+            s->from_still |= d->still_window;
+        }
     }
     free(comps);
 }
@@ -490,7 +512,9 @@ static void grow_into_halo(det_spot *s, const int *mags, uint8_t *strong)
 
 void det_spot_box_from_evidence(um_detector *d, det_spot *s)
 {
-    if (s->ev_n < MIN_EVIDENCE_FRAMES)
+    /* Over a still picture the picture's edges are steady too: the box
+     * learnt from the background difference stands. */
+    if (s->ev_n < MIN_EVIDENCE_FRAMES || s->from_still)
         return;
     size_t n = (size_t)s->w * s->h;
     int *mags = um_xmalloc(n * sizeof(int));

@@ -1,7 +1,9 @@
 /*
- * Detection over a whole file: one decode pass feeding the detector, with
- * progress. Used by `unmark detect` and by `remove --detect auto` before its
- * removal pass.
+ * Detection over a whole file: a decode pass feeding the detector, with
+ * progress. Used by `unmark detect` and by `remove` before its removal pass.
+ * Over a still picture the mark is learnt late (it must have hopped first),
+ * so a second pass starts out knowing the spots and finds it from the first
+ * frame.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,34 +22,56 @@ static void report(const um_pipeline_detect_job *job, int64_t done, int64_t tota
 {
     if (!job->progress)
         return;
-    um_progress p = {.stage = "detect", .frames_done = done, .frames_total = total, .elapsed = seconds_now() - started};
+    um_progress p = {.stage = "detect", .frames_done = done, .frames_total = total,
+                     .elapsed = seconds_now() - started};
     p.fps = p.elapsed > 0 ? (double)done / p.elapsed : 0;
     p.eta = total > 0 && p.fps > 0 ? (double)(total - done) / p.fps : -1;
     job->progress(job->progress_opaque, &p);
 }
 
-int um_pipeline_detect(const um_pipeline_detect_job *job, um_detector **detector, double **times,
-                       um_media_info *info_out, um_error *err)
+static void append_time(double **times, int64_t *n, int64_t *cap, double t)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 1024;
+        *times = um_xrealloc(*times, (size_t)*cap * sizeof(double));
+    }
+    (*times)[(*n)++] = t;
+}
+
+/* Opens the input and makes the detector: a new one, or (learnt != NULL) one
+ * that starts out knowing learnt's spots. */
+static int open_pass(const um_pipeline_detect_job *job, const um_detector *learnt, um_media_reader **r,
+                     um_detector **d, um_error *err)
+{
+    um_media_options media = job->media;
+    media.analysis = 1;
+    if (um_media_reader_open(r, job->input, &media, err) < 0)
+        return -1;
+    const um_media_info *info = um_media_reader_info(*r);
+    if (learnt)
+        return um_detect_create_from(d, learnt, err);
+    if (um_detect_create(d, info->width, info->height, info->fps, &job->detect, err) < 0)
+        return -1;
+    for (int i = 0; i < job->nb_templates; i++)
+        if (um_detect_add_template(*d, &job->templates[i], err) < 0)
+            return -1;
+    return 0;
+}
+
+/* One decoding pass into a detector; its frames' times into *times. */
+static int run_pass(const um_pipeline_detect_job *job, const um_detector *learnt, um_detector **out,
+                    double **times, um_media_info *info_out, um_error *err)
 {
     um_media_reader *r = NULL;
     um_detector *d = NULL;
-    double *pts = NULL;
     int64_t n = 0, cap = 0;
     int result = -1;
     double started = seconds_now(), last = 0;
-    um_media_options media = job->media;
-    media.analysis = 1;
-    if (um_media_reader_open(&r, job->input, &media, err) < 0)
+    if (open_pass(job, learnt, &r, &d, err) < 0)
         goto fail;
-    const um_media_info *info = um_media_reader_info(r);
-    if (info_out)
-        *info_out = *info;
     int64_t total = um_media_reader_expected_frames(r);
-    if (um_detect_create(&d, info->width, info->height, info->fps, &job->detect, err) < 0)
-        goto fail;
-    for (int i = 0; i < job->nb_templates; i++)
-        if (um_detect_add_template(d, &job->templates[i], err) < 0)
-            goto fail;
+    if (info_out)
+        *info_out = *um_media_reader_info(r);
     for (;;) {
         if (job->cancel && *job->cancel) {
             um_error_set(err, UM_ERR_OTHER, "interrupted");
@@ -64,11 +88,7 @@ int um_pipeline_detect(const um_pipeline_detect_job *job, um_detector **detector
             continue;
         if (um_detect_push(d, frame, err) < 0)
             goto fail;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 1024;
-            pts = um_xrealloc(pts, (size_t)cap * sizeof(double));
-        }
-        pts[n++] = frame->time;
+        append_time(times, &n, &cap, frame->time);
         double now = seconds_now();
         if (now - last >= 0.1) {
             report(job, n, total, started);
@@ -78,16 +98,39 @@ int um_pipeline_detect(const um_pipeline_detect_job *job, um_detector **detector
     if (um_detect_finish(d, err) < 0)
         goto fail;
     report(job, n, n, started);
-    *detector = d;
+    *out = d;
     d = NULL;
-    if (times) {
-        *times = pts;
-        pts = NULL;
-    }
     result = 0;
 fail:
     um_detect_free(&d);
     um_media_reader_close(&r);
-    free(pts);
     return result;
+}
+
+int um_pipeline_detect(const um_pipeline_detect_job *job, um_detector **detector, double **times,
+                       um_media_info *info, um_error *err)
+{
+    um_detector *first = NULL, *second = NULL;
+    double *pts = NULL;
+    if (run_pass(job, NULL, &first, &pts, info, err) < 0)
+        goto fail;
+    if (um_detect_wants_second_pass(first)) {
+        um_log(UM_LOG_INFO, "detection: the mark was learnt over a still picture; a second pass finds it from the start");
+        free(pts);
+        pts = NULL;
+        if (run_pass(job, first, &second, &pts, NULL, err) < 0)
+            goto fail;
+        um_detect_free(&first);
+        first = second;
+    }
+    *detector = first;
+    if (times)
+        *times = pts;
+    else
+        free(pts);
+    return 0;
+fail:
+    um_detect_free(&first);
+    free(pts);
+    return -1;
 }
