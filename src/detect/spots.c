@@ -433,45 +433,6 @@ static void cluster_box(um_detector *d, det_spot *s, const int *mags, uint8_t *s
     s->ty2 = c.y2;
 }
 
-/* The template is the mean median gradient; its support is the main
- * cluster of pixels strong against the template's own peak (Sobel already
- * reaches a pixel past the mark's soft edge), grown by one pixel for the
- * correlation's sake. */
-void det_spot_rebuild_template(um_detector *d, det_spot *s)
-{
-    size_t n = (size_t)s->w * s->h;
-    int *mags = um_xmalloc(n * sizeof(int));
-    for (size_t i = 0; i < n; i++) {
-        s->tgx[i] = (int16_t)lrintf(s->acc_gx[i] / (float)s->nacc);
-        s->tgy[i] = (int16_t)lrintf(s->acc_gy[i] / (float)s->nacc);
-        mags[i] = l1(s->tgx[i], s->tgy[i]);
-    }
-    uint8_t *strong = um_xcalloc(n, 1);
-    cluster_box(d, s, mags, strong);
-    um_kernel_mask_dilate(strong, s->w, s->w, s->h, 1, s->support, s->w);
-    free(strong);
-    free(mags);
-    s->template_dirty = 0;
-}
-
-void det_spot_add_evidence(det_spot *s, const int16_t *gx, const int16_t *gy, ptrdiff_t stride)
-{
-    size_t n = (size_t)s->w * s->h;
-    if (!s->ev_gx) {
-        s->ev_gx = um_xcalloc(n, sizeof(float));
-        s->ev_gy = um_xcalloc(n, sizeof(float));
-        s->ev_abs = um_xcalloc(n, sizeof(float));
-    }
-    for (int y = 0; y < s->h; y++)
-        for (int x = 0; x < s->w; x++) {
-            int16_t vx = gx[y * stride + x], vy = gy[y * stride + x];
-            s->ev_gx[(size_t)y * s->w + x] += vx;
-            s->ev_gy[(size_t)y * s->w + x] += vy;
-            s->ev_abs[(size_t)y * s->w + x] += (float)l1(vx, vy);
-        }
-    s->ev_n++;
-}
-
 /* A soft shadow or glow fades out over several pixels: its steady but weak
  * edges, connected to the mark's strong ones, belong to the box too (a box
  * must cover every pixel the mark touches). Adds them to strong and grows
@@ -508,6 +469,47 @@ static void grow_into_halo(det_spot *s, const int *mags, uint8_t *strong)
             }
     }
     free(stack);
+}
+
+/* The template is the mean median gradient; its support is the main
+ * cluster of pixels strong against the template's own peak (Sobel already
+ * reaches a pixel past the mark's soft edge), grown by one pixel for the
+ * correlation's sake. */
+void det_spot_rebuild_template(um_detector *d, det_spot *s)
+{
+    size_t n = (size_t)s->w * s->h;
+    int *mags = um_xmalloc(n * sizeof(int));
+    for (size_t i = 0; i < n; i++) {
+        s->tgx[i] = (int16_t)lrintf(s->acc_gx[i] / (float)s->nacc);
+        s->tgy[i] = (int16_t)lrintf(s->acc_gy[i] / (float)s->nacc);
+        mags[i] = l1(s->tgx[i], s->tgy[i]);
+    }
+    uint8_t *strong = um_xcalloc(n, 1);
+    cluster_box(d, s, mags, strong);
+    if (s->from_still) /* no evidence will set its box: take the halo in here */
+        grow_into_halo(s, mags, strong);
+    um_kernel_mask_dilate(strong, s->w, s->w, s->h, 1, s->support, s->w);
+    free(strong);
+    free(mags);
+    s->template_dirty = 0;
+}
+
+void det_spot_add_evidence(det_spot *s, const int16_t *gx, const int16_t *gy, ptrdiff_t stride)
+{
+    size_t n = (size_t)s->w * s->h;
+    if (!s->ev_gx) {
+        s->ev_gx = um_xcalloc(n, sizeof(float));
+        s->ev_gy = um_xcalloc(n, sizeof(float));
+        s->ev_abs = um_xcalloc(n, sizeof(float));
+    }
+    for (int y = 0; y < s->h; y++)
+        for (int x = 0; x < s->w; x++) {
+            int16_t vx = gx[y * stride + x], vy = gy[y * stride + x];
+            s->ev_gx[(size_t)y * s->w + x] += vx;
+            s->ev_gy[(size_t)y * s->w + x] += vy;
+            s->ev_abs[(size_t)y * s->w + x] += (float)l1(vx, vy);
+        }
+    s->ev_n++;
 }
 
 void det_spot_box_from_evidence(um_detector *d, det_spot *s)

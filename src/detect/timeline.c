@@ -233,13 +233,43 @@ static void group_marks(um_detector *d)
             if (b->mark >= 0 || match_mark(a, b, &x, &y) < SAME_MARK_SCORE)
                 continue;
             b->mark = a->mark;
-            if (box_area(b) * 5 <= box_area(a) * 6)
-                continue; /* its own box is as tight: keep it */
+            if (box_area(b) * 5 <= box_area(a) * 6 || b->from_still)
+                continue; /* its own box is as tight (or learnt from the background): keep it */
             b->tx1 = x;
             b->ty1 = y;
             b->tx2 = x + a->tx2 - a->tx1;
             b->ty2 = y + a->ty2 - a->ty1;
         }
+    }
+}
+
+/* Over a still picture a spot may have learnt only part of the mark (the
+ * background estimate fails where the mark showed half of the time): the
+ * largest spot of the mark has it whole, so the part is placed within it
+ * and takes its box. */
+static void complete_partial_still_spots(um_detector *d)
+{
+    for (int i = 0; i < d->nb_spots; i++) {
+        det_spot *part = &d->spots[i];
+        if (part->discarded || !part->from_still)
+            continue;
+        const det_spot *whole = NULL;
+        for (int j = 0; j < d->nb_spots; j++) {
+            const det_spot *c = &d->spots[j];
+            if (j != i && !c->discarded && c->mark == part->mark &&
+                box_area(c) * 4 > box_area(part) * 5 && (!whole || box_area(c) > box_area(whole)))
+                whole = c;
+        }
+        int x = 0, y = 0;
+        if (!whole || match_mark(part, whole, &x, &y) < SAME_MARK_SCORE)
+            continue;
+        /* part's box sits at x, y in whole's window; whole's box in part's
+         * window coordinates follows. */
+        int dx = part->tx1 - x, dy = part->ty1 - y;
+        part->tx1 = whole->tx1 + dx;
+        part->ty1 = whole->ty1 + dy;
+        part->tx2 = whole->tx2 + dx;
+        part->ty2 = whole->ty2 + dy;
     }
 }
 
@@ -290,6 +320,7 @@ void det_build_timeline(um_detector *d)
         s->discarded = n == 0;
     }
     group_marks(d);
+    complete_partial_still_spots(d);
     for (int i = 0; i < d->nb_spots; i++)
         if (!d->spots[i].discarded)
             det_spot_estimate_matte(d, &d->spots[i]);
