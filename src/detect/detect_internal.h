@@ -82,6 +82,7 @@ struct um_detector {
     int16_t *mgx, *mgy;          /* window medians */
     uint8_t *bin, *dil;
     int32_t *labels, *stack;
+    void *components;            /* spots.c's scratch for a window's components */
     int16_t *fgx, *fgy;          /* a frame's gradients around a spot */
     size_t fg_cap;
     det_spot spots[DET_MAX_SPOTS];

@@ -465,6 +465,7 @@ void um_detect_free(um_detector **det)
     free(d->dil);
     free(d->labels);
     free(d->stack);
+    free(d->components);
     free(d->fgx);
     free(d->fgy);
     free(d->boxes);

@@ -332,7 +332,9 @@ void det_analyze_window(um_detector *d, int nsamples)
     if (d->still_window && det_still_differences(d, nsamples) < 0)
         return;
     um_kernel_mask_dilate(d->bin, d->dw, d->dw, d->dh, 1, d->dil, d->dw);
-    component *comps = um_xmalloc(MAX_COMPONENTS * sizeof(*comps));
+    if (!d->components)
+        d->components = um_xmalloc(MAX_COMPONENTS * sizeof(component));
+    component *comps = d->components;
     int count = flood_components(d->dil, d->dw, d->dh, d->labels, d->stack, comps, MAX_COMPONENTS,
                                  visit_median, d);
     int gap = (d->dw < d->dh ? d->dw : d->dh) / 40 + 2;
@@ -346,7 +348,6 @@ void det_analyze_window(um_detector *d, int nsamples)
             s->from_still |= d->still_window;
         }
     }
-    free(comps);
 }
 
 /* ---- templates -------------------------------------------------------- */
