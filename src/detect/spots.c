@@ -282,14 +282,20 @@ static double overlap_of_smaller(int ax1, int ay1, int ax2, int ay2, const compo
     return (double)ix * iy / (a < b ? a : b);
 }
 
-/* A sighting belongs to the spot whose first sighting it mostly overlaps:
- * a later sighting may carry a piece of still background along, but the
- * mark in it is the same. */
+/* A sighting belongs to the spot whose first sighting it mostly overlaps
+ * (a later sighting may carry a piece of still background along, but the
+ * mark in it is the same) and whose centre it is near: farther than the
+ * jump threshold (a fraction of the frame's diagonal) it is a mark that
+ * jumped, a spot of its own. */
 static det_spot *spot_for(um_detector *d, const component *c)
 {
+    double diagonal = sqrt((double)d->dw * d->dw + (double)d->dh * d->dh);
+    double cx = (c->x1 + c->x2) / 2.0, cy = (c->y1 + c->y2) / 2.0;
     for (int i = 0; i < d->nb_spots; i++) {
         det_spot *s = &d->spots[i];
-        if (overlap_of_smaller(s->fx1, s->fy1, s->fx2, s->fy2, c) >= 0.5)
+        double sx = (s->fx1 + s->fx2) / 2.0, sy = (s->fy1 + s->fy2) / 2.0;
+        if (overlap_of_smaller(s->fx1, s->fy1, s->fx2, s->fy2, c) >= 0.5 &&
+            hypot(cx - sx, cy - sy) <= d->o.jump_threshold * diagonal)
             return s;
     }
     return new_spot(d, c);
