@@ -85,6 +85,13 @@ int64_t um_detect_frame_count(const um_detector *det);
  * the detector. */
 int um_detect_frame_boxes(const um_detector *det, int64_t i, const um_box **boxes);
 
+/* Which pixels of box i of frame `frame` the mark touches (the mark's
+ * strokes and what they enclose, grown two pixels): *shape points at the
+ * box's top-left pixel, rows *stride apart, nonzero = mark. *shape is NULL
+ * when only the box is known (fill it all). Valid while det lives. */
+int um_detect_box_shape(const um_detector *det, int64_t frame, int i, const uint8_t **shape,
+                        ptrdiff_t *stride);
+
 typedef struct {
     um_box box;           /* where it sits (the union of its frames' boxes) */
     int mark;             /* which mark it is: spots whose templates match share one */

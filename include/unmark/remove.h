@@ -9,6 +9,7 @@
 #ifndef UNMARK_REMOVE_H
 #define UNMARK_REMOVE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "unmark/common.h"
@@ -20,6 +21,10 @@ extern "C" {
 typedef struct {
     int x, y, w, h;     /* pixels */
     double start, end;  /* seconds; end < 0: to the end */
+    /* Optional: which pixels of the rectangle to fill (w x h, shape_stride
+     * apart, nonzero = fill); NULL fills the whole rectangle. */
+    const uint8_t *shape;
+    ptrdiff_t shape_stride;
 } um_region;
 
 /* Parses "x,y,w,h" or "x,y,w,h@START-END" (START/END in seconds, either may

@@ -24,6 +24,13 @@ typedef struct {
     uint8_t *support;
 } det_scaled;
 
+/* The mark's shape at frame resolution for one scale: w x h from the
+ * unclipped box's top-left corner (see shape.c). */
+typedef struct {
+    int w, h;
+    uint8_t *mask;
+} det_shape;
+
 /* A place where a mark was seen: its gradient template and, per frame, how
  * well the frame matches it. */
 typedef struct {
@@ -48,6 +55,7 @@ typedef struct {
     float *alpha;
     double colour;
     uint8_t *shape;              /* w x h: where the mark can be (from evidence) */
+    det_shape shapes[UM_DETECT_MAX_SCALES];
     float *score;                /* per frame; NAN where not scored */
     int8_t *scale_idx;           /* per frame: best scale */
     int8_t *off_x, *off_y;       /* per frame: best offset, detection pixels */
@@ -91,6 +99,9 @@ struct um_detector {
     /* results */
     um_box *boxes;
     int64_t *box_first;          /* frames + 1 offsets into boxes */
+    int8_t *box_spot;            /* per box: its spot */
+    int8_t *box_scale;           /* per box: the scale it matched at */
+    int32_t *box_dx, *box_dy;    /* per box: its clipped corner inside the unclipped one */
     /* templates given from outside, per scale, searched every
      * seed_interval frames over the whole frame */
     det_scaled seeds[DET_MAX_SEEDS][UM_DETECT_MAX_SCALES];
@@ -141,6 +152,9 @@ void det_still_free(um_detector *d);
 void det_spot_add_sighting(um_detector *d, det_spot *s, const uint8_t *luma, int present, int dx,
                            int dy);
 void det_spot_estimate_matte(um_detector *d, det_spot *s);
+/* shape.c: the spot's shapes at frame resolution, per scale. */
+void det_build_shapes(um_detector *d, det_spot *s);
+void det_shapes_free(det_spot *s);
 /* timeline.c: per-frame boxes from the spots' scores. */
 void det_build_timeline(um_detector *d);
 

@@ -345,6 +345,24 @@ int um_detect_frame_boxes(const um_detector *d, int64_t i, const um_box **boxes)
     return (int)(d->box_first[i + 1] - d->box_first[i]);
 }
 
+int um_detect_box_shape(const um_detector *d, int64_t frame, int i, const uint8_t **shape,
+                        ptrdiff_t *stride)
+{
+    *shape = NULL;
+    *stride = 0;
+    if (!d->finished || frame < 0 || frame >= d->frames || i < 0 ||
+        i >= d->box_first[frame + 1] - d->box_first[frame])
+        return -1;
+    int64_t k = d->box_first[frame] + i;
+    const det_shape *sh = &d->spots[d->box_spot[k]].shapes[d->box_scale[k]];
+    const um_box *b = &d->boxes[k];
+    if (!sh->mask || d->box_dx[k] + (b->x2 - b->x1) > sh->w || d->box_dy[k] + (b->y2 - b->y1) > sh->h)
+        return 0;
+    *shape = sh->mask + (size_t)d->box_dy[k] * sh->w + d->box_dx[k];
+    *stride = sh->w;
+    return 0;
+}
+
 int um_detect_spot_count(const um_detector *d) { return d->nb_public; }
 
 const um_detect_spot *um_detect_spot_get(const um_detector *d, int i)
@@ -470,6 +488,10 @@ void um_detect_free(um_detector **det)
     free(d->fgy);
     free(d->boxes);
     free(d->box_first);
+    free(d->box_spot);
+    free(d->box_scale);
+    free(d->box_dx);
+    free(d->box_dy);
     det_seeds_free(d);
     det_still_free(d);
     free(d);

@@ -588,6 +588,7 @@ void det_spot_free(det_spot *s)
     free(s->sum_ii);
     free(s->alpha);
     free(s->shape);
+    det_shapes_free(s);
     for (int k = 0; k < UM_DETECT_MAX_SCALES; k++)
         det_scaled_free(&s->scaled[k]);
     free(s->score);

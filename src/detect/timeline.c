@@ -119,7 +119,7 @@ static int64_t presence(const um_detector *d, const det_spot *s, uint8_t *on)
 
 /* The box of spot s in frame t, in frame pixels: the template's strong
  * cluster at the scale and offset that matched. */
-static um_box spot_box(const um_detector *d, const det_spot *s, int64_t t)
+static um_box unclipped_box(const um_detector *d, const det_spot *s, int64_t t)
 {
     double scale = d->o.scales[s->scale_idx[t]];
     double cx = s->x + s->w / 2.0 + s->off_x[t], cy = s->y + s->h / 2.0 + s->off_y[t];
@@ -127,6 +127,12 @@ static um_box spot_box(const um_detector *d, const det_spot *s, int64_t t)
     double y1 = cy + (s->ty1 - s->h / 2.0) * scale, y2 = cy + (s->ty2 - s->h / 2.0) * scale;
     int f = d->factor;
     um_box b = {(int)floor(x1 * f), (int)floor(y1 * f), (int)ceil(x2 * f), (int)ceil(y2 * f)};
+    return b;
+}
+
+static um_box spot_box(const um_detector *d, const det_spot *s, int64_t t)
+{
+    um_box b = unclipped_box(d, s, t);
     b.x1 = b.x1 < 0 ? 0 : b.x1;
     b.y1 = b.y1 < 0 ? 0 : b.y1;
     b.x2 = b.x2 > d->width ? d->width : b.x2;
@@ -337,12 +343,28 @@ void det_build_timeline(um_detector *d)
         total += d->spots[i].present_frames;
     d->boxes = um_xmalloc((size_t)(total ? total : 1) * sizeof(um_box));
     d->box_first = um_xmalloc((size_t)(frames + 1) * sizeof(int64_t));
+    size_t nb = (size_t)(total ? total : 1);
+    d->box_spot = um_xmalloc(nb);
+    d->box_scale = um_xmalloc(nb);
+    d->box_dx = um_xmalloc(nb * sizeof(int32_t));
+    d->box_dy = um_xmalloc(nb * sizeof(int32_t));
+    for (int i = 0; i < d->nb_spots; i++)
+        if (!d->spots[i].discarded)
+            det_build_shapes(d, &d->spots[i]);
     int64_t k = 0;
     for (int64_t t = 0; t < frames; t++) {
         d->box_first[t] = k;
-        for (int i = 0; i < d->nb_spots; i++)
-            if (on[i][t])
-                d->boxes[k++] = spot_box(d, &d->spots[i], t);
+        for (int i = 0; i < d->nb_spots; i++) {
+            if (!on[i][t])
+                continue;
+            um_box full = unclipped_box(d, &d->spots[i], t);
+            d->boxes[k] = spot_box(d, &d->spots[i], t);
+            d->box_spot[k] = (int8_t)i;
+            d->box_scale[k] = d->spots[i].scale_idx[t];
+            d->box_dx[k] = d->boxes[k].x1 - full.x1;
+            d->box_dy[k] = d->boxes[k].y1 - full.y1;
+            k++;
+        }
     }
     d->box_first[frames] = k;
     for (int i = 0; i < d->nb_spots; i++) {

@@ -30,6 +30,10 @@
  */
 #include "unmark/kernels.h"
 
+/* How far (8-bit levels) a filled pixel may go past the range of the
+ * pixels it is made from. */
+#define OVERSHOOT_U8 8
+
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -678,9 +682,19 @@ void um_kernel_inpaint_u8(const um_inpaint_plan *plan, uint8_t *plane, ptrdiff_t
             continue;
         }
         double v = 0.0;
-        for (; k < end; k++)
-            v += taps[k].coef * p[taps[k].dy * stride + taps[k].dx];
-        *p = (uint8_t)round_clamp(v, 255);
+        int lo = 255, hi = 0;
+        for (; k < end; k++) {
+            int q = p[taps[k].dy * stride + taps[k].dx];
+            v += taps[k].coef * q;
+            lo = q < lo ? q : lo;
+            hi = q > hi ? q : hi;
+        }
+        /* The gradient term extrapolates: a ramp may go on a little past its
+         * neighbours, but across a strong edge it would overshoot into
+         * colours that are nowhere around. */
+        lo -= OVERSHOOT_U8;
+        hi += OVERSHOOT_U8;
+        *p = (uint8_t)round_clamp(v < lo ? lo : v > hi ? hi : v, 255);
     }
 }
 
@@ -702,8 +716,17 @@ void um_kernel_inpaint_u16(const um_inpaint_plan *plan, uint16_t *plane, ptrdiff
             continue;
         }
         double v = 0.0;
-        for (; k < end; k++)
-            v += taps[k].coef * p[taps[k].dy * step + taps[k].dx];
-        *p = (uint16_t)round_clamp(v, max_value);
+        int lo = max_value, hi = 0;
+        for (; k < end; k++) {
+            int q = p[taps[k].dy * step + taps[k].dx];
+            v += taps[k].coef * q;
+            lo = q < lo ? q : lo;
+            hi = q > hi ? q : hi;
+        }
+        /* As in the 8-bit variant: little overshoot past the neighbours. */
+        int margin = OVERSHOOT_U8 * (max_value + 1) / 256;
+        lo -= margin;
+        hi += margin;
+        *p = (uint16_t)round_clamp(v < lo ? lo : v > hi ? hi : v, max_value);
     }
 }

@@ -163,9 +163,12 @@ static int detected_regions(const run_state *s, const um_frame *frame, um_region
     const um_box *boxes;
     int n = um_detect_frame_boxes(s->detections, frame->index, &boxes);
     n = n > UM_REMOVE_MAX_BOXES ? UM_REMOVE_MAX_BOXES : n;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         out[i] = (um_region){boxes[i].x1, boxes[i].y1, boxes[i].x2 - boxes[i].x1,
-                             boxes[i].y2 - boxes[i].y1, 0, -1};
+                             boxes[i].y2 - boxes[i].y1, 0, -1, NULL, 0};
+        /* Fill the mark's own shape, not all of its box. */
+        um_detect_box_shape(s->detections, frame->index, i, &out[i].shape, &out[i].shape_stride);
+    }
     return n;
 }
 

@@ -44,6 +44,8 @@ int um_remove_parse_region(const char *text, um_region *r, um_error *err)
              parse_int(&p, "@", &r->h) == 0;
     r->start = 0;
     r->end = -1;
+    r->shape = NULL;
+    r->shape_stride = 0;
     if (ok && *p == '@') {
         p++;
         ok = parse_time(&p, "-", 0, &r->start) == 0 && *p++ == '-' &&

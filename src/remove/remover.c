@@ -109,6 +109,8 @@ static void active_key(const um_remover *r, double t, const um_region *boxes, in
         um_region b = boxes[i];
         int x2 = b.x + b.w > r->width ? r->width : b.x + b.w;
         int y2 = b.y + b.h > r->height ? r->height : b.y + b.h;
+        if (b.shape && (b.x < 0 || b.y < 0))
+            b.shape += (b.y < 0 ? -b.y * b.shape_stride : 0) + (b.x < 0 ? -b.x : 0);
         b.x = b.x < 0 ? 0 : b.x;
         b.y = b.y < 0 ? 0 : b.y;
         if (x2 <= b.x || y2 <= b.y)
@@ -127,10 +129,19 @@ static int same_key(const mask_key *a, const mask_key *b)
            memcmp(a->boxes, b->boxes, (size_t)a->nb_boxes * sizeof(a->boxes[0])) == 0;
 }
 
+/* Marks a region in the mask: its rectangle, or its shape within it. */
 static void fill_rect(uint8_t *mask, int stride, const um_region *g)
 {
-    for (int y = g->y; y < g->y + g->h; y++)
-        memset(mask + (size_t)y * stride + g->x, 1, (size_t)g->w);
+    for (int y = 0; y < g->h; y++) {
+        uint8_t *row = mask + (size_t)(g->y + y) * stride + g->x;
+        if (!g->shape) {
+            memset(row, 1, (size_t)g->w);
+            continue;
+        }
+        const uint8_t *shape = g->shape + (ptrdiff_t)y * g->shape_stride;
+        for (int x = 0; x < g->w; x++)
+            row[x] |= shape[x] != 0;
+    }
 }
 
 static uint8_t *build_mask(const um_remover *r, const mask_key *key)

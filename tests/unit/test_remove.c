@@ -17,10 +17,10 @@ typedef struct {
 } region_case;
 
 static const region_case region_cases[] = {
-    {"1,2,3,4", 1, {1, 2, 3, 4, 0, -1}},
-    {"10,20,30,40@1.5-3", 1, {10, 20, 30, 40, 1.5, 3}},
-    {"10,20,30,40@5-", 1, {10, 20, 30, 40, 5, -1}},
-    {"10,20,30,40@-2.25", 1, {10, 20, 30, 40, 0, 2.25}},
+    {"1,2,3,4", 1, {1, 2, 3, 4, 0, -1, NULL, 0}},
+    {"10,20,30,40@1.5-3", 1, {10, 20, 30, 40, 1.5, 3, NULL, 0}},
+    {"10,20,30,40@5-", 1, {10, 20, 30, 40, 5, -1, NULL, 0}},
+    {"10,20,30,40@-2.25", 1, {10, 20, 30, 40, 0, 2.25, NULL, 0}},
     {"1,2,3", 0, {0}},
     {"a,b,c,d", 0, {0}},
     {"1,2,0,5", 0, {0}},
@@ -149,10 +149,36 @@ static void test_remover_respects_time_span(void **state)
     um_remove_free(&r);
 }
 
+/* A frame's box with a shape fills only the shape's pixels: the rest of
+ * the box is picture and stays as it was. */
+static void test_remover_fills_box_shape_only(void **state)
+{
+    (void)state;
+    um_error err = {0};
+    um_remove_config c = {0};
+    um_remover *r = NULL;
+    assert_int_equal(um_remove_create(&r, &c, W, H, &err), 0);
+    test_frame t;
+    frame_init(&t, 90);
+    poke_region(&t, 20, 10, 8, 8, 250);   /* the mark: the box's left half */
+    poke_region(&t, 28, 10, 8, 8, 40);    /* picture inside the box */
+    uint8_t shape[8 * 16] = {0};
+    for (int y = 0; y < 8; y++)
+        memset(shape + y * 16, 1, 8);
+    um_region box = {20, 10, 16, 8, 0, -1, shape, 16};
+    assert_int_equal(um_remove_frame(r, &t.f, &box, 1, &err), 0);
+    assert_int_not_equal(luma(&t, 23, 13), 250);
+    for (int y = 10; y < 18; y++)
+        for (int x = 28; x < 36; x++)
+            assert_int_equal(luma(&t, x, y), 40);
+    frame_free(&t);
+    um_remove_free(&r);
+}
+
 static void test_remover_rejects_bad_geometry(void **state)
 {
     (void)state;
-    um_region outside = {W + 5, 0, 4, 4, 0, -1};
+    um_region outside = {W + 5, 0, 4, 4, 0, -1, NULL, 0};
     um_error err = {0};
     um_remover *r = NULL;
     um_remove_config c = {.regions = &outside, .nb_regions = 1};
@@ -175,6 +201,7 @@ int main(void)
         cmocka_unit_test(test_remover_fills_region_only),
         cmocka_unit_test(test_remover_respects_time_span),
         cmocka_unit_test(test_remover_rejects_bad_geometry),
+        cmocka_unit_test(test_remover_fills_box_shape_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
