@@ -48,6 +48,8 @@ void *um_xmalloc(size_t n);
 void *um_xcalloc(size_t count, size_t size);
 void *um_xrealloc(void *p, size_t n);
 char *um_xstrdup(const char *s);
+/* Aborts, naming what, when another library's allocator returned NULL. */
+void *um_check_alloc(void *p, const char *what);
 
 /* ---- logging -------------------------------------------------------- */
 typedef enum { UM_LOG_QUIET = -1, UM_LOG_ERROR = 0, UM_LOG_WARN, UM_LOG_INFO, UM_LOG_DEBUG } um_log_level;

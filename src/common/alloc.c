@@ -13,6 +13,15 @@ static void out_of_memory(size_t n)
     abort();
 }
 
+void *um_check_alloc(void *p, const char *what)
+{
+    if (!p) {
+        fprintf(stderr, "unmark: fatal: out of memory allocating %s\n", what);
+        abort();
+    }
+    return p;
+}
+
 void *um_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);

@@ -67,19 +67,6 @@ struct um_stream_convert {
 };
 
 /*
- * Aborts when an FFmpeg allocator returned NULL: out-of-memory is not an
- * error path in this project (see um_xmalloc).
- */
-static void *alloc_check(void *p, const char *what)
-{
-    if (!p) {
-        fprintf(stderr, "unmark: fatal: out of memory allocating %s\n", what);
-        abort();
-    }
-    return p;
-}
-
-/*
  * The error for a stream no codec the container takes can carry; shared by
  * video/data streams and by audio/subtitles with no usable encoder.
  */
@@ -108,7 +95,7 @@ static int open_decoder(um_stream_convert *conv, const AVStream *in_stream, um_e
                      in_stream->index, name);
         goto fail;
     }
-    conv->dec = alloc_check(avcodec_alloc_context3(codec), "a decoder context");
+    conv->dec = um_check_alloc(avcodec_alloc_context3(codec), "a decoder context");
     int ret = avcodec_parameters_to_context(conv->dec, par);
     if (ret < 0) {
         um_error_av(err, UM_ERR_INPUT, ret, "cannot set up the %s decoder for stream #%d", name, in_stream->index);
@@ -168,7 +155,7 @@ static int try_open_audio_encoder(um_stream_convert *conv, const AVCodec *codec,
                                   int rate, const AVOutputFormat *out_fmt)
 {
     avcodec_free_context(&conv->enc);
-    AVCodecContext *enc = alloc_check(avcodec_alloc_context3(codec), "an encoder context");
+    AVCodecContext *enc = um_check_alloc(avcodec_alloc_context3(codec), "an encoder context");
     conv->enc = enc;
     int ret = av_channel_layout_copy(&enc->ch_layout, layout);
     if (ret < 0)
@@ -261,9 +248,9 @@ static int open_audio(um_stream_convert *conv, const AVStream *in_stream, const 
 
     AVCodecContext *enc = conv->enc;
     conv->frame_size = enc->frame_size > 0 ? enc->frame_size : 1024;
-    conv->fifo = alloc_check(av_audio_fifo_alloc(enc->sample_fmt, enc->ch_layout.nb_channels, conv->frame_size * 2),
+    conv->fifo = um_check_alloc(av_audio_fifo_alloc(enc->sample_fmt, enc->ch_layout.nb_channels, conv->frame_size * 2),
                              "an audio fifo");
-    conv->frame = alloc_check(av_frame_alloc(), "a frame");
+    conv->frame = um_check_alloc(av_frame_alloc(), "a frame");
     conv->next_pts = AV_NOPTS_VALUE;
     ret = avcodec_parameters_from_context(conv->out_stream->codecpar, enc);
     if (ret < 0) {
@@ -329,10 +316,10 @@ static int open_subtitle(um_stream_convert *conv, const AVStream *in_stream, con
     const AVCodec *codec = avcodec_find_encoder_by_name(avcodec_get_name(id));
     if (!codec)
         codec = avcodec_find_encoder(id);
-    AVCodecContext *enc = alloc_check(avcodec_alloc_context3(codec), "an encoder context");
+    AVCodecContext *enc = um_check_alloc(avcodec_alloc_context3(codec), "an encoder context");
     conv->enc = enc;
     size_t header_size = (size_t)conv->dec->subtitle_header_size;
-    enc->subtitle_header = alloc_check(av_mallocz(header_size + 1), "a subtitle header");
+    enc->subtitle_header = um_check_alloc(av_mallocz(header_size + 1), "a subtitle header");
     memcpy(enc->subtitle_header, conv->dec->subtitle_header, header_size);
     enc->subtitle_header_size = conv->dec->subtitle_header_size;
     conv->sub_tb = in_stream->time_base.num > 0 && in_stream->time_base.den > 0 ? in_stream->time_base
@@ -366,8 +353,8 @@ int um_stream_convert_open(um_stream_convert **conv, const AVStream *in_stream, 
     c->type = in_stream->codecpar->codec_type;
     c->in_index = in_stream->index;
     c->out_stream = out_stream;
-    c->in_pkt = alloc_check(av_packet_alloc(), "a packet");
-    c->out_pkt = alloc_check(av_packet_alloc(), "a packet");
+    c->in_pkt = um_check_alloc(av_packet_alloc(), "a packet");
+    c->out_pkt = um_check_alloc(av_packet_alloc(), "a packet");
     if (c->type == AVMEDIA_TYPE_AUDIO) {
         if (open_audio(c, in_stream, out_fmt, err) < 0)
             goto fail;
@@ -457,7 +444,7 @@ static int encode_from_fifo(um_stream_convert *conv, int final, um_stream_conver
         if (have == 0 || (have < conv->frame_size && !final))
             break;
         int n = have < conv->frame_size ? have : conv->frame_size;
-        frame = alloc_check(av_frame_alloc(), "a frame");
+        frame = um_check_alloc(av_frame_alloc(), "a frame");
         frame->nb_samples = n < conv->frame_size && !flexible ? conv->frame_size : n;
         frame->format = enc->sample_fmt;
         frame->sample_rate = enc->sample_rate;
