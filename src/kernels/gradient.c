@@ -119,17 +119,23 @@ void um_kernel_median_stack_where(const int16_t *const *stack, int n, size_t cou
 {
     if (n > 64)
         n = 64;
-    /* A median above floor_abs needs more than half the samples above it
-     * (with its sign): count them first, in a loop the compiler vectorises. */
+    /* A median above floor_abs needs more than half the samples above it,
+     * and one below -floor_abs more than half below: count both (above in
+     * scratch, below in out until it is written), in loops the compiler
+     * vectorises. */
     memset(scratch, 0, count);
+    memset(out, 0, count * sizeof(*out));
     for (int k = 0; k < n; k++) {
         const int16_t *s = stack[k];
-        for (size_t i = 0; i < count; i++)
-            scratch[i] += (uint8_t)(s[i] > floor_abs || s[i] < -floor_abs);
+        for (size_t i = 0; i < count; i++) {
+            scratch[i] += (uint8_t)(s[i] > floor_abs);
+            out[i] += (int16_t)(s[i] < -floor_abs);
+        }
     }
     int16_t v[64] = {0};
     for (size_t i = 0; i < count; i++) {
-        if (scratch[i] * 2 < n) {
+        int above = scratch[i], below = out[i];
+        if (above * 2 < n && below * 2 < n) {
             out[i] = 0;
             continue;
         }
