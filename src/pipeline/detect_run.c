@@ -7,27 +7,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "unmark/pipeline.h"
-
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void report(const um_pipeline_detect_job *job, int64_t done, int64_t total, double started)
-{
-    if (!job->progress)
-        return;
-    um_progress p = {.stage = "detect", .frames_done = done, .frames_total = total,
-                     .elapsed = seconds_now() - started};
-    p.fps = p.elapsed > 0 ? (double)done / p.elapsed : 0;
-    p.eta = total > 0 && p.fps > 0 ? (double)(total - done) / p.fps : -1;
-    job->progress(job->progress_opaque, &p);
-}
+#include "pipeline/pipeline_internal.h"
 
 static void append_time(double **times, int64_t *n, int64_t *cap, double t)
 {
@@ -66,7 +47,7 @@ static int run_pass(const um_pipeline_detect_job *job, const um_detector *learnt
     um_detector *d = NULL;
     int64_t n = 0, cap = 0;
     int result = -1;
-    double started = seconds_now(), last = 0;
+    double started = um_pipeline_now(), last = 0;
     if (open_pass(job, learnt, &r, &d, err) < 0)
         goto fail;
     int64_t total = um_media_reader_expected_frames(r);
@@ -89,15 +70,15 @@ static int run_pass(const um_pipeline_detect_job *job, const um_detector *learnt
         if (um_detect_push(d, frame, err) < 0)
             goto fail;
         append_time(times, &n, &cap, frame->time);
-        double now = seconds_now();
+        double now = um_pipeline_now();
         if (now - last >= 0.1) {
-            report(job, n, total, started);
+            um_pipeline_report(job->progress, job->progress_opaque, "detect", n, total, started);
             last = now;
         }
     }
     if (um_detect_finish(d, err) < 0)
         goto fail;
-    report(job, n, n, started);
+    um_pipeline_report(job->progress, job->progress_opaque, "detect", n, n, started);
     *out = d;
     d = NULL;
     result = 0;

@@ -10,10 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "unmark/pipeline.h"
+#include "pipeline/pipeline_internal.h"
 
 #define PROGRESS_INTERVAL 0.1
 
@@ -21,13 +20,6 @@ void um_pipeline_job_init(um_pipeline_job *job)
 {
     memset(job, 0, sizeof(*job));
     um_media_options_init(&job->media);
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* The folder that holds path ("." for a bare name). */
@@ -130,16 +122,11 @@ static void report_progress(run_state *s, int final)
 {
     if (!s->job->progress)
         return;
-    double now = now_seconds();
+    double now = um_pipeline_now();
     if (!final && now - s->last_report < PROGRESS_INTERVAL)
         return;
     s->last_report = now;
-    um_progress p = {.stage = "remove", .frames_done = s->frames, .frames_total = s->total, .elapsed = now - s->started};
-    p.fps = p.elapsed > 0 ? (double)s->frames / p.elapsed : 0;
-    p.eta = s->total > 0 && p.fps > 0 ? (double)(s->total - s->frames) / p.fps : -1;
-    if (p.eta < 0 && s->total > 0 && s->frames >= s->total)
-        p.eta = 0;
-    s->job->progress(s->job->progress_opaque, &p);
+    um_pipeline_report(s->job->progress, s->job->progress_opaque, "remove", s->frames, s->total, s->started);
 }
 
 /* The one line that says what hardware was found and which paths were
@@ -218,30 +205,27 @@ static int needs_remover(const run_state *s)
            (s->detections && um_detect_spot_count(s->detections) > 0);
 }
 
-/* The detection pass, for videos; a still has no time axis to learn from. */
+/* The detection pass. A still has no time to learn from: without a
+ * template it finds nothing, and says why. */
 static int run_detection(run_state *s, um_error *err)
 {
     const um_pipeline_job *job = s->job;
     s->detections = job->detections;
     if (!job->detect || job->detections)
         return 0;
-    um_media_info info;
-    if (um_media_probe(job->input, 0, &info, err) < 0)
-        return -1;
-    if (info.is_image && !job->nb_templates) {
-        um_log(UM_LOG_INFO, "%s is a still: automatic detection needs a video (use --template, --region or --mask)",
-               job->input);
-        return 0;
-    }
     um_pipeline_detect_job d = {.input = job->input, .media = job->media, .detect = job->detect_options,
                                 .templates = job->templates, .nb_templates = job->nb_templates,
                                 .progress = job->progress, .progress_opaque = job->progress_opaque,
                                 .cancel = job->cancel};
-    if (um_pipeline_detect(&d, &s->detector, NULL, NULL, err) < 0)
+    um_media_info info;
+    if (um_pipeline_detect(&d, &s->detector, NULL, &info, err) < 0)
         return -1;
     s->detections = s->detector;
     int spots = um_detect_spot_count(s->detector);
-    if (spots == 0)
+    if (spots == 0 && info.is_image && !job->nb_templates)
+        um_log(UM_LOG_INFO, "%s is a still: automatic detection needs a video (use --template, --region or --mask)",
+               job->input);
+    else if (spots == 0)
         um_log(UM_LOG_INFO, "detection: no watermark found in %s", job->input);
     for (int i = 0; i < spots; i++) {
         const um_detect_spot *p = um_detect_spot_get(s->detector, i);
@@ -253,7 +237,7 @@ static int run_detection(run_state *s, um_error *err)
 
 int um_pipeline_run(const um_pipeline_job *job, um_pipeline_result *result, um_error *err)
 {
-    run_state s = {.job = job, .started = now_seconds()};
+    run_state s = {.job = job, .started = um_pipeline_now()};
     char tmp[4096] = "";
     int ret = -1;
     if (um_pipeline_check_output(job->input, job->output, job->overwrite, err) < 0)
@@ -278,7 +262,7 @@ int um_pipeline_run(const um_pipeline_job *job, um_pipeline_result *result, um_e
         result->frames = s.frames;
         result->frames_with_mark = s.frames_with_mark;
         result->marks = s.detections ? um_detect_spot_count(s.detections) : 0;
-        result->seconds = now_seconds() - s.started;
+        result->seconds = um_pipeline_now() - s.started;
         snprintf(result->decode_path, sizeof(result->decode_path), "%s",
                  um_media_reader_decode_path(s.reader));
         snprintf(result->encode_path, sizeof(result->encode_path), "%s",
