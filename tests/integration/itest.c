@@ -230,33 +230,36 @@ int it_teardown_tmpdir(void **state)
 /* text and JSON                                                            */
 /* ======================================================================== */
 
-/* Copies one line of text (up to '\n') into a malloc'd string. */
-static char *dup_line(const char *start, const char *end)
+/* The next line of text at *p (without its '\n') as a malloc'd string,
+ * moving *p past it; NULL at the end of the text. */
+static char *take_line(const char **p)
 {
-    size_t n = (size_t)(end - start);
+    if (!*p || !**p)
+        return NULL;
+    const char *end = strchr(*p, '\n');
+    if (!end)
+        end = *p + strlen(*p);
+    size_t n = (size_t)(end - *p);
     char *s = malloc(n + 1);
     if (!s)
         abort();
-    memcpy(s, start, n);
+    memcpy(s, *p, n);
     s[n] = '\0';
+    *p = *end ? end + 1 : end;
     return s;
 }
 
 int it_has_line(const char *text, const char *prefix, const char *const *needles)
 {
     const char *p = text;
-    while (p && *p) {
-        const char *end = strchr(p, '\n');
-        if (!end)
-            end = p + strlen(p);
-        char *line = dup_line(p, end);
+    char *line;
+    while ((line = take_line(&p)) != NULL) {
         int ok = strncmp(line, prefix, strlen(prefix)) == 0;
         for (size_t i = 0; ok && needles[i]; i++)
             ok = strstr(line, needles[i]) != NULL;
         free(line);
         if (ok)
             return 1;
-        p = *end ? end + 1 : end;
     }
     return 0;
 }
@@ -386,11 +389,8 @@ static int is_event_object(const char *c)
 int it_all_lines_json(const char *text, char *bad, size_t cap)
 {
     const char *p = text;
-    while (*p) {
-        const char *end = strchr(p, '\n');
-        if (!end)
-            end = p + strlen(p);
-        char *line = dup_line(p, end);
+    char *line;
+    while ((line = take_line(&p)) != NULL) {
         char *c = it_json_compact(line);
         int ok = c[0] == '\0' || is_event_object(c);
         if (!ok)
@@ -399,7 +399,6 @@ int it_all_lines_json(const char *text, char *bad, size_t cap)
         free(line);
         if (!ok)
             return 0;
-        p = *end ? end + 1 : end;
     }
     return 1;
 }
@@ -407,17 +406,13 @@ int it_all_lines_json(const char *text, char *bad, size_t cap)
 char *it_find_json_line(const char *text, const char *frag)
 {
     const char *p = text;
-    while (*p) {
-        const char *end = strchr(p, '\n');
-        if (!end)
-            end = p + strlen(p);
-        char *line = dup_line(p, end);
+    char *line;
+    while ((line = take_line(&p)) != NULL) {
         char *c = it_json_compact(line);
         free(line);
         if (strstr(c, frag))
             return c;
         free(c);
-        p = *end ? end + 1 : end;
     }
     return NULL;
 }
