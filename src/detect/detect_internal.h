@@ -135,6 +135,9 @@ void det_resample(const int16_t *gx, const int16_t *gy, const uint8_t *support, 
 int det_scales_in_use(const um_detector *d);
 /* A spot whose first sighting is the box x1,y1-x2,y2 (detection grid). */
 det_spot *det_spot_new_at(um_detector *d, int x1, int y1, int x2, int y2);
+/* Same, with the template window given rather than grown around the box. */
+det_spot *det_spot_new_window(um_detector *d, int x1, int y1, int x2, int y2, int wx, int wy, int ww,
+                              int wh);
 /* seeds.c: given templates, searched for over whole frames. */
 void det_search_seeds(um_detector *d, const uint8_t *luma);
 /* A template to search for, as gradients over w x h (detection grid). */

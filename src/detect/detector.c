@@ -422,17 +422,11 @@ int um_detect_create_from(um_detector **det, const um_detector *learnt, um_error
         const det_spot *from = &learnt->spots[i];
         if (from->discarded)
             continue;
-        det_spot *s = det_spot_new_at(d, from->fx1, from->fy1, from->fx2, from->fy2);
+        det_spot *s = det_spot_new_window(d, from->fx1, from->fy1, from->fx2, from->fy2, from->x,
+                                          from->y, from->w, from->h);
+        if (!s)
+            break;
         size_t n = (size_t)from->w * from->h;
-        s->x = from->x;
-        s->y = from->y;
-        s->w = from->w;
-        s->h = from->h;
-        s->acc_gx = um_xrealloc(s->acc_gx, n * sizeof(float));
-        s->acc_gy = um_xrealloc(s->acc_gy, n * sizeof(float));
-        s->tgx = um_xrealloc(s->tgx, n * sizeof(int16_t));
-        s->tgy = um_xrealloc(s->tgy, n * sizeof(int16_t));
-        s->support = um_xrealloc(s->support, n);
         memcpy(s->acc_gx, from->acc_gx, n * sizeof(float));
         memcpy(s->acc_gy, from->acc_gy, n * sizeof(float));
         s->nacc = from->nacc;

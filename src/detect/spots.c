@@ -243,17 +243,23 @@ static void template_window(const um_detector *d, const component *c, int *x, in
     *h = y2 - y1;
 }
 
-static det_spot *new_spot(um_detector *d, const component *c)
+/* A spot whose first sighting is the box x1,y1-x2,y2, keeping the window
+ * wx,wy (ww x wh), all on the detection grid. NULL when there are enough. */
+det_spot *det_spot_new_window(um_detector *d, int x1, int y1, int x2, int y2, int wx, int wy, int ww,
+                              int wh)
 {
     if (d->nb_spots >= DET_MAX_SPOTS)
         return NULL;
     det_spot *s = &d->spots[d->nb_spots++];
     memset(s, 0, sizeof(*s));
-    template_window(d, c, &s->x, &s->y, &s->w, &s->h);
-    s->fx1 = c->x1;
-    s->fy1 = c->y1;
-    s->fx2 = c->x2;
-    s->fy2 = c->y2;
+    s->x = wx;
+    s->y = wy;
+    s->w = ww;
+    s->h = wh;
+    s->fx1 = x1;
+    s->fy1 = y1;
+    s->fx2 = x2;
+    s->fy2 = y2;
     size_t n = (size_t)s->w * s->h;
     s->acc_gx = um_xcalloc(n, sizeof(float));
     s->acc_gy = um_xcalloc(n, sizeof(float));
@@ -263,6 +269,13 @@ static det_spot *new_spot(um_detector *d, const component *c)
     s->mark = -1;
     s->born = d->frames;
     return s;
+}
+
+static det_spot *new_spot(um_detector *d, const component *c)
+{
+    int x, y, w, h;
+    template_window(d, c, &x, &y, &w, &h);
+    return det_spot_new_window(d, c->x1, c->y1, c->x2, c->y2, x, y, w, h);
 }
 
 det_spot *det_spot_new_at(um_detector *d, int x1, int y1, int x2, int y2)
