@@ -55,6 +55,10 @@ void cli_progress_init(int json, int quiet);
 void cli_progress_update(void *opaque, const um_progress *p);
 void cli_progress_done(void);
 
+/* Ctrl-C and SIGTERM set the returned flag, which a job polls to stop and
+ * leave nothing behind. */
+volatile int *cli_cancel_on_signals(void);
+
 /* Reports a failure: a log line (or JSON error event) that names the cause;
  * returns the exit code. */
 int cli_fail(const um_error *err);

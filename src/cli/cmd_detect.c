@@ -3,7 +3,6 @@
 #include <getopt.h>
 #include <math.h>
 #include <sys/stat.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,13 +29,6 @@ int cli_parse_detect_option(int opt, const char *arg, um_detect_options *o, um_e
     case CLI_OPT_MEMORY_LIMIT: return cli_parse_size(arg, "--memory-limit", &o->memory_limit, err);
     default: return 1;
     }
-}
-
-static volatile int detect_cancel;
-static void on_detect_signal(int sig)
-{
-    (void)sig;
-    detect_cancel = 1;
 }
 
 static void print_box(const um_box *b, int comma)
@@ -218,9 +210,7 @@ int cli_detect(int argc, char **argv)
     /* stdout carries the result; progress stays a bar on a terminal. */
     cli_progress_init(0, quiet);
     job.progress = cli_progress_update;
-    job.cancel = &detect_cancel;
-    signal(SIGINT, on_detect_signal);
-    signal(SIGTERM, on_detect_signal);
+    job.cancel = cli_cancel_on_signals();
     um_media_info info;
     um_detector *d = NULL;
     double *times = NULL;

@@ -1,6 +1,5 @@
 /* `unmark remove INPUT -o OUTPUT [options]`: one file in, one file out. */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,13 +34,6 @@ typedef struct {
     int json, quiet, verbose, help;
 } remove_args;
 
-static volatile int cancel_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    cancel_requested = 1;
-}
 
 static int add_region(remove_args *a, const char *text, um_error *err)
 {
@@ -174,9 +166,7 @@ int cli_remove(int argc, char **argv)
         a.job.nb_templates = templates.count;
     }
     a.job.progress = cli_progress_update;
-    a.job.cancel = &cancel_requested;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    a.job.cancel = cli_cancel_on_signals();
     um_pipeline_result result;
     if (um_pipeline_run(&a.job, &result, &err) < 0) {
         code = cli_fail(&err);

@@ -2,6 +2,7 @@
  * Progress on stderr: a one-line bar redrawn in place on a terminal (log
  * lines clear it first), or JSON lines for machines.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -101,4 +102,19 @@ int cli_fail(const um_error *err)
         fprintf(stderr, "unmark: error: %s\n", err->msg);
     }
     return code;
+}
+
+static volatile int cancel_requested;
+
+static void on_cancel_signal(int sig)
+{
+    (void)sig;
+    cancel_requested = 1;
+}
+
+volatile int *cli_cancel_on_signals(void)
+{
+    signal(SIGINT, on_cancel_signal);
+    signal(SIGTERM, on_cancel_signal);
+    return &cancel_requested;
 }
