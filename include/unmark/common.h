@@ -77,6 +77,11 @@ void um_log_ffmpeg_clear(void);
 /* Appends s to buf (capacity cap) as a JSON string literal with quotes. */
 void um_json_escape(char *buf, size_t cap, const char *s);
 
+/* A box in pixels; x2, y2 exclusive. */
+typedef struct {
+    int x1, y1, x2, y2;
+} um_box;
+
 /* ---- frames ---------------------------------------------------------- */
 /*
  * A decoded picture in planar form, as every processor sees it. Samples are

@@ -31,11 +31,6 @@
 extern "C" {
 #endif
 
-/* A box in pixels; x2, y2 exclusive. */
-typedef struct {
-    int x1, y1, x2, y2;
-} um_box;
-
 #define UM_DETECT_MAX_SCALES 8
 
 typedef struct {
@@ -91,6 +86,12 @@ int um_detect_frame_boxes(const um_detector *det, int64_t i, const um_box **boxe
  * when only the box is known (fill it all). Valid while det lives. */
 int um_detect_box_shape(const um_detector *det, int64_t frame, int i, const uint8_t **shape,
                         ptrdiff_t *stride);
+
+/* Which spot box i of frame `frame` belongs to (an index for
+ * um_detect_spot_get), or -1 when there is no such box; *score (if not
+ * NULL) is how well the frame matched the spot's template there, 0..1, or
+ * NAN for a box the timeline filled in without a match. */
+int um_detect_box_spot(const um_detector *det, int64_t frame, int i, double *score);
 
 typedef struct {
     um_box box;           /* where it sits (the union of its frames' boxes) */

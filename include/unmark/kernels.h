@@ -73,6 +73,22 @@ void um_kernel_mask_subsample(const uint8_t *mask, ptrdiff_t mask_stride, int w,
 void um_kernel_mask_dilate(const uint8_t *src, ptrdiff_t src_stride, int w, int h, int r,
                            uint8_t *dst, ptrdiff_t dst_stride);
 
+/* ---- reverse blending ------------------------------------------------- */
+
+/*
+ * Takes a mark of colour `colour` and opacity alpha (w x h floats in 0..1,
+ * a_stride floats apart) out of w x h samples of one plane, in place:
+ * I = (J - a W) / (1 - a), rounded and clamped. Samples whose opacity is
+ * below a tenth of a level's effect or above a_max are left as they are
+ * (the caller fills the latter: inverting them would amplify noise too
+ * much). colour is in the plane's own units (0..255 for 8-bit).
+ */
+void um_kernel_unblend_u8(uint8_t *plane, ptrdiff_t stride, const float *alpha, ptrdiff_t a_stride,
+                          int w, int h, float colour, float a_max);
+/* Same for 9..16-bit native-endian samples (stride in bytes). */
+void um_kernel_unblend_u16(uint16_t *plane, ptrdiff_t stride, const float *alpha, ptrdiff_t a_stride,
+                           int w, int h, float colour, float a_max, int max_value);
+
 /* ---- detection kernels ------------------------------------------------ */
 
 /* Averages factor x factor blocks of an 8-bit plane into dst

@@ -1,10 +1,17 @@
 /*
  * unmark — remove: takes the watermark out of frames.
  *
- * The first remover fills user-named regions (rectangles, optionally limited
- * in time, and a mask image) from their surroundings with the inpainting
- * kernel, per plane, on the decoded planes. Plans are built once per set of
- * active regions and reused for every frame that shares it.
+ * Two ways, per region:
+ *   - restoring: a semi-transparent mark mixes with the picture,
+ *     J = a W + (1 - a) I. Its matte (a per pixel and W per plane, fitted
+ *     from many frames of the video: um_matte_fit_*) inverts the blend and
+ *     gives the picture back; only where a is so high that inverting would
+ *     amplify noise too much (the residue) is the picture filled instead;
+ *   - filling: user-named regions (rectangles, optionally limited in time,
+ *     and a mask image) and marks without a matte are filled from their
+ *     surroundings with the inpainting kernel.
+ * Both work per plane on the decoded planes. Inpainting plans are built once
+ * per set of active regions and reused for every frame that shares it.
  */
 #ifndef UNMARK_REMOVE_H
 #define UNMARK_REMOVE_H
@@ -18,6 +25,9 @@
 extern "C" {
 #endif
 
+/* A mark's matte: its opacity per pixel and colour per plane. */
+typedef struct um_matte um_matte;
+
 typedef struct {
     int x, y, w, h;     /* pixels */
     double start, end;  /* seconds; end < 0: to the end */
@@ -25,6 +35,10 @@ typedef struct {
      * apart, nonzero = fill); NULL fills the whole rectangle. */
     const uint8_t *shape;
     ptrdiff_t shape_stride;
+    /* Optional: the mark's matte; the region is then restored rather than
+     * filled, wherever it lies within a few pixels of where the matte was
+     * fitted (elsewhere it is filled). */
+    const um_matte *matte;
 } um_region;
 
 /* Parses "x,y,w,h" or "x,y,w,h@START-END" (START/END in seconds, either may
@@ -33,12 +47,22 @@ int um_remove_parse_region(const char *text, um_region *region, um_error *err);
 
 typedef struct um_remover um_remover;
 
+typedef enum {
+    UM_METHOD_AUTO = 0,  /* restore where a matte is known, fill the residue and the rest */
+    UM_METHOD_UNBLEND,   /* restore as far as possible: residue only where a is nearly 1 */
+    UM_METHOD_INPAINT    /* fill everything; mattes are ignored */
+} um_remove_method;
+
+/* Parses "auto", "unblend" or "inpaint". UM_ERR_USAGE otherwise. */
+int um_remove_parse_method(const char *text, um_remove_method *method, um_error *err);
+
 typedef struct {
     const um_region *regions;
     int nb_regions;
     const uint8_t *mask;    /* optional, mask_w x mask_h, nonzero = remove */
     int mask_w, mask_h;
     int transparent;        /* record the removed area in frame->removed */
+    um_remove_method method;
 } um_remove_config;
 
 /* Checks the regions and mask against the frame size (UM_ERR_USAGE when one
@@ -53,6 +77,33 @@ int um_remove_create(um_remover **remover, const um_remove_config *config, int w
 int um_remove_frame(um_remover *remover, um_frame *frame, const um_region *boxes, int nb_boxes,
                     um_error *err);
 void um_remove_free(um_remover **remover);
+
+/* ---- fitting a matte ------------------------------------------------- */
+typedef struct um_matte_fit um_matte_fit;
+
+/* A fit for frames of width x height. */
+um_matte_fit *um_matte_fit_new(int width, int height);
+/* Declares a spot: the box where a mark stands (frame pixels), which mark it
+ * is (spots of one mark share its colour), and its shape (box-sized,
+ * nonzero where the mark may be, shape_stride apart; NULL: all the box).
+ * Returns the spot's index. */
+int um_matte_fit_add_spot(um_matte_fit *fit, um_box box, int mark, const uint8_t *shape,
+                          ptrdiff_t shape_stride);
+/* Adds a frame in which the mark clearly stands at spot `spot` (keeps a
+ * crop of it; at most 64 per spot, later ones are ignored). */
+void um_matte_fit_add_sample(um_matte_fit *fit, int spot, const um_frame *frame);
+/* Adds a frame in which no mark stands at spot `spot`: the picture's own
+ * statistics there (at most 64). */
+void um_matte_fit_add_background(um_matte_fit *fit, int spot, const um_frame *frame);
+int um_matte_fit_samples(const um_matte_fit *fit, int spot);
+/* Solves every spot: mattes[i] (free with um_matte_free) or NULL where there
+ * were too few samples (fewer than 6). */
+void um_matte_fit_solve(um_matte_fit *fit, um_matte **mattes);
+void um_matte_fit_free(um_matte_fit **fit);
+void um_matte_free(um_matte **matte);
+/* The colour W per plane (sample units; 0 for a plane the matte lacks) and
+ * the frame area the matte covers. */
+void um_matte_describe(const um_matte *matte, double colour[3], um_box *crop);
 
 /* Draws the boxes' outlines on the frame instead of removing anything
  * (detect --overlay). */

@@ -10,7 +10,7 @@
 
 enum {
     OPT_REGION = 256, OPT_MASK, OPT_OVERWRITE, OPT_HWDEC, OPT_ENCODER, OPT_PRESET, OPT_CRF,
-    OPT_FAST, OPT_FORMAT, OPT_TRANSPARENT, OPT_JSON, OPT_HELP, OPT_DETECT, OPT_TEMPLATE
+    OPT_FAST, OPT_FORMAT, OPT_TRANSPARENT, OPT_JSON, OPT_HELP, OPT_DETECT, OPT_TEMPLATE, OPT_METHOD
 };
 
 static const struct option remove_options[] = {
@@ -22,7 +22,7 @@ static const struct option remove_options[] = {
     {"transparent", no_argument, NULL, OPT_TRANSPARENT}, {"json", no_argument, NULL, OPT_JSON},
     {"quiet", no_argument, NULL, 'q'},            {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, OPT_HELP},        {"detect", required_argument, NULL, OPT_DETECT},
-    {"template", required_argument, NULL, OPT_TEMPLATE},
+    {"template", required_argument, NULL, OPT_TEMPLATE}, {"method", required_argument, NULL, OPT_METHOD},
     CLI_DETECT_LONG_OPTIONS,                      {NULL, 0, NULL, 0},
 };
 
@@ -56,6 +56,7 @@ static int parse_option(remove_args *a, int opt, um_error *err)
     case OPT_REGION: return add_region(a, optarg, err);
     case OPT_MASK: a->mask_path = optarg; return 0;
     case OPT_TEMPLATE: a->template_dir = optarg; return 0;
+    case OPT_METHOD: return um_remove_parse_method(optarg, &a->job.remove.method, err);
     case OPT_OVERWRITE: a->job.overwrite = 1; return 0;
     case OPT_HWDEC: return cli_parse_hwdec(optarg, &m->hwdec, err);
     case OPT_ENCODER: return cli_parse_encoder(optarg, &m->encoder, err);
@@ -80,9 +81,10 @@ static int parse_remove_args(remove_args *a, int argc, char **argv, um_error *er
     a->job.remove.regions = a->regions;
     um_detect_options_init(&a->job.detect_options);
     a->job.detect = 1;
-    const char *detect_env = getenv("UNMARK_DETECT");
+    const char *detect_env = getenv("UNMARK_DETECT"), *method_env = getenv("UNMARK_METHOD");
     if (cli_media_defaults(&a->job.media, err) < 0 ||
-        (detect_env && *detect_env && cli_parse_detect_mode(detect_env, &a->job.detect, err) < 0))
+        (detect_env && *detect_env && cli_parse_detect_mode(detect_env, &a->job.detect, err) < 0) ||
+        (method_env && *method_env && um_remove_parse_method(method_env, &a->job.remove.method, err) < 0))
         return -1;
     optind = 1;
     opterr = 0;

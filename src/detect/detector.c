@@ -363,6 +363,20 @@ int um_detect_box_shape(const um_detector *d, int64_t frame, int i, const uint8_
     return 0;
 }
 
+int um_detect_box_spot(const um_detector *d, int64_t frame, int i, double *score)
+{
+    if (!d->finished || frame < 0 || frame >= d->frames || i < 0 ||
+        i >= d->box_first[frame + 1] - d->box_first[frame])
+        return -1;
+    int64_t k = d->box_first[frame] + i;
+    if (score)
+        *score = d->spots[d->box_spot[k]].score[frame];
+    for (int p = 0; p < d->nb_public; p++)
+        if (d->public_index[p] == d->box_spot[k])
+            return p;
+    return -1;
+}
+
 int um_detect_spot_count(const um_detector *d) { return d->nb_public; }
 
 const um_detect_spot *um_detect_spot_get(const um_detector *d, int i)

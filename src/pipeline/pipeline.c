@@ -111,6 +111,7 @@ typedef struct {
     um_remover *remover;
     um_detector *detector;      /* owned detection, NULL without */
     const um_detector *detections; /* the one in use: owned or the job's */
+    um_matte **mattes;          /* per detected spot, NULL where filled instead */
     int64_t frames_with_mark;
     double started, last_report;
     int64_t frames;
@@ -152,8 +153,11 @@ static int detected_regions(const run_state *s, const um_frame *frame, um_region
     n = n > UM_REMOVE_MAX_BOXES ? UM_REMOVE_MAX_BOXES : n;
     for (int i = 0; i < n; i++) {
         out[i] = (um_region){boxes[i].x1, boxes[i].y1, boxes[i].x2 - boxes[i].x1,
-                             boxes[i].y2 - boxes[i].y1, 0, -1, NULL, 0};
-        /* Fill the mark's own shape, not all of its box. */
+                             boxes[i].y2 - boxes[i].y1, 0, -1, NULL, 0, NULL};
+        int spot = um_detect_box_spot(s->detections, frame->index, i, NULL);
+        if (s->mattes && spot >= 0)
+            out[i].matte = s->mattes[spot];
+        /* Without a matte, fill the mark's own shape, not all of its box. */
         um_detect_box_shape(s->detections, frame->index, i, &out[i].shape, &out[i].shape_stride);
     }
     return n;
@@ -235,6 +239,15 @@ static int run_detection(run_state *s, um_error *err)
     return 0;
 }
 
+/* The matte pass, when the method restores and something was detected. */
+static int run_matte_fit(run_state *s, um_error *err)
+{
+    if (!s->detections || um_detect_spot_count(s->detections) == 0 ||
+        s->job->remove.method == UM_METHOD_INPAINT || s->job->outline)
+        return 0;
+    return um_pipeline_fit_mattes(s->job, s->detections, &s->mattes, err);
+}
+
 int um_pipeline_run(const um_pipeline_job *job, um_pipeline_result *result, um_error *err)
 {
     run_state s = {.job = job, .started = um_pipeline_now()};
@@ -242,7 +255,7 @@ int um_pipeline_run(const um_pipeline_job *job, um_pipeline_result *result, um_e
     int ret = -1;
     if (um_pipeline_check_output(job->input, job->output, job->overwrite, err) < 0)
         goto fail;
-    if (run_detection(&s, err) < 0)
+    if (run_detection(&s, err) < 0 || run_matte_fit(&s, err) < 0)
         goto fail;
     if (um_media_reader_open(&s.reader, job->input, &job->media, err) < 0)
         goto fail;
@@ -277,6 +290,9 @@ fail:
     um_media_writer_close(&s.writer);
     um_media_reader_close(&s.reader);
     um_remove_free(&s.remover);
+    for (int i = 0; s.mattes && s.detections && i < um_detect_spot_count(s.detections); i++)
+        um_matte_free(&s.mattes[i]);
+    free(s.mattes);
     um_detect_free(&s.detector);
     if (tmp[0])
         unlink(tmp);

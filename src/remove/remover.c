@@ -1,20 +1,29 @@
 /*
- * The region remover: fills the user's rectangles and mask from their
- * surroundings with the inpainting kernel, plane by plane. The set of
- * regions active at a frame's time decides the mask; kernel plans for each
- * set seen are kept, so a video pays for a plan once per set, not per frame.
+ * The remover: restores regions that come with a matte (inverting the
+ * blend, then filling the residue) and fills the others, the user's
+ * rectangles and mask, from their surroundings with the inpainting kernel,
+ * plane by plane. The set of regions active at a frame's time decides what
+ * is filled; kernel plans for each set seen are kept, so a video pays for a
+ * plan once per set, not per frame.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "remove/remove_internal.h"
 #include "unmark/kernels.h"
-#include "unmark/remove.h"
 
 #define MAX_REGIONS 64
 #define PLAN_CACHE 8
 #define LUMA_RADIUS 5
 #define CHROMA_RADIUS 3
+/* A detected box this close to where its matte was fitted is the same
+ * placement (detection works on a coarser grid than the matte). */
+#define PLACEMENT_SLACK 4
+/* Above this opacity inverting amplifies noise more than 10x (auto) or
+ * more than 50x (unblend): fill instead. */
+#define RESIDUE_ALPHA_AUTO 0.9f
+#define RESIDUE_ALPHA_UNBLEND 0.98f
 
 /* What decides a frame's mask: the user's regions active at its time and
  * the boxes detection found in it. */
@@ -39,6 +48,8 @@ struct um_remover {
     uint8_t *user_mask;        /* width x height or NULL */
     int width, height;
     int transparent;
+    um_remove_method method;
+    float residue_alpha;
     plan_set cache[PLAN_CACHE];
     unsigned clock;
 };
@@ -76,6 +87,8 @@ int um_remove_create(um_remover **remover, const um_remove_config *c, int width,
     r->width = width;
     r->height = height;
     r->transparent = c->transparent;
+    r->method = c->method;
+    r->residue_alpha = c->method == UM_METHOD_UNBLEND ? RESIDUE_ALPHA_UNBLEND : RESIDUE_ALPHA_AUTO;
     r->nb_regions = c->nb_regions;
     for (int i = 0; i < c->nb_regions; i++) {
         r->regions[i] = c->regions[i];
@@ -92,12 +105,44 @@ int um_remove_create(um_remover **remover, const um_remove_config *c, int width,
     return 0;
 }
 
+int um_remove_parse_method(const char *text, um_remove_method *method, um_error *err)
+{
+    static const struct {
+        const char *name;
+        um_remove_method method;
+    } names[] = {{"auto", UM_METHOD_AUTO}, {"unblend", UM_METHOD_UNBLEND}, {"inpaint", UM_METHOD_INPAINT}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(text, names[i].name) == 0) {
+            *method = names[i].method;
+            return 0;
+        }
+    um_error_set(err, UM_ERR_USAGE, "--method %s: expected auto, unblend or inpaint", text);
+    return -1;
+}
+
 static int region_active(const um_region *r, double t)
 {
     return t >= r->start && (r->end < 0 || t < r->end);
 }
 
-/* Builds the key of a frame; boxes are clipped to the frame. */
+/* True when box b lies where its matte was fitted, give or take the
+ * detection grid. */
+static int near_matte(const um_region *b)
+{
+    const um_box *m = &b->matte->mark;
+    return abs(b->x - m->x1) <= PLACEMENT_SLACK && abs(b->y - m->y1) <= PLACEMENT_SLACK &&
+           abs(b->x + b->w - m->x2) <= PLACEMENT_SLACK && abs(b->y + b->h - m->y2) <= PLACEMENT_SLACK;
+}
+
+/* A region restored with its matte: the matte's area, at its own place. */
+static um_region matte_region(const um_matte *m)
+{
+    return (um_region){m->crop.x1, m->crop.y1, m->crop.x2 - m->crop.x1, m->crop.y2 - m->crop.y1,
+                       0, -1, NULL, 0, m};
+}
+
+/* Builds the key of a frame; boxes are clipped to the frame (those with a
+ * matte lie inside it by construction). */
 static void active_key(const um_remover *r, double t, const um_region *boxes, int nb_boxes,
                        mask_key *key)
 {
@@ -107,6 +152,11 @@ static void active_key(const um_remover *r, double t, const um_region *boxes, in
             key->regions |= UINT64_C(1) << i;
     for (int i = 0; i < nb_boxes && key->nb_boxes < UM_REMOVE_MAX_BOXES; i++) {
         um_region b = boxes[i];
+        if (b.matte && r->method != UM_METHOD_INPAINT && near_matte(&b)) {
+            key->boxes[key->nb_boxes++] = matte_region(b.matte);
+            continue;
+        }
+        b.matte = NULL;
         int x2 = b.x + b.w > r->width ? r->width : b.x + b.w;
         int y2 = b.y + b.h > r->height ? r->height : b.y + b.h;
         if (b.shape && (b.x < 0 || b.y < 0))
@@ -127,6 +177,19 @@ static int same_key(const mask_key *a, const mask_key *b)
 {
     return a->regions == b->regions && a->nb_boxes == b->nb_boxes &&
            memcmp(a->boxes, b->boxes, (size_t)a->nb_boxes * sizeof(a->boxes[0])) == 0;
+}
+
+/* Marks where a restored region cannot be inverted: opacity above the
+ * method's limit. */
+static void fill_residue(uint8_t *mask, int stride, const um_region *g, float residue_alpha)
+{
+    const um_matte *m = g->matte;
+    for (int y = 0; y < g->h; y++) {
+        uint8_t *row = mask + (size_t)(g->y + y) * stride + g->x;
+        const float *alpha = m->alpha[0] + (size_t)y * m->pw[0];
+        for (int x = 0; x < g->w; x++)
+            row[x] |= alpha[x] > residue_alpha;
+    }
 }
 
 /* Marks a region in the mask: its rectangle, or its shape within it. */
@@ -151,8 +214,12 @@ static uint8_t *build_mask(const um_remover *r, const mask_key *key)
     for (int i = 0; i < r->nb_regions; i++)
         if (key->regions & (UINT64_C(1) << i))
             fill_rect(mask, r->width, &r->regions[i]);
-    for (int i = 0; i < key->nb_boxes; i++)
-        fill_rect(mask, r->width, &key->boxes[i]);
+    for (int i = 0; i < key->nb_boxes; i++) {
+        if (key->boxes[i].matte)
+            fill_residue(mask, r->width, &key->boxes[i], r->residue_alpha);
+        else
+            fill_rect(mask, r->width, &key->boxes[i]);
+    }
     return mask;
 }
 
@@ -210,6 +277,26 @@ static void fill_plane(const um_inpaint_plan *plan, const um_frame *f, int p)
         um_kernel_inpaint_u8(plan, f->data[p], f->linesize[p]);
 }
 
+/* Inverts the blend of every restored region of the key, on every colour
+ * plane the matte has. */
+static void unblend_regions(const um_remover *r, const mask_key *key, um_frame *f)
+{
+    for (int i = 0; i < key->nb_boxes; i++) {
+        const um_matte *m = key->boxes[i].matte;
+        for (int p = 0; m && p < m->nb_planes && p < f->nb_planes; p++) {
+            if (f->depth > 8) {
+                uint16_t *at = (uint16_t *)(f->data[p] + (ptrdiff_t)m->py[p] * f->linesize[p]) + m->px[p];
+                um_kernel_unblend_u16(at, f->linesize[p], m->alpha[p], m->pw[p], m->pw[p], m->ph[p],
+                                      m->colour[p], r->residue_alpha, (1 << f->depth) - 1);
+            } else {
+                uint8_t *at = f->data[p] + (ptrdiff_t)m->py[p] * f->linesize[p] + m->px[p];
+                um_kernel_unblend_u8(at, f->linesize[p], m->alpha[p], m->pw[p], m->pw[p], m->ph[p],
+                                     m->colour[p], r->residue_alpha);
+            }
+        }
+    }
+}
+
 int um_remove_frame(um_remover *r, um_frame *f, const um_region *boxes, int nb_boxes, um_error *err)
 {
     if (f->width != r->width || f->height != r->height) {
@@ -222,6 +309,7 @@ int um_remove_frame(um_remover *r, um_frame *f, const um_region *boxes, int nb_b
     if (key.regions == 0 && key.nb_boxes == 0 && !r->user_mask)
         return 0;
     const plan_set *s = plans_for(r, &key, f);
+    unblend_regions(r, &key, f);
     for (int p = 0; p < f->nb_planes; p++) {
         int subsampled = (p == 1 || p == 2) && s->chroma;
         fill_plane(subsampled ? s->chroma : s->luma, f, p);

@@ -17,10 +17,10 @@ typedef struct {
 } region_case;
 
 static const region_case region_cases[] = {
-    {"1,2,3,4", 1, {1, 2, 3, 4, 0, -1, NULL, 0}},
-    {"10,20,30,40@1.5-3", 1, {10, 20, 30, 40, 1.5, 3, NULL, 0}},
-    {"10,20,30,40@5-", 1, {10, 20, 30, 40, 5, -1, NULL, 0}},
-    {"10,20,30,40@-2.25", 1, {10, 20, 30, 40, 0, 2.25, NULL, 0}},
+    {"1,2,3,4", 1, {1, 2, 3, 4, 0, -1, NULL, 0, NULL}},
+    {"10,20,30,40@1.5-3", 1, {10, 20, 30, 40, 1.5, 3, NULL, 0, NULL}},
+    {"10,20,30,40@5-", 1, {10, 20, 30, 40, 5, -1, NULL, 0, NULL}},
+    {"10,20,30,40@-2.25", 1, {10, 20, 30, 40, 0, 2.25, NULL, 0, NULL}},
     {"1,2,3", 0, {0}},
     {"a,b,c,d", 0, {0}},
     {"1,2,0,5", 0, {0}},
@@ -165,7 +165,7 @@ static void test_remover_fills_box_shape_only(void **state)
     uint8_t shape[8 * 16] = {0};
     for (int y = 0; y < 8; y++)
         memset(shape + y * 16, 1, 8);
-    um_region box = {20, 10, 16, 8, 0, -1, shape, 16};
+    um_region box = {20, 10, 16, 8, 0, -1, shape, 16, NULL};
     assert_int_equal(um_remove_frame(r, &t.f, &box, 1, &err), 0);
     assert_int_not_equal(luma(&t, 23, 13), 250);
     for (int y = 10; y < 18; y++)
@@ -178,7 +178,7 @@ static void test_remover_fills_box_shape_only(void **state)
 static void test_remover_rejects_bad_geometry(void **state)
 {
     (void)state;
-    um_region outside = {W + 5, 0, 4, 4, 0, -1, NULL, 0};
+    um_region outside = {W + 5, 0, 4, 4, 0, -1, NULL, 0, NULL};
     um_error err = {0};
     um_remover *r = NULL;
     um_remove_config c = {.regions = &outside, .nb_regions = 1};

@@ -1,0 +1,250 @@
+/*
+ * The matte pass: between detection and removal, decodes the frames in
+ * which each detected mark clearly stands (up to a few dozen per spot,
+ * spread over the video) and fits the mark's matte from them, so that the
+ * removal pass can restore the picture under it instead of filling it.
+ * Decoding stops after the last frame needed. Memory: crops of the spots,
+ * never whole frames.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/pipeline_internal.h"
+
+/* Frames sampled per spot: enough for the inpainting errors to average
+ * out, few enough to stay cheap. */
+#define SAMPLES_PER_SPOT 48
+/* A mark this close to a spot (pixels) may reach into its crop. */
+#define BACKGROUND_MARGIN 16
+
+typedef struct {
+    int64_t frame;
+    int spot;
+    int background;   /* the frame shows the picture there without a mark */
+} sample_ref;
+
+static int same_box(um_box a, um_box b)
+{
+    return a.x1 == b.x1 && a.y1 == b.y1 && a.x2 == b.x2 && a.y2 == b.y2;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The box spot s stands at most often (its placements differ from run to
+ * run by a detection pixel or two at most), with a frame showing it there. */
+#define MAX_PLACEMENTS 64
+static um_box usual_box(const um_detector *det, int s, int64_t *example)
+{
+    um_box seen[MAX_PLACEMENTS];
+    int64_t counts[MAX_PLACEMENTS], first[MAX_PLACEMENTS], frames = um_detect_frame_count(det);
+    int nb = 0, best = -1;
+    for (int64_t t = 0; t < frames; t++) {
+        const um_box *boxes;
+        int n = um_detect_frame_boxes(det, t, &boxes);
+        for (int i = 0; i < n; i++) {
+            if (um_detect_box_spot(det, t, i, NULL) != s)
+                continue;
+            int k = 0;
+            while (k < nb && !same_box(seen[k], boxes[i]))
+                k++;
+            if (k == nb && nb == MAX_PLACEMENTS)
+                continue;
+            if (k == nb) {
+                seen[nb] = boxes[i];
+                counts[nb] = 0;
+                first[nb++] = t;
+            }
+            if (++counts[k] > (best >= 0 ? counts[best] : 0))
+                best = k;
+        }
+    }
+    *example = best >= 0 ? first[best] : -1;
+    return best >= 0 ? seen[best] : (um_box){0, 0, 0, 0};
+}
+
+/* Index of spot s's box in frame t when it is `box`, else -1; its score. */
+static int box_at(const um_detector *det, int64_t t, int s, um_box box, double *score)
+{
+    const um_box *boxes;
+    int n = um_detect_frame_boxes(det, t, &boxes);
+    for (int i = 0; i < n; i++)
+        if (um_detect_box_spot(det, t, i, score) == s && same_box(boxes[i], box))
+            return i;
+    return -1;
+}
+
+/* Appends up to SAMPLES_PER_SPOT of the n frames at[], evenly spread. */
+static void take_evenly(const int64_t *at, int64_t n, int s, int background, sample_ref **refs,
+                        int *count)
+{
+    int want = n < SAMPLES_PER_SPOT ? (int)n : SAMPLES_PER_SPOT;
+    *refs = um_xrealloc(*refs, (size_t)(*count + want + 1) * sizeof(sample_ref));
+    for (int k = 0; k < want; k++)
+        (*refs)[(*count)++] = (sample_ref){at[(int64_t)k * n / want], s, background};
+}
+
+static int overlaps(um_box a, um_box b, int margin)
+{
+    return a.x1 < b.x2 + margin && b.x1 < a.x2 + margin && a.y1 < b.y2 + margin && b.y1 < a.y2 + margin;
+}
+
+/* Frames where nothing detected comes near box: the picture there as it
+ * is without a mark. */
+static void pick_backgrounds(const um_detector *det, int s, um_box box, sample_ref **refs, int *count)
+{
+    int64_t frames = um_detect_frame_count(det), n = 0;
+    int64_t *at = um_xmalloc((size_t)(frames ? frames : 1) * sizeof(int64_t));
+    for (int64_t t = 0; t < frames; t++) {
+        const um_box *boxes;
+        int nb = um_detect_frame_boxes(det, t, &boxes), clear = 1;
+        for (int i = 0; i < nb && clear; i++)
+            clear = !overlaps(boxes[i], box, BACKGROUND_MARGIN);
+        if (clear)
+            at[n++] = t;
+    }
+    take_evenly(at, n, s, 1, refs, count);
+    free(at);
+}
+
+/* Frames where spot s clearly stands at `box`: matched (not filled in by
+ * the timeline) at least as well as half of its matches. Up to
+ * SAMPLES_PER_SPOT of them, evenly spread, appended to refs. */
+static void pick_samples(const um_detector *det, int s, um_box box, sample_ref **refs, int *count)
+{
+    int64_t frames = um_detect_frame_count(det), n = 0;
+    double *scores = um_xmalloc((size_t)(frames ? frames : 1) * sizeof(double));
+    int64_t *at = um_xmalloc((size_t)(frames ? frames : 1) * sizeof(int64_t));
+    for (int64_t t = 0; t < frames; t++) {
+        double score;
+        if (box_at(det, t, s, box, &score) >= 0 && !isnan(score)) {
+            scores[n] = score;
+            at[n++] = t;
+        }
+    }
+    double *sorted = um_xmalloc((size_t)(n ? n : 1) * sizeof(double));
+    memcpy(sorted, scores, (size_t)n * sizeof(double));
+    qsort(sorted, (size_t)n, sizeof(double), compare_double);
+    double floor = n ? sorted[n / 2] : 0;
+    int64_t clear = 0;
+    for (int64_t k = 0; k < n; k++)
+        if (scores[k] >= floor)
+            at[clear++] = at[k];
+    take_evenly(at, clear, s, 0, refs, count);
+    free(sorted);
+    free(scores);
+    free(at);
+}
+
+static int compare_refs(const void *a, const void *b)
+{
+    const sample_ref *x = a, *y = b;
+    return (x->frame > y->frame) - (x->frame < y->frame);
+}
+
+/* Decodes the reader's input up to the last sampled frame, handing the
+ * samples over. */
+static int collect(const um_pipeline_job *job, um_media_reader *reader, um_matte_fit *fit,
+                   const sample_ref *refs, int count, um_error *err)
+{
+    int next = 0;
+    double started = um_pipeline_now(), last = 0;
+    int64_t total = count ? refs[count - 1].frame + 1 : 0;
+    while (next < count) {
+        if (job->cancel && *job->cancel) {
+            um_error_set(err, UM_ERR_OTHER, "interrupted: %s was not written", job->output);
+            return -1;
+        }
+        um_frame *frame = NULL;
+        um_media_packet *packet = NULL;
+        int item = um_media_reader_next(reader, &frame, &packet, err);
+        if (item < 0)
+            return -1;
+        if (item == UM_MEDIA_EOF)
+            break;
+        if (item != UM_MEDIA_FRAME)
+            continue;
+        for (; next < count && refs[next].frame == frame->index; next++) {
+            if (refs[next].background)
+                um_matte_fit_add_background(fit, refs[next].spot, frame);
+            else
+                um_matte_fit_add_sample(fit, refs[next].spot, frame);
+        }
+        double now = um_pipeline_now();
+        if (now - last >= 0.1) {
+            um_pipeline_report(job->progress, job->progress_opaque, "matte", frame->index + 1, total,
+                               started);
+            last = now;
+        }
+    }
+    um_pipeline_report(job->progress, job->progress_opaque, "matte", total, total, started);
+    return 0;
+}
+
+static void log_matte(const um_detector *det, int s, const um_matte *m, int samples)
+{
+    const um_detect_spot *spot = um_detect_spot_get(det, s);
+    if (!m) {
+        um_log(UM_LOG_INFO, "matte: mark %d at %d,%d: %d clear frames are too few to fit its matte; it is filled instead",
+               spot->mark, spot->box.x1, spot->box.y1, samples);
+        return;
+    }
+    double colour[3];
+    um_box crop;
+    um_matte_describe(m, colour, &crop);
+    um_log(UM_LOG_INFO, "matte: mark %d at %d,%d fitted from %d frames: colour %.1f %.1f %.1f",
+           spot->mark, crop.x1, crop.y1, samples, colour[0], colour[1], colour[2]);
+}
+
+/* Declares every spot to the fit and lists the frames to sample, in
+ * decoding order. */
+static void plan_samples(const um_detector *det, um_matte_fit *fit, sample_ref **refs, int *count)
+{
+    for (int s = 0; s < um_detect_spot_count(det); s++) {
+        int64_t example;
+        um_box box = usual_box(det, s, &example);
+        const uint8_t *shape = NULL;
+        ptrdiff_t stride = 0;
+        if (example >= 0)
+            um_detect_box_shape(det, example, box_at(det, example, s, box, NULL), &shape, &stride);
+        um_matte_fit_add_spot(fit, box, um_detect_spot_get(det, s)->mark, shape, stride);
+        pick_samples(det, s, box, refs, count);
+        pick_backgrounds(det, s, box, refs, count);
+    }
+    qsort(*refs, (size_t)*count, sizeof(sample_ref), compare_refs);
+}
+
+int um_pipeline_fit_mattes(const um_pipeline_job *job, const um_detector *det, um_matte ***out,
+                           um_error *err)
+{
+    int spots = um_detect_spot_count(det), count = 0, result = -1;
+    um_media_reader *reader = NULL;
+    sample_ref *refs = NULL;
+    um_matte **mattes = um_xcalloc((size_t)(spots ? spots : 1), sizeof(um_matte *));
+    um_matte_fit *fit = NULL;
+    if (um_media_reader_open(&reader, job->input, &job->media, err) < 0)
+        goto fail;
+    const um_media_info *info = um_media_reader_info(reader);
+    fit = um_matte_fit_new(info->width, info->height);
+    plan_samples(det, fit, &refs, &count);
+    if (collect(job, reader, fit, refs, count, err) < 0)
+        goto fail;
+    um_matte_fit_solve(fit, mattes);
+    for (int s = 0; s < spots; s++)
+        log_matte(det, s, mattes[s], um_matte_fit_samples(fit, s));
+    *out = mattes;
+    mattes = NULL;
+    result = 0;
+fail:
+    for (int s = 0; mattes && s < spots; s++)
+        um_matte_free(&mattes[s]);
+    free(mattes);
+    free(refs);
+    um_matte_fit_free(&fit);
+    um_media_reader_close(&reader);
+    return result;
+}

@@ -1,0 +1,718 @@
+/*
+ * Fitting a mark's matte from the video: its opacity a(x, y) and colour W
+ * in the blend model J = a W + (1 - a) I, per plane, at frame resolution.
+ *
+ * Every sample is a crop of a frame in which the mark clearly stands at a
+ * known place. Inside the mark's shape the picture I is unknown, but an
+ * inpainting of the shape from around it, Î, guesses it; the guess is wrong
+ * a little differently on every frame, so over many frames the errors
+ * average out. Per pixel the model says
+ *     J - Î = a (W - Î)                                   (1)
+ * so for a given W the least-squares a is
+ *     a(W) = sum (J - Î)(W - Î) / sum (W - Î)^2,
+ * computable for any W from five running sums.
+ *
+ * W is shared by every pixel of a mark and every place it hops to. Fitted
+ * together with a through (1), it comes out low (Î's errors are not
+ * independent of I: an inpainting is smoother than the picture). Where the
+ * mark hops away, the frames without it give I's own statistics at the
+ * same pixels, and the blend scales I's spread around W:
+ *     std J = (1 - a) std I,    mean J = a W + (1 - a) mean I,
+ * which gives W per pixel with no inpainting at all; their median over the
+ * mark is W. A mark that never leaves falls back to the joint fit. Chroma
+ * takes the luma opacity averaged onto its grid (the encoder averaged the
+ * blended picture the same way) and gets its own W from (1) with a fixed.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "remove/remove_internal.h"
+#include "unmark/kernels.h"
+
+/* Pixels around the detected box kept in a crop: room for the mark's soft
+ * edge and for the inpainting to see the picture around it. */
+#define CROP_MARGIN 8
+/* The chroma grid of every FFmpeg format divides this. */
+#define CROP_ALIGN 4
+/* The detected shape grown by this much is where a may be nonzero. */
+#define SHAPE_GROWTH 2
+/* The first fit's opacity above which a pixel is taken for the mark's. */
+#define TIGHT_ALPHA 0.1f
+/* Spots of one mark are aligned within this many pixels of where detection
+ * put them, and pooled when their opacities correlate this well. */
+#define ALIGN_RANGE 3
+#define MIN_ALIGNMENT 0.8
+#define INPAINT_RADIUS 5
+#define MIN_SAMPLES 6
+#define MAX_SAMPLES 64
+
+typedef struct {
+    int mark;
+    um_box box;                 /* the detected box */
+    um_box crop;
+    uint8_t *region;            /* crop-sized luma mask: where a may be nonzero */
+    uint16_t *samples[MATTE_MAX_PLANES][MAX_SAMPLES];
+    int n;
+    uint16_t *backgrounds[MAX_SAMPLES]; /* luma crops of frames without the mark */
+    int nb_backgrounds;
+} fit_spot;
+
+struct um_matte_fit {
+    int width, height;
+    /* plane layout, from the first sample */
+    int nb_planes, depth, log2_w, log2_h, is_rgb, known_layout;
+    fit_spot *spots;
+    int nb_spots;
+};
+
+/* Per-pixel sums of (1) over the samples; d = J - Î. */
+typedef struct {
+    double *n, *i, *ii, *d, *di, *dd;
+} fit_sums;
+
+um_matte_fit *um_matte_fit_new(int width, int height)
+{
+    um_matte_fit *f = um_xcalloc(1, sizeof(*f));
+    f->width = width;
+    f->height = height;
+    return f;
+}
+
+static int align_down(int v) { return v / CROP_ALIGN * CROP_ALIGN; }
+static int align_up(int v) { return (v + CROP_ALIGN - 1) / CROP_ALIGN * CROP_ALIGN; }
+static int clamp_int(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+static um_box crop_around(const um_matte_fit *f, um_box b)
+{
+    um_box c = {align_down(b.x1 - CROP_MARGIN), align_down(b.y1 - CROP_MARGIN),
+                align_up(b.x2 + CROP_MARGIN), align_up(b.y2 + CROP_MARGIN)};
+    c.x1 = clamp_int(c.x1, 0, f->width);
+    c.y1 = clamp_int(c.y1, 0, f->height);
+    c.x2 = clamp_int(c.x2, 0, f->width);
+    c.y2 = clamp_int(c.y2, 0, f->height);
+    return c;
+}
+
+int um_matte_fit_add_spot(um_matte_fit *f, um_box box, int mark, const uint8_t *shape,
+                          ptrdiff_t shape_stride)
+{
+    f->spots = um_xrealloc(f->spots, (size_t)(f->nb_spots + 1) * sizeof(*f->spots));
+    fit_spot *s = &f->spots[f->nb_spots];
+    memset(s, 0, sizeof(*s));
+    s->mark = mark;
+    s->box = box;
+    s->crop = crop_around(f, box);
+    int cw = s->crop.x2 - s->crop.x1, ch = s->crop.y2 - s->crop.y1;
+    if (cw > 0 && ch > 0) {
+        s->region = um_xcalloc((size_t)cw * ch, 1);
+        for (int y = box.y1 > s->crop.y1 ? box.y1 : s->crop.y1; y < box.y2 && y < s->crop.y2; y++)
+            for (int x = box.x1 > s->crop.x1 ? box.x1 : s->crop.x1; x < box.x2 && x < s->crop.x2; x++)
+                s->region[(size_t)(y - s->crop.y1) * cw + (x - s->crop.x1)] =
+                    !shape || shape[(ptrdiff_t)(y - box.y1) * shape_stride + (x - box.x1)] != 0;
+        um_kernel_mask_dilate(s->region, cw, cw, ch, SHAPE_GROWTH, s->region, cw);
+    }
+    return f->nb_spots++;
+}
+
+/* Plane p's subsampling against the luma grid. */
+static void plane_shift(const um_matte_fit *f, int p, int *lw, int *lh)
+{
+    int chroma = (p == 1 || p == 2) && !f->is_rgb;
+    *lw = chroma ? f->log2_w : 0;
+    *lh = chroma ? f->log2_h : 0;
+}
+
+/* Plane p's view of a luma-grid rectangle. */
+static void plane_rect(const um_matte_fit *f, int p, um_box b, int *x, int *y, int *w, int *h)
+{
+    int lw, lh;
+    plane_shift(f, p, &lw, &lh);
+    *x = b.x1 >> lw;
+    *y = b.y1 >> lh;
+    *w = ((b.x2 + (1 << lw) - 1) >> lw) - *x;
+    *h = ((b.y2 + (1 << lh) - 1) >> lh) - *y;
+}
+
+static int colour_planes(const um_frame *frame)
+{
+    int n = frame->nb_planes - (frame->has_alpha ? 1 : 0);
+    return n > MATTE_MAX_PLANES ? MATTE_MAX_PLANES : n;
+}
+
+static uint16_t *copy_crop(const um_matte_fit *f, int p, um_box crop, const um_frame *frame)
+{
+    int x, y, w, h;
+    plane_rect(f, p, crop, &x, &y, &w, &h);
+    uint16_t *out = um_xmalloc((size_t)w * h * sizeof(uint16_t));
+    for (int r = 0; r < h; r++) {
+        const uint8_t *row = frame->data[p] + (ptrdiff_t)(y + r) * frame->linesize[p];
+        for (int c = 0; c < w; c++)
+            out[(size_t)r * w + c] =
+                frame->depth > 8 ? ((const uint16_t *)row)[x + c] : row[x + c];
+    }
+    return out;
+}
+
+void um_matte_fit_add_sample(um_matte_fit *f, int spot, const um_frame *frame)
+{
+    if (spot < 0 || spot >= f->nb_spots || frame->width != f->width || frame->height != f->height)
+        return;
+    if (!f->known_layout) {
+        f->nb_planes = colour_planes(frame);
+        f->depth = frame->depth;
+        f->log2_w = frame->log2_chroma_w;
+        f->log2_h = frame->log2_chroma_h;
+        f->is_rgb = frame->is_rgb;
+        f->known_layout = 1;
+    }
+    fit_spot *s = &f->spots[spot];
+    if (!s->region || s->n == MAX_SAMPLES)
+        return;
+    for (int p = 0; p < f->nb_planes; p++)
+        s->samples[p][s->n] = copy_crop(f, p, s->crop, frame);
+    s->n++;
+}
+
+void um_matte_fit_add_background(um_matte_fit *f, int spot, const um_frame *frame)
+{
+    if (spot < 0 || spot >= f->nb_spots || frame->width != f->width || frame->height != f->height)
+        return;
+    fit_spot *s = &f->spots[spot];
+    if (!s->region || s->nb_backgrounds == MAX_SAMPLES)
+        return;
+    s->backgrounds[s->nb_backgrounds++] = copy_crop(f, 0, s->crop, frame);
+}
+
+/* The region on plane p's grid: a sample is in when any luma pixel it
+ * covers is. */
+static uint8_t *plane_region(const um_matte_fit *f, const fit_spot *s, int p)
+{
+    int x, y, w, h;
+    plane_rect(f, p, s->crop, &x, &y, &w, &h);
+    int cw = s->crop.x2 - s->crop.x1, ch = s->crop.y2 - s->crop.y1;
+    uint8_t *out = um_xmalloc((size_t)w * h);
+    if (w == cw && h == ch) {
+        memcpy(out, s->region, (size_t)w * h);
+        return out;
+    }
+    um_kernel_mask_subsample(s->region, cw, cw, ch, f->log2_w, f->log2_h, out, w);
+    return out;
+}
+
+/* Adds one sample's (1) to the sums: Î from the inpainting plan. */
+static void add_sample_sums(const um_inpaint_plan *plan, const uint8_t *region, const uint16_t *j,
+                            int w, int h, int max_value, uint16_t *guess, fit_sums *sums)
+{
+    size_t n = (size_t)w * h;
+    memcpy(guess, j, n * sizeof(uint16_t));
+    um_kernel_inpaint_u16(plan, guess, (ptrdiff_t)w * (ptrdiff_t)sizeof(uint16_t), max_value);
+    for (size_t k = 0; k < n; k++) {
+        if (!region[k])
+            continue;
+        double g = guess[k], d = (double)j[k] - g;
+        sums->n[k] += 1;
+        sums->i[k] += g;
+        sums->ii[k] += g * g;
+        sums->d[k] += d;
+        sums->di[k] += d * g;
+        sums->dd[k] += d * d;
+    }
+}
+
+static void sums_alloc(fit_sums *s, size_t n)
+{
+    s->n = um_xcalloc(n, sizeof(double));
+    s->i = um_xcalloc(n, sizeof(double));
+    s->ii = um_xcalloc(n, sizeof(double));
+    s->d = um_xcalloc(n, sizeof(double));
+    s->di = um_xcalloc(n, sizeof(double));
+    s->dd = um_xcalloc(n, sizeof(double));
+}
+
+static void sums_free(fit_sums *s)
+{
+    free(s->n);
+    free(s->i);
+    free(s->ii);
+    free(s->d);
+    free(s->di);
+    free(s->dd);
+    memset(s, 0, sizeof(*s));
+}
+
+/* The sums of (1) over a spot's samples on plane p. */
+static void spot_sums(const um_matte_fit *f, const fit_spot *s, int p, const uint8_t *region,
+                      fit_sums *sums)
+{
+    int x, y, w, h;
+    plane_rect(f, p, s->crop, &x, &y, &w, &h);
+    sums_alloc(sums, (size_t)w * h);
+    um_inpaint_plan *plan = um_kernel_inpaint_plan(region, w, w, h, INPAINT_RADIUS);
+    uint16_t *guess = um_xmalloc((size_t)w * h * sizeof(uint16_t));
+    for (int t = 0; t < s->n && plan; t++)
+        add_sample_sums(plan, region, s->samples[p][t], w, h, (1 << f->depth) - 1, guess, sums);
+    free(guess);
+    um_kernel_inpaint_plan_free(plan);
+}
+
+/* sum (J - Î)(W - Î) and sum (W - Î)^2 at pixel k. */
+static void alpha_terms(const fit_sums *s, size_t k, double colour, double *num, double *den)
+{
+    *num = colour * s->d[k] - s->di[k];
+    *den = colour * colour * s->n[k] - 2 * colour * s->i[k] + s->ii[k];
+}
+
+/* How much of (1)'s variation W explains over the spots of one mark: the
+ * sum over pixels of num^2 / den (the least-squares residual is the total
+ * minus this). */
+static double explained(const fit_sums *sums, const size_t *sizes, int count, double colour)
+{
+    double total = 0;
+    for (int i = 0; i < count; i++)
+        for (size_t k = 0; k < sizes[i]; k++) {
+            double num, den;
+            alpha_terms(&sums[i], k, colour, &num, &den);
+            if (den > 0 && num > 0)
+                total += num * num / den;
+        }
+    return total;
+}
+
+/* The W that explains most, on a grid over the sample range and then by
+ * golden-section search between the grid's neighbours. */
+static double best_colour(const fit_sums *sums, const size_t *sizes, int count, int max_value)
+{
+    const int steps = 128;
+    double step = (double)max_value / steps, best = max_value, best_score = -1;
+    for (int i = 0; i <= steps; i++) {
+        double c = i * step, score = explained(sums, sizes, count, c);
+        if (score > best_score) {
+            best_score = score;
+            best = c;
+        }
+    }
+    double lo = fmax(0, best - step), hi = fmin(max_value, best + step);
+    const double ratio = 0.6180339887;
+    while (hi - lo > 0.05) {
+        double a = hi - ratio * (hi - lo), b = lo + ratio * (hi - lo);
+        if (explained(sums, sizes, count, a) > explained(sums, sizes, count, b))
+            hi = b;
+        else
+            lo = a;
+    }
+    return (lo + hi) / 2;
+}
+
+/* Below this temporal spread (in 8-bit levels) the picture is too still for
+ * the spread to tell the opacity; and W per pixel is only trusted where the
+ * opacity is at least this. */
+#define MIN_SPREAD 6.0
+#define MIN_SPREAD_ALPHA 0.3
+
+static void mean_std(uint16_t *const *crops, int n, size_t k, double *mean, double *std)
+{
+    double sum = 0, sum2 = 0;
+    for (int t = 0; t < n; t++) {
+        sum += crops[t][k];
+        sum2 += (double)crops[t][k] * crops[t][k];
+    }
+    *mean = sum / n;
+    *std = sqrt(fmax(0, sum2 / n - *mean * *mean));
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* A per-pixel map over the crop, inpainted over the region: what the map
+ * would be without the mark. Maps are kept in 1/16ths in 16 bits. */
+static void inpaint_map(const um_inpaint_plan *plan, const double *map, size_t n, int w,
+                        double *out)
+{
+    uint16_t *q = um_xmalloc(n * sizeof(uint16_t));
+    for (size_t k = 0; k < n; k++)
+        q[k] = (uint16_t)fmin(65535, fmax(0, map[k] * 16 + 0.5));
+    um_kernel_inpaint_u16(plan, q, (ptrdiff_t)w * (ptrdiff_t)sizeof(uint16_t), 65535);
+    for (size_t k = 0; k < n; k++)
+        out[k] = q[k] / 16.0;
+    free(q);
+}
+
+/* Appends spot s's per-pixel estimates of W to colours: the temporal mean
+ * and spread of J, against those of I guessed by inpainting the mean and
+ * spread maps (they are far smoother than any one frame). */
+static size_t spread_colours(const um_matte_fit *f, const fit_spot *s, double *colours)
+{
+    int w = s->crop.x2 - s->crop.x1, h = s->crop.y2 - s->crop.y1;
+    size_t size = (size_t)w * h, n = 0;
+    double *mean = um_xmalloc(size * sizeof(double)), *std = um_xmalloc(size * sizeof(double));
+    double *mean_i = um_xmalloc(size * sizeof(double)), *std_i = um_xmalloc(size * sizeof(double));
+    for (size_t k = 0; k < size; k++)
+        mean_std(s->samples[0], s->n, k, &mean[k], &std[k]);
+    um_inpaint_plan *plan = um_kernel_inpaint_plan(s->region, w, w, h, INPAINT_RADIUS);
+    inpaint_map(plan, mean, size, w, mean_i);
+    inpaint_map(plan, std, size, w, std_i);
+    um_kernel_inpaint_plan_free(plan);
+    double min_spread = MIN_SPREAD * (1 << (f->depth - 8));
+    for (size_t k = 0; k < size; k++) {
+        if (!s->region[k] || std_i[k] <= min_spread)
+            continue;
+        double a = 1 - std[k] / std_i[k];
+        if (a >= MIN_SPREAD_ALPHA && a < 1)
+            colours[n++] = (mean[k] - (1 - a) * mean_i[k]) / a;
+    }
+    free(mean);
+    free(std);
+    free(mean_i);
+    free(std_i);
+    return n;
+}
+
+/* W from the spread, per pixel, then the median over the mark's spots; -1
+ * when the picture under the mark was too still everywhere. */
+static double spread_colour(const um_matte_fit *f, const int *ids, int count)
+{
+    size_t cap = 0, n = 0;
+    for (int i = 0; i < count; i++)
+        cap += (size_t)(f->spots[ids[i]].crop.x2 - f->spots[ids[i]].crop.x1) *
+               (f->spots[ids[i]].crop.y2 - f->spots[ids[i]].crop.y1);
+    double *colours = um_xmalloc((cap ? cap : 1) * sizeof(double));
+    for (int i = 0; i < count; i++)
+        n += spread_colours(f, &f->spots[ids[i]], colours + n);
+    double colour = -1;
+    if (n) {
+        qsort(colours, n, sizeof(double), compare_double);
+        colour = colours[n / 2];
+    }
+    um_log(UM_LOG_DEBUG, "matte: W from the spread of %zu pixels: %.1f", n, colour);
+    free(colours);
+    return colour;
+}
+
+static float *alpha_from_sums(const fit_sums *s, size_t n, double colour)
+{
+    float *alpha = um_xcalloc(n, sizeof(float));
+    for (size_t k = 0; k < n; k++) {
+        double num, den;
+        alpha_terms(s, k, colour, &num, &den);
+        if (s->n[k] > 0 && den > 0)
+            alpha[k] = (float)fmin(1, fmax(0, num / den));
+    }
+    return alpha;
+}
+
+/* Luma opacity averaged onto plane p's grid (the crop is aligned to it). */
+static float *plane_alpha(const um_matte_fit *f, const fit_spot *s, const float *luma, int p)
+{
+    int x, y, w, h, lw, lh;
+    plane_rect(f, p, s->crop, &x, &y, &w, &h);
+    plane_shift(f, p, &lw, &lh);
+    int cw = s->crop.x2 - s->crop.x1, ch = s->crop.y2 - s->crop.y1;
+    float *out = um_xcalloc((size_t)w * h, sizeof(float));
+    for (int r = 0; r < h; r++)
+        for (int c = 0; c < w; c++) {
+            double sum = 0;
+            int count = 0;
+            for (int ly = r << lh; ly < (r + 1) << lh && ly < ch; ly++)
+                for (int lx = c << lw; lx < (c + 1) << lw && lx < cw; lx++, count++)
+                    sum += luma[(size_t)ly * cw + lx];
+            out[(size_t)r * w + c] = count ? (float)(sum / count) : 0;
+        }
+    return out;
+}
+
+/* W of a chroma (or other colour) plane with a known: minimises the
+ * residual of (1), sum a (d + a Î) / sum a^2 n over the mark's spots. */
+static double colour_with_alpha(const fit_sums *sums, float *const *alphas, const size_t *sizes,
+                                int count, double fallback)
+{
+    double num = 0, den = 0;
+    for (int i = 0; i < count; i++)
+        for (size_t k = 0; k < sizes[i]; k++) {
+            double a = alphas[i][k];
+            num += a * (sums[i].d[k] + a * sums[i].i[k]);
+            den += a * a * sums[i].n[k];
+        }
+    return den > 0 ? num / den : fallback;
+}
+
+static um_matte *matte_new(const um_matte_fit *f, const fit_spot *s)
+{
+    um_matte *m = um_xcalloc(1, sizeof(*m));
+    m->crop = s->crop;
+    m->mark = s->box;
+    m->nb_planes = f->nb_planes;
+    for (int p = 0; p < f->nb_planes; p++)
+        plane_rect(f, p, s->crop, &m->px[p], &m->py[p], &m->pw[p], &m->ph[p]);
+    return m;
+}
+
+/* Keeps of a spot's region only what the first fit found opaque at all,
+ * grown back a little: the detected shape is generous, and every pixel of
+ * the region that is not the mark's costs the inpainting precision. */
+static void tighten_region(fit_spot *s, const float *alpha)
+{
+    int w = s->crop.x2 - s->crop.x1, h = s->crop.y2 - s->crop.y1;
+    size_t n = (size_t)w * h;
+    uint8_t *opaque = um_xmalloc(n);
+    for (size_t k = 0; k < n; k++)
+        opaque[k] = alpha[k] > TIGHT_ALPHA;
+    um_kernel_mask_dilate(opaque, w, w, h, SHAPE_GROWTH, opaque, w);
+    for (size_t k = 0; k < n; k++)
+        s->region[k] = s->region[k] && opaque[k];
+    free(opaque);
+}
+
+/* The sums of (1) on plane p for every spot of a mark. */
+static void mark_sums(const um_matte_fit *f, int p, const int *ids, int count, um_matte **mattes,
+                      fit_sums *sums, size_t *sizes)
+{
+    for (int i = 0; i < count; i++) {
+        uint8_t *region = plane_region(f, &f->spots[ids[i]], p);
+        spot_sums(f, &f->spots[ids[i]], p, region, &sums[i]);
+        sizes[i] = (size_t)mattes[ids[i]]->pw[p] * mattes[ids[i]]->ph[p];
+        free(region);
+    }
+}
+
+/* NCC of spot a's opacity with spot b's shifted by (dx, dy), over a's crop. */
+static double alpha_match(const float *a, um_box ca, const float *b, um_box cb, int dx, int dy)
+{
+    int aw = ca.x2 - ca.x1, ah = ca.y2 - ca.y1, bw = cb.x2 - cb.x1, bh = cb.y2 - cb.y1;
+    double ab = 0, aa = 0, bb = 0;
+    for (int y = 0; y < ah; y++)
+        for (int x = 0; x < aw; x++) {
+            int bx = x + dx, by = y + dy;
+            double va = a[(size_t)y * aw + x];
+            double vb = bx >= 0 && by >= 0 && bx < bw && by < bh ? b[(size_t)by * bw + bx] : 0;
+            ab += va * vb;
+            aa += va * va;
+            bb += vb * vb;
+        }
+    return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 0;
+}
+
+/*
+ * Where each spot's pixels lie in the first spot's crop: the same pixel of
+ * the mark sits at crop position x in spot i and x - shift[i] in spot 0.
+ * Detection places boxes to a pixel or two; the opacities themselves,
+ * matched, place them exactly. A spot whose opacity does not match the
+ * first's well (another size, say) gets no shift and pooled[i] = 0.
+ */
+static void align_spots(const um_matte_fit *f, const int *ids, int count, float *const *alphas,
+                        int (*shift)[2], uint8_t *pooled)
+{
+    const fit_spot *r = &f->spots[ids[0]];
+    for (int i = 0; i < count; i++) {
+        const fit_spot *s = &f->spots[ids[i]];
+        int bx = (s->box.x1 - s->crop.x1) - (r->box.x1 - r->crop.x1);
+        int by = (s->box.y1 - s->crop.y1) - (r->box.y1 - r->crop.y1);
+        double best = -1;
+        for (int dy = -ALIGN_RANGE; dy <= ALIGN_RANGE; dy++)
+            for (int dx = -ALIGN_RANGE; dx <= ALIGN_RANGE; dx++) {
+                double score = alpha_match(alphas[0], r->crop, alphas[i], s->crop, bx + dx, by + dy);
+                if (score > best) {
+                    best = score;
+                    shift[i][0] = bx + dx;
+                    shift[i][1] = by + dy;
+                }
+            }
+        pooled[i] = best >= MIN_ALIGNMENT;
+    }
+}
+
+/* How far a spot's samples stray from (1) with its own best opacity: the
+ * mean squared residual over its region. */
+static double residual_variance(const fit_sums *s, size_t size, double colour)
+{
+    double total = 0, count = 0;
+    for (size_t k = 0; k < size; k++) {
+        double num, den;
+        alpha_terms(s, k, colour, &num, &den);
+        if (s->n[k] > 0 && den > 0) {
+            total += s->dd[k] - num * num / den;
+            count += s->n[k];
+        }
+    }
+    return count > 0 ? fmax(total / count, 1e-6) : 1;
+}
+
+/* Each spot's opacity from the sums of every aligned spot of its mark,
+ * each weighted by how well it fits: a spot seen over a few or flat frames
+ * borrows the precision of the others. A pixel most spots leave out of
+ * their region is not the mark's. */
+static void pool_alpha(const int *ids, int count, const um_matte_fit *f, const fit_sums *sums,
+                       const size_t *sizes, int (*shift)[2], const uint8_t *pooled, double colour,
+                       um_matte **mattes)
+{
+    double *weight = um_xmalloc((size_t)count * sizeof(double));
+    for (int j = 0; j < count; j++)
+        weight[j] = 1 / residual_variance(&sums[j], sizes[j], colour);
+    for (int i = 0; i < count; i++) {
+        const fit_spot *s = &f->spots[ids[i]];
+        int w = s->crop.x2 - s->crop.x1, h = s->crop.y2 - s->crop.y1;
+        float *alpha = mattes[ids[i]]->alpha[0];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                size_t k = (size_t)y * w + x;
+                if (!pooled[i] || !s->region[k])
+                    continue;
+                double num = 0, den = 0;
+                int in = 0, out = 0;
+                for (int j = 0; j < count; j++) {
+                    const fit_spot *o = &f->spots[ids[j]];
+                    int ox = x + shift[j][0] - shift[i][0], oy = y + shift[j][1] - shift[i][1];
+                    int ow = o->crop.x2 - o->crop.x1, oh = o->crop.y2 - o->crop.y1;
+                    if (!pooled[j] || ox < 0 || oy < 0 || ox >= ow || oy >= oh)
+                        continue;
+                    size_t ok = (size_t)oy * ow + ox;
+                    if (!o->region[ok]) {
+                        out++;
+                        continue;
+                    }
+                    double n, d;
+                    alpha_terms(&sums[j], ok, colour, &n, &d);
+                    num += weight[j] * n;
+                    den += weight[j] * d;
+                    in++;
+                }
+                alpha[k] = den > 0 && in >= out ? (float)fmin(1, fmax(0, num / den)) : 0;
+            }
+    }
+    free(weight);
+}
+
+/* Luma: where the mark is (a first, joint fit), then W from the spread
+ * and a from (1) over that tighter region, pooled over the mark's spots. */
+static void solve_luma(um_matte_fit *f, const int *ids, int count, um_matte **mattes)
+{
+    fit_sums *sums = um_xcalloc((size_t)count, sizeof(*sums));
+    size_t *sizes = um_xcalloc((size_t)count, sizeof(size_t));
+    int max_value = (1 << f->depth) - 1;
+    mark_sums(f, 0, ids, count, mattes, sums, sizes);
+    double joint = best_colour(sums, sizes, count, max_value);
+    for (int i = 0; i < count; i++) {
+        float *first = alpha_from_sums(&sums[i], sizes[i], joint);
+        tighten_region(&f->spots[ids[i]], first);
+        free(first);
+        sums_free(&sums[i]);
+    }
+    mark_sums(f, 0, ids, count, mattes, sums, sizes);
+    double colour = spread_colour(f, ids, count);
+    if (colour < 0)
+        colour = best_colour(sums, sizes, count, max_value);
+    um_log(UM_LOG_DEBUG, "matte: W %.1f (joint fit %.1f)", colour, joint);
+    float **alphas = um_xcalloc((size_t)count, sizeof(float *));
+    int(*shift)[2] = um_xcalloc((size_t)count, sizeof(*shift));
+    uint8_t *pooled = um_xcalloc((size_t)count, 1);
+    for (int i = 0; i < count; i++)
+        alphas[i] = mattes[ids[i]]->alpha[0] = alpha_from_sums(&sums[i], sizes[i], colour);
+    align_spots(f, ids, count, alphas, shift, pooled);
+    pool_alpha(ids, count, f, sums, sizes, shift, pooled, colour, mattes);
+    for (int i = 0; i < count; i++) {
+        um_matte *m = mattes[ids[i]];
+        m->colour[0] = (float)fmin(max_value, fmax(0, colour));
+        um_log(UM_LOG_DEBUG, "matte: spot %d at shift %d,%d from the first%s", ids[i], shift[i][0],
+               shift[i][1], pooled[i] ? ", pooled" : ", on its own");
+        sums_free(&sums[i]);
+    }
+    free(alphas);
+    free(shift);
+    free(pooled);
+    free(sums);
+    free(sizes);
+}
+
+/* A colour plane after luma: a from luma, W from (1). */
+static void solve_colour_plane(const um_matte_fit *f, int p, const int *ids, int count,
+                               um_matte **mattes)
+{
+    fit_sums *sums = um_xcalloc((size_t)count, sizeof(*sums));
+    size_t *sizes = um_xcalloc((size_t)count, sizeof(size_t));
+    float **alphas = um_xcalloc((size_t)count, sizeof(float *));
+    int max_value = (1 << f->depth) - 1;
+    mark_sums(f, p, ids, count, mattes, sums, sizes);
+    for (int i = 0; i < count; i++)
+        alphas[i] = plane_alpha(f, &f->spots[ids[i]], mattes[ids[i]]->alpha[0], p);
+    double colour = colour_with_alpha(sums, alphas, sizes, count, (max_value + 1) / 2);
+    for (int i = 0; i < count; i++) {
+        um_matte *m = mattes[ids[i]];
+        m->colour[p] = (float)fmin(max_value, fmax(0, colour));
+        m->alpha[p] = alphas[i];
+        sums_free(&sums[i]);
+    }
+    free(sums);
+    free(sizes);
+    free(alphas);
+}
+
+void um_matte_fit_solve(um_matte_fit *f, um_matte **mattes)
+{
+    int *ids = um_xmalloc((size_t)(f->nb_spots ? f->nb_spots : 1) * sizeof(int));
+    uint8_t *done = um_xcalloc((size_t)(f->nb_spots ? f->nb_spots : 1), 1);
+    for (int i = 0; i < f->nb_spots; i++)
+        mattes[i] = NULL;
+    for (int first = 0; first < f->nb_spots && f->known_layout; first++) {
+        if (done[first])
+            continue;
+        int count = 0;
+        for (int i = first; i < f->nb_spots; i++)
+            if (!done[i] && f->spots[i].mark == f->spots[first].mark) {
+                done[i] = 1;
+                if (f->spots[i].n >= MIN_SAMPLES)
+                    ids[count++] = i;
+            }
+        for (int i = 0; i < count; i++)
+            mattes[ids[i]] = matte_new(f, &f->spots[ids[i]]);
+        if (count)
+            solve_luma(f, ids, count, mattes);
+        for (int p = 1; p < f->nb_planes && count; p++)
+            solve_colour_plane(f, p, ids, count, mattes);
+    }
+    free(ids);
+    free(done);
+}
+
+int um_matte_fit_samples(const um_matte_fit *f, int spot)
+{
+    return spot >= 0 && spot < f->nb_spots ? f->spots[spot].n : 0;
+}
+
+void um_matte_fit_free(um_matte_fit **fit)
+{
+    um_matte_fit *f = *fit;
+    if (!f)
+        return;
+    for (int i = 0; i < f->nb_spots; i++) {
+        for (int p = 0; p < MATTE_MAX_PLANES; p++)
+            for (int t = 0; t < f->spots[i].n; t++)
+                free(f->spots[i].samples[p][t]);
+        for (int t = 0; t < f->spots[i].nb_backgrounds; t++)
+            free(f->spots[i].backgrounds[t]);
+        free(f->spots[i].region);
+    }
+    free(f->spots);
+    free(f);
+    *fit = NULL;
+}
+
+void um_matte_free(um_matte **matte)
+{
+    um_matte *m = *matte;
+    if (!m)
+        return;
+    for (int p = 0; p < MATTE_MAX_PLANES; p++)
+        free(m->alpha[p]);
+    free(m);
+    *matte = NULL;
+}
+
+void um_matte_describe(const um_matte *m, double colour[3], um_box *crop)
+{
+    for (int p = 0; p < 3; p++)
+        colour[p] = p < m->nb_planes ? m->colour[p] : 0;
+    *crop = m->crop;
+}
