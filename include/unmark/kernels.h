@@ -78,16 +78,21 @@ void um_kernel_mask_dilate(const uint8_t *src, ptrdiff_t src_stride, int w, int 
 /*
  * Takes a mark of colour `colour` and opacity alpha (w x h floats in 0..1,
  * a_stride floats apart) out of w x h samples of one plane, in place:
- * I = (J - a W) / (1 - a), rounded and clamped. Samples whose opacity is
- * below a tenth of a level's effect or above a_max are left as they are
- * (the caller fills the latter: inverting them would amplify noise too
- * much). colour is in the plane's own units (0..255 for 8-bit).
+ * I = (J - a W) / (1 - a), then smoothed by a 3x3 bilateral filter whose
+ * range is the noise the inversion amplified (noise / (1 - a), noise being
+ * the input's own noise in sample units; 0: no smoothing), rounded and
+ * clamped. Samples whose opacity is below a tenth of a level's effect or
+ * above a_max are left as they are (the caller fills the latter: inverting
+ * them would amplify noise too much). colour is in the plane's own units
+ * (0..255 for 8-bit). scratch: um_kernel_unblend_scratch(w, h) bytes.
  */
+size_t um_kernel_unblend_scratch(int w, int h);
 void um_kernel_unblend_u8(uint8_t *plane, ptrdiff_t stride, const float *alpha, ptrdiff_t a_stride,
-                          int w, int h, float colour, float a_max);
+                          int w, int h, float colour, float a_max, float noise, void *scratch);
 /* Same for 9..16-bit native-endian samples (stride in bytes). */
 void um_kernel_unblend_u16(uint16_t *plane, ptrdiff_t stride, const float *alpha, ptrdiff_t a_stride,
-                           int w, int h, float colour, float a_max, int max_value);
+                           int w, int h, float colour, float a_max, float noise, int max_value,
+                           void *scratch);
 
 /* ---- detection kernels ------------------------------------------------ */
 

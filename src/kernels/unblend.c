@@ -6,9 +6,15 @@
  * its colour. Knowing a and W, the picture comes back exactly:
  *     I = (J - a W) / (1 - a).
  * The division multiplies whatever noise J carries (H.264's quantisation,
- * ringing) by 1 / (1 - a): 4x at a = 0.75, 10x at 0.9. So pixels whose
- * opacity passes a_max are not inverted at all; the caller fills them from
- * their surroundings instead (the residue).
+ * ringing) by g = 1 / (1 - a): 4x at a = 0.75, 10x at 0.9. Two defences:
+ *   - pixels whose opacity passes a_max are not inverted at all; the caller
+ *     fills them from their surroundings instead (the residue);
+ *   - the inverted pixels are smoothed by a small edge-preserving
+ *     (bilateral) filter whose range is the amplified noise, noise * g:
+ *     differences that noise could explain are averaged away, edges of the
+ *     picture, larger than that, stay. Where g is near 1 the filter does
+ *     almost nothing, so the transition to the untouched surroundings is
+ *     seamless.
  */
 #include "unmark/kernels.h"
 
@@ -17,40 +23,106 @@
 /* Below this opacity the mark changes a sample by less than a tenth of a
  * level: leave it, so the area around the strokes stays bit-exact. */
 #define MIN_ALPHA (0.1f / 255.0f)
+/* Range of the smoothing, in amplified-noise deviations. */
+#define RANGE_SIGMAS 2.0f
 
-static float unblended(float j, float a, float colour)
+static int inverted(float a, float a_max)
 {
-    return (j - a * colour) / (1.0f - a);
+    return a >= MIN_ALPHA && a <= a_max;
+}
+
+/* Pass 1: the inverted values into out (w x h); others copied. */
+static void invert(const float *j, ptrdiff_t j_stride, const float *alpha, ptrdiff_t a_stride, int w,
+                   int h, float colour, float a_max, float *out)
+{
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            float a = alpha[y * a_stride + x], v = j[y * j_stride + x];
+            out[y * w + x] = inverted(a, a_max) ? (v - a * colour) / (1.0f - a) : v;
+        }
+}
+
+/* Pass 2: the value at x, y after the noise-scaled bilateral filter over
+ * its 3x3 neighbourhood (inverted neighbours only). */
+static float smoothed(const float *v, const float *alpha, ptrdiff_t a_stride, int w, int h, int x,
+                      int y, float a_max, float noise)
+{
+    float a = alpha[y * a_stride + x], centre = v[y * w + x];
+    float range = RANGE_SIGMAS * noise / (1.0f - a);
+    if (noise <= 0 || range <= 0)
+        return centre;
+    /* The filter's strength follows the amplification: at g = 1 only the
+     * centre counts. */
+    float self = 1.0f - a;
+    float sum = centre * self, weight = self;
+    for (int dy = -1; dy <= 1; dy++)
+        for (int dx = -1; dx <= 1; dx++) {
+            int nx = x + dx, ny = y + dy;
+            if ((!dx && !dy) || nx < 0 || ny < 0 || nx >= w || ny >= h)
+                continue;
+            float na = alpha[ny * a_stride + nx];
+            if (!inverted(na, a_max))
+                continue;
+            float d = (v[ny * w + nx] - centre) / range;
+            float k = a * expf(-0.5f * d * d);
+            sum += v[ny * w + nx] * k;
+            weight += k;
+        }
+    return sum / weight;
+}
+
+/* The whole operation on float samples; the u8/u16 entry points convert. */
+static void unblend(const float *j, ptrdiff_t j_stride, const float *alpha, ptrdiff_t a_stride, int w,
+                    int h, float colour, float a_max, float noise, float *scratch, float *out)
+{
+    invert(j, j_stride, alpha, a_stride, w, h, colour, a_max, scratch);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            out[y * w + x] = inverted(alpha[y * a_stride + x], a_max)
+                                 ? smoothed(scratch, alpha, a_stride, w, h, x, y, a_max, noise)
+                                 : j[y * j_stride + x];
+}
+
+size_t um_kernel_unblend_scratch(int w, int h)
+{
+    return (size_t)w * h * 3 * sizeof(float);
 }
 
 void um_kernel_unblend_u8(uint8_t *plane, ptrdiff_t stride, const float *alpha, ptrdiff_t a_stride,
-                          int w, int h, float colour, float a_max)
+                          int w, int h, float colour, float a_max, float noise, void *scratch)
 {
-    for (int y = 0; y < h; y++) {
-        uint8_t *row = plane + y * stride;
-        const float *arow = alpha + y * a_stride;
+    float *j = scratch, *tmp = j + (size_t)w * h, *out = tmp + (size_t)w * h;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            j[y * w + x] = plane[y * stride + x];
+    unblend(j, w, alpha, a_stride, w, h, colour, a_max, noise, tmp, out);
+    for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
-            float a = arow[x];
-            if (a < MIN_ALPHA || a > a_max)
+            if (!inverted(alpha[y * a_stride + x], a_max))
                 continue;
-            float v = unblended(row[x], a, colour);
-            row[x] = (uint8_t)lrintf(v < 0 ? 0 : v > 255 ? 255 : v);
+            float v = out[y * w + x];
+            plane[y * stride + x] = (uint8_t)lrintf(v < 0 ? 0 : v > 255 ? 255 : v);
         }
-    }
 }
 
 void um_kernel_unblend_u16(uint16_t *plane, ptrdiff_t stride, const float *alpha, ptrdiff_t a_stride,
-                           int w, int h, float colour, float a_max, int max_value)
+                           int w, int h, float colour, float a_max, float noise, int max_value,
+                           void *scratch)
 {
+    float *j = scratch, *tmp = j + (size_t)w * h, *out = tmp + (size_t)w * h;
+    for (int y = 0; y < h; y++) {
+        const uint16_t *row = (const uint16_t *)((const uint8_t *)plane + y * stride);
+        for (int x = 0; x < w; x++)
+            j[y * w + x] = row[x];
+    }
+    unblend(j, w, alpha, a_stride, w, h, colour, a_max, noise, tmp, out);
     for (int y = 0; y < h; y++) {
         uint16_t *row = (uint16_t *)((uint8_t *)plane + y * stride);
-        const float *arow = alpha + y * a_stride;
         for (int x = 0; x < w; x++) {
-            float a = arow[x];
-            if (a < MIN_ALPHA || a > a_max)
+            if (!inverted(alpha[y * a_stride + x], a_max))
                 continue;
-            float v = unblended(row[x], a, colour);
-            row[x] = (uint16_t)lrintf(v < 0 ? 0 : v > (float)max_value ? (float)max_value : v);
+            float v = out[y * w + x], top = (float)max_value;
+            row[x] = (uint16_t)lrintf(v < 0 ? 0 : v > top ? top : v);
         }
     }
 }

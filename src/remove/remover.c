@@ -24,6 +24,9 @@
  * more than 50x (unblend): fill instead. */
 #define RESIDUE_ALPHA_AUTO 0.9f
 #define RESIDUE_ALPHA_UNBLEND 0.98f
+/* The coding noise of a typical H.264 picture, 8-bit levels: what the
+ * inversion amplifies and its smoothing averages away. */
+#define UNBLEND_NOISE 2.5f
 
 /* What decides a frame's mask: the user's regions active at its time and
  * the boxes detection found in it. */
@@ -52,6 +55,8 @@ struct um_remover {
     float residue_alpha;
     plan_set cache[PLAN_CACHE];
     unsigned clock;
+    void *scratch;             /* the unblending kernel's */
+    size_t scratch_size;
 };
 
 /* Clips a region to the frame; fails when nothing of it is inside. */
@@ -277,21 +282,36 @@ static void fill_plane(const um_inpaint_plan *plan, const um_frame *f, int p)
         um_kernel_inpaint_u8(plan, f->data[p], f->linesize[p]);
 }
 
+/* The kernel's scratch, grown to the largest matte plane seen. */
+static void *unblend_scratch(um_remover *r, int w, int h)
+{
+    size_t need = um_kernel_unblend_scratch(w, h);
+    if (need > r->scratch_size) {
+        free(r->scratch);
+        r->scratch = um_xmalloc(need);
+        r->scratch_size = need;
+    }
+    return r->scratch;
+}
+
 /* Inverts the blend of every restored region of the key, on every colour
  * plane the matte has. */
-static void unblend_regions(const um_remover *r, const mask_key *key, um_frame *f)
+static void unblend_regions(um_remover *r, const mask_key *key, um_frame *f)
 {
+    float noise = UNBLEND_NOISE * (float)(1 << (f->depth - 8));
     for (int i = 0; i < key->nb_boxes; i++) {
         const um_matte *m = key->boxes[i].matte;
         for (int p = 0; m && p < m->nb_planes && p < f->nb_planes; p++) {
+            void *scratch = unblend_scratch(r, m->pw[p], m->ph[p]);
             if (f->depth > 8) {
                 uint16_t *at = (uint16_t *)(f->data[p] + (ptrdiff_t)m->py[p] * f->linesize[p]) + m->px[p];
                 um_kernel_unblend_u16(at, f->linesize[p], m->alpha[p], m->pw[p], m->pw[p], m->ph[p],
-                                      m->colour[p], r->residue_alpha, (1 << f->depth) - 1);
+                                      m->colour[p], r->residue_alpha, noise, (1 << f->depth) - 1,
+                                      scratch);
             } else {
                 uint8_t *at = f->data[p] + (ptrdiff_t)m->py[p] * f->linesize[p] + m->px[p];
                 um_kernel_unblend_u8(at, f->linesize[p], m->alpha[p], m->pw[p], m->pw[p], m->ph[p],
-                                     m->colour[p], r->residue_alpha);
+                                     m->colour[p], r->residue_alpha, noise, scratch);
             }
         }
     }
@@ -329,6 +349,7 @@ void um_remove_free(um_remover **remover)
     for (int i = 0; i < PLAN_CACHE; i++)
         plan_set_clear(&r->cache[i]);
     free(r->user_mask);
+    free(r->scratch);
     free(r);
     *remover = NULL;
 }
