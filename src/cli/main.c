@@ -18,7 +18,8 @@ static const char overview_help[] =
     "4 output error (missing folder, output exists, output is the input, write failed).\n"
     "\n"
     "Configuration: flags override environment variables (UNMARK_HWDEC, UNMARK_ENCODER,\n"
-    "UNMARK_PRESET, UNMARK_CRF, UNMARK_DETECT, UNMARK_LOG_LEVEL), which override a .env\n"
+    "UNMARK_PRESET, UNMARK_CRF, UNMARK_DETECT, UNMARK_METHOD, UNMARK_LOG_LEVEL), which\n"
+    "override a .env\n"
     "file in the working folder (or the file UNMARK_ENV_FILE names).\n";
 
 static const char remove_help[] =
@@ -36,6 +37,11 @@ static const char remove_help[] =
     "  --template DIR       look for the mark saved by detect --save-template (a still\n"
     "                       image too)\n"
     "  --scales, --no-multiscale, --max-area, --memory-limit   as for detect\n"
+    "  --method auto|unblend|inpaint   how a detected mark is taken out (default auto):\n"
+    "                       auto inverts the blend with the mark's matte, fitted\n"
+    "                       from the video, and fills where it is nearly opaque;\n"
+    "                       unblend inverts as far as possible; inpaint fills the\n"
+    "                       mark's shape from its surroundings\n"
     "\n"
     "Regions (combine with detection):\n"
     "  --region x,y,w,h[@START-END]  fill this rectangle (pixels), optionally only from\n"
