@@ -35,9 +35,10 @@ typedef struct {
      * apart, nonzero = fill); NULL fills the whole rectangle. */
     const uint8_t *shape;
     ptrdiff_t shape_stride;
-    /* Optional: the mark's matte; the region is then restored rather than
-     * filled, wherever it lies within a few pixels of where the matte was
-     * fitted (elsewhere it is filled). */
+    /* Optional, for the boxes given to um_remove_frame (detections): the
+     * mark's matte; the box is then restored rather than filled, wherever
+     * it lies within a few pixels of where the matte was fitted (elsewhere
+     * it is filled). Ignored on the config's regions. */
     const um_matte *matte;
 } um_region;
 
