@@ -77,6 +77,10 @@ void um_log_ffmpeg_clear(void);
 /* Appends s to buf (capacity cap) as a JSON string literal with quotes. */
 void um_json_escape(char *buf, size_t cap, const char *s);
 
+/* Sorts v (n values) and returns its median, the upper one of the middle
+ * two when n is even; 0 when n is 0. */
+double um_median_in_place(double *v, size_t n);
+
 /* A box in pixels; x2, y2 exclusive. */
 typedef struct {
     int x1, y1, x2, y2;

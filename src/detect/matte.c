@@ -65,20 +65,6 @@ static double std_of(const double *sum, const double *sum2, size_t i, int n)
     return sqrt(fmax(0, sum2[i] / n - m * m));
 }
 
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median_in_place(double *v, size_t n)
-{
-    if (!n)
-        return 0;
-    qsort(v, n, sizeof(double), compare_double);
-    return v[n / 2];
-}
-
 /* I's statistics for a mark that never leaves: the median over the pixels
  * just outside its box (within the window) of their J statistics. */
 static void surrounding_stats(const det_spot *s, double *mean_i, double *std_i)
@@ -94,8 +80,8 @@ static void surrounding_stats(const det_spot *s, double *mean_i, double *std_i)
             means[k] = mean_of(s->sum_j, i, s->n_j);
             stds[k++] = std_of(s->sum_j, s->sum_jj, i, s->n_j);
         }
-    *mean_i = median_in_place(means, k);
-    *std_i = median_in_place(stds, k);
+    *mean_i = um_median_in_place(means, k);
+    *std_i = um_median_in_place(stds, k);
     free(means);
     free(stds);
 }
@@ -128,7 +114,7 @@ void det_spot_estimate_matte(um_detector *d, det_spot *s)
             if (a > 0.5)
                 colours[nc++] = (mean_of(s->sum_j, i, s->n_j) - (1 - a) * mean_i) / a;
         }
-    s->colour = nc ? fmin(255, fmax(0, median_in_place(colours, nc))) : 235;
+    s->colour = nc ? fmin(255, fmax(0, um_median_in_place(colours, nc))) : 235;
     /* Then, where the picture hardly varies (sky, walls), the means: with W
      * known, mean(J) - mean(I) = a (W - mean(I)). */
     for (int y = 0; y < h; y++)

@@ -29,12 +29,6 @@ static int same_box(um_box a, um_box b)
     return a.x1 == b.x1 && a.y1 == b.y1 && a.x2 == b.x2 && a.y2 == b.y2;
 }
 
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* The box spot s stands at most often (its placements differ from run to
  * run by a detection pixel or two at most), with a frame showing it there. */
 #define MAX_PLACEMENTS 64
@@ -128,8 +122,7 @@ static void pick_samples(const um_detector *det, int s, um_box box, sample_ref *
     }
     double *sorted = um_xmalloc((size_t)(n ? n : 1) * sizeof(double));
     memcpy(sorted, scores, (size_t)n * sizeof(double));
-    qsort(sorted, (size_t)n, sizeof(double), compare_double);
-    double floor = n ? sorted[n / 2] : 0;
+    double floor = um_median_in_place(sorted, (size_t)n);
     int64_t clear = 0;
     for (int64_t k = 0; k < n; k++)
         if (scores[k] >= floor)

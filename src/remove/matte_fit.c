@@ -321,12 +321,6 @@ static void mean_std(uint16_t *const *crops, int n, size_t k, double *mean, doub
     *std = sqrt(fmax(0, sum2 / n - *mean * *mean));
 }
 
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* A per-pixel map over the crop, inpainted over the region: what the map
  * would be without the mark. Maps are kept in 1/16ths in 16 bits. */
 static void inpaint_map(const um_inpaint_plan *plan, const double *map, size_t n, int w,
@@ -382,11 +376,7 @@ static double spread_colour(const um_matte_fit *f, const int *ids, int count)
     double *colours = um_xmalloc((cap ? cap : 1) * sizeof(double));
     for (int i = 0; i < count; i++)
         n += spread_colours(f, &f->spots[ids[i]], colours + n);
-    double colour = -1;
-    if (n) {
-        qsort(colours, n, sizeof(double), compare_double);
-        colour = colours[n / 2];
-    }
+    double colour = n ? um_median_in_place(colours, n) : -1;
     um_log(UM_LOG_DEBUG, "matte: W from the spread of %zu pixels: %.1f", n, colour);
     free(colours);
     return colour;
