@@ -93,9 +93,6 @@ int um_matte_fit_add_spot(um_matte_fit *fit, um_box box, int mark, const uint8_t
 /* Adds a frame in which the mark clearly stands at spot `spot` (keeps a
  * crop of it; at most 64 per spot, later ones are ignored). */
 void um_matte_fit_add_sample(um_matte_fit *fit, int spot, const um_frame *frame);
-/* Adds a frame in which no mark stands at spot `spot`: the picture's own
- * statistics there (at most 64). */
-void um_matte_fit_add_background(um_matte_fit *fit, int spot, const um_frame *frame);
 int um_matte_fit_samples(const um_matte_fit *fit, int spot);
 /* Solves every spot: mattes[i] (free with um_matte_free) or NULL where there
  * were too few samples (fewer than 6). */

@@ -15,13 +15,10 @@
 /* Frames sampled per spot: enough for the inpainting errors to average
  * out, few enough to stay cheap. */
 #define SAMPLES_PER_SPOT 48
-/* A mark this close to a spot (pixels) may reach into its crop. */
-#define BACKGROUND_MARGIN 16
 
 typedef struct {
     int64_t frame;
     int spot;
-    int background;   /* the frame shows the picture there without a mark */
 } sample_ref;
 
 static int same_box(um_box a, um_box b)
@@ -73,36 +70,12 @@ static int box_at(const um_detector *det, int64_t t, int s, um_box box, double *
 }
 
 /* Appends up to SAMPLES_PER_SPOT of the n frames at[], evenly spread. */
-static void take_evenly(const int64_t *at, int64_t n, int s, int background, sample_ref **refs,
-                        int *count)
+static void take_evenly(const int64_t *at, int64_t n, int s, sample_ref **refs, int *count)
 {
     int want = n < SAMPLES_PER_SPOT ? (int)n : SAMPLES_PER_SPOT;
     *refs = um_xrealloc(*refs, (size_t)(*count + want + 1) * sizeof(sample_ref));
     for (int k = 0; k < want; k++)
-        (*refs)[(*count)++] = (sample_ref){at[(int64_t)k * n / want], s, background};
-}
-
-static int overlaps(um_box a, um_box b, int margin)
-{
-    return a.x1 < b.x2 + margin && b.x1 < a.x2 + margin && a.y1 < b.y2 + margin && b.y1 < a.y2 + margin;
-}
-
-/* Frames where nothing detected comes near box: the picture there as it
- * is without a mark. */
-static void pick_backgrounds(const um_detector *det, int s, um_box box, sample_ref **refs, int *count)
-{
-    int64_t frames = um_detect_frame_count(det), n = 0;
-    int64_t *at = um_xmalloc((size_t)(frames ? frames : 1) * sizeof(int64_t));
-    for (int64_t t = 0; t < frames; t++) {
-        const um_box *boxes;
-        int nb = um_detect_frame_boxes(det, t, &boxes), clear = 1;
-        for (int i = 0; i < nb && clear; i++)
-            clear = !overlaps(boxes[i], box, BACKGROUND_MARGIN);
-        if (clear)
-            at[n++] = t;
-    }
-    take_evenly(at, n, s, 1, refs, count);
-    free(at);
+        (*refs)[(*count)++] = (sample_ref){at[(int64_t)k * n / want], s};
 }
 
 /* Frames where spot s clearly stands at `box`: matched (not filled in by
@@ -127,7 +100,7 @@ static void pick_samples(const um_detector *det, int s, um_box box, sample_ref *
     for (int64_t k = 0; k < n; k++)
         if (scores[k] >= floor)
             at[clear++] = at[k];
-    take_evenly(at, clear, s, 0, refs, count);
+    take_evenly(at, clear, s, refs, count);
     free(sorted);
     free(scores);
     free(at);
@@ -161,12 +134,8 @@ static int collect(const um_pipeline_job *job, um_media_reader *reader, um_matte
             break;
         if (item != UM_MEDIA_FRAME)
             continue;
-        for (; next < count && refs[next].frame == frame->index; next++) {
-            if (refs[next].background)
-                um_matte_fit_add_background(fit, refs[next].spot, frame);
-            else
-                um_matte_fit_add_sample(fit, refs[next].spot, frame);
-        }
+        for (; next < count && refs[next].frame == frame->index; next++)
+            um_matte_fit_add_sample(fit, refs[next].spot, frame);
         double now = um_pipeline_now();
         if (now - last >= 0.1) {
             um_pipeline_report(job->progress, job->progress_opaque, "matte", frame->index + 1, total,
@@ -206,7 +175,6 @@ static void plan_samples(const um_detector *det, um_matte_fit *fit, sample_ref *
             um_detect_box_shape(det, example, box_at(det, example, s, box, NULL), &shape, &stride);
         um_matte_fit_add_spot(fit, box, um_detect_spot_get(det, s)->mark, shape, stride);
         pick_samples(det, s, box, refs, count);
-        pick_backgrounds(det, s, box, refs, count);
     }
     qsort(*refs, (size_t)*count, sizeof(sample_ref), compare_refs);
 }

@@ -54,8 +54,6 @@ typedef struct {
     uint8_t *region;            /* crop-sized luma mask: where a may be nonzero */
     uint16_t *samples[MATTE_MAX_PLANES][MAX_SAMPLES];
     int n;
-    uint16_t *backgrounds[MAX_SAMPLES]; /* luma crops of frames without the mark */
-    int nb_backgrounds;
 } fit_spot;
 
 struct um_matte_fit {
@@ -172,16 +170,6 @@ void um_matte_fit_add_sample(um_matte_fit *f, int spot, const um_frame *frame)
     for (int p = 0; p < f->nb_planes; p++)
         s->samples[p][s->n] = copy_crop(f, p, s->crop, frame);
     s->n++;
-}
-
-void um_matte_fit_add_background(um_matte_fit *f, int spot, const um_frame *frame)
-{
-    if (spot < 0 || spot >= f->nb_spots || frame->width != f->width || frame->height != f->height)
-        return;
-    fit_spot *s = &f->spots[spot];
-    if (!s->region || s->nb_backgrounds == MAX_SAMPLES)
-        return;
-    s->backgrounds[s->nb_backgrounds++] = copy_crop(f, 0, s->crop, frame);
 }
 
 /* The region on plane p's grid: a sample is in when any luma pixel it
@@ -680,8 +668,6 @@ void um_matte_fit_free(um_matte_fit **fit)
         for (int p = 0; p < MATTE_MAX_PLANES; p++)
             for (int t = 0; t < f->spots[i].n; t++)
                 free(f->spots[i].samples[p][t]);
-        for (int t = 0; t < f->spots[i].nb_backgrounds; t++)
-            free(f->spots[i].backgrounds[t]);
         free(f->spots[i].region);
     }
     free(f->spots);
