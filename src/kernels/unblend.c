@@ -48,9 +48,9 @@ static float smoothed(const float *v, const float *alpha, ptrdiff_t a_stride, in
                       int y, float a_max, float noise)
 {
     float a = alpha[y * a_stride + x], centre = v[y * w + x];
-    float range = RANGE_SIGMAS * noise / (1.0f - a);
-    if (noise <= 0 || range <= 0)
+    if (noise <= 0)
         return centre;
+    float range = RANGE_SIGMAS * noise / (1.0f - a);
     /* The filter's strength follows the amplification: at g = 1 only the
      * centre counts. */
     float self = 1.0f - a;
@@ -71,16 +71,17 @@ static float smoothed(const float *v, const float *alpha, ptrdiff_t a_stride, in
     return sum / weight;
 }
 
-/* The whole operation on float samples; the u8/u16 entry points convert. */
+/* The whole operation on float samples, into out where the sample is
+ * inverted (the entry points write back only those); the u8/u16 entry
+ * points convert. */
 static void unblend(const float *j, ptrdiff_t j_stride, const float *alpha, ptrdiff_t a_stride, int w,
                     int h, float colour, float a_max, float noise, float *scratch, float *out)
 {
     invert(j, j_stride, alpha, a_stride, w, h, colour, a_max, scratch);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
-            out[y * w + x] = inverted(alpha[y * a_stride + x], a_max)
-                                 ? smoothed(scratch, alpha, a_stride, w, h, x, y, a_max, noise)
-                                 : j[y * j_stride + x];
+            if (inverted(alpha[y * a_stride + x], a_max))
+                out[y * w + x] = smoothed(scratch, alpha, a_stride, w, h, x, y, a_max, noise);
 }
 
 size_t um_kernel_unblend_scratch(int w, int h)

@@ -39,51 +39,43 @@ static int open_pass(const um_pipeline_detect_job *job, const um_detector *learn
     return 0;
 }
 
+typedef struct {
+    um_detector *detector;
+    double *times;
+    int64_t n, cap;
+} pass_state;
+
+static int push_frame(void *opaque, um_frame *frame, um_error *err)
+{
+    pass_state *p = opaque;
+    if (um_detect_push(p->detector, frame, err) < 0)
+        return -1;
+    append_time(&p->times, &p->n, &p->cap, frame->time);
+    return 0;
+}
+
 /* One decoding pass into a detector; its frames' times into *times. */
 static int run_pass(const um_pipeline_detect_job *job, const um_detector *learnt, um_detector **out,
                     double **times, um_media_info *info_out, um_error *err)
 {
     um_media_reader *r = NULL;
-    um_detector *d = NULL;
-    int64_t n = 0, cap = 0;
+    pass_state p = {.times = *times};
     int result = -1;
-    double started = um_pipeline_now(), last = 0;
-    if (open_pass(job, learnt, &r, &d, err) < 0)
+    if (open_pass(job, learnt, &r, &p.detector, err) < 0)
         goto fail;
-    int64_t total = um_media_reader_expected_frames(r);
     if (info_out)
         *info_out = *um_media_reader_info(r);
-    for (;;) {
-        if (job->cancel && *job->cancel) {
-            um_error_set(err, UM_ERR_OTHER, "interrupted");
-            goto fail;
-        }
-        um_frame *frame = NULL;
-        um_media_packet *packet = NULL;
-        int item = um_media_reader_next(r, &frame, &packet, err);
-        if (item < 0)
-            goto fail;
-        if (item == UM_MEDIA_EOF)
-            break;
-        if (item != UM_MEDIA_FRAME)
-            continue;
-        if (um_detect_push(d, frame, err) < 0)
-            goto fail;
-        append_time(times, &n, &cap, frame->time);
-        double now = um_pipeline_now();
-        if (now - last >= 0.1) {
-            um_pipeline_report(job->progress, job->progress_opaque, "detect", n, total, started);
-            last = now;
-        }
-    }
-    if (um_detect_finish(d, err) < 0)
+    um_pass_report report = {"detect", um_media_reader_expected_frames(r), job->progress,
+                             job->progress_opaque, job->cancel, NULL};
+    if (um_pipeline_each_frame(r, &report, push_frame, &p, err) < 0 ||
+        um_detect_finish(p.detector, err) < 0)
         goto fail;
-    um_pipeline_report(job->progress, job->progress_opaque, "detect", n, n, started);
-    *out = d;
-    d = NULL;
+    *out = p.detector;
+    p.detector = NULL;
     result = 0;
 fail:
-    um_detect_free(&d);
+    *times = p.times;
+    um_detect_free(&p.detector);
     um_media_reader_close(&r);
     return result;
 }

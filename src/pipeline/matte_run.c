@@ -112,39 +112,32 @@ static int compare_refs(const void *a, const void *b)
     return (x->frame > y->frame) - (x->frame < y->frame);
 }
 
+typedef struct {
+    um_matte_fit *fit;
+    const sample_ref *refs;
+    int count, next;
+} collect_state;
+
+/* Hands the frame to the fit for every spot sampled in it; stops after the
+ * last sampled frame. */
+static int take_samples(void *opaque, um_frame *frame, um_error *err)
+{
+    (void)err;
+    collect_state *c = opaque;
+    for (; c->next < c->count && c->refs[c->next].frame == frame->index; c->next++)
+        um_matte_fit_add_sample(c->fit, c->refs[c->next].spot, frame);
+    return c->next == c->count;
+}
+
 /* Decodes the reader's input up to the last sampled frame, handing the
  * samples over. */
 static int collect(const um_pipeline_job *job, um_media_reader *reader, um_matte_fit *fit,
                    const sample_ref *refs, int count, um_error *err)
 {
-    int next = 0;
-    double started = um_pipeline_now(), last = 0;
-    int64_t total = count ? refs[count - 1].frame + 1 : 0;
-    while (next < count) {
-        if (job->cancel && *job->cancel) {
-            um_error_set(err, UM_ERR_OTHER, "interrupted: %s was not written", job->output);
-            return -1;
-        }
-        um_frame *frame = NULL;
-        um_media_packet *packet = NULL;
-        int item = um_media_reader_next(reader, &frame, &packet, err);
-        if (item < 0)
-            return -1;
-        if (item == UM_MEDIA_EOF)
-            break;
-        if (item != UM_MEDIA_FRAME)
-            continue;
-        for (; next < count && refs[next].frame == frame->index; next++)
-            um_matte_fit_add_sample(fit, refs[next].spot, frame);
-        double now = um_pipeline_now();
-        if (now - last >= 0.1) {
-            um_pipeline_report(job->progress, job->progress_opaque, "matte", frame->index + 1, total,
-                               started);
-            last = now;
-        }
-    }
-    um_pipeline_report(job->progress, job->progress_opaque, "matte", total, total, started);
-    return 0;
+    collect_state c = {fit, refs, count, 0};
+    um_pass_report report = {"matte", count ? refs[count - 1].frame + 1 : 0, job->progress,
+                             job->progress_opaque, job->cancel, job->output};
+    return count ? um_pipeline_each_frame(reader, &report, take_samples, &c, err) : 0;
 }
 
 static void log_matte(const um_detector *det, int s, const um_matte *m, int samples)
