@@ -1,0 +1,786 @@
+/*
+ * The job store on its SQLite backend: every public call, the claim order
+ * and its atomicity under two threads, persistence across reopening, and
+ * the errors for locations that cannot be opened. Each test runs on a new
+ * store in its own folder under /tmp, removed afterwards.
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "unmark/store.h"
+
+typedef struct {
+    char dir[64];
+    char path[128];
+    um_store *store;
+} fixture;
+
+/* Removes the folder and the files in it (the database, its WAL and shm). */
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        char path[512];
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/test_store.XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->path, sizeof(f->path), "%s/jobs.db", f->dir);
+    um_error err = {0};
+    if (um_store_open(&f->store, f->path, &err) < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    um_store_close(&f->store);
+    remove_dir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* A job with these fields and a new id; optional strings may be NULL. */
+static um_job make_job(const char *type, const char *metadata, const char *config, int priority)
+{
+    um_job job = {0};
+    um_job_new_id(&job);
+    job.job_type = strdup(type);
+    job.source_uri = strdup("s3://in/video.mp4");
+    job.target_uri = strdup("s3://out/video.mp4");
+    job.metadata = metadata ? strdup(metadata) : NULL;
+    job.config = config ? strdup(config) : NULL;
+    job.priority = priority;
+    return job;
+}
+
+/* Inserts a job and returns its id in id. */
+static void add_job(um_store *store, int priority, char id[UM_JOB_ID_SIZE])
+{
+    um_error err = {0};
+    um_job job = make_job("transcode", NULL, NULL, priority);
+    assert_int_equal(um_store_insert(store, &job, &err), 0);
+    memcpy(id, job.id, UM_JOB_ID_SIZE);
+    um_job_clear(&job);
+}
+
+static um_job_status status_of(um_store *store, const char *id)
+{
+    um_error err = {0};
+    um_job job = {0};
+    assert_int_equal(um_store_get(store, id, &job, &err), 1);
+    um_job_status status = job.status;
+    um_job_clear(&job);
+    return status;
+}
+
+static void assert_str_or_null(const char *got, const char *want)
+{
+    if (!want)
+        assert_null(got);
+    else
+        assert_string_equal(got, want);
+}
+
+/* ---- helpers without a store ------------------------------------------ */
+
+static void test_status_names(void **state)
+{
+    (void)state;
+    static const struct {
+        um_job_status status;
+        const char *name;
+    } cases[] = {
+        {UM_JOB_QUEUED, "queued"},       {UM_JOB_PROCESSING, "processing"},
+        {UM_JOB_COMPLETED, "completed"}, {UM_JOB_FAILED, "failed"},
+        {UM_JOB_CANCELED, "canceled"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_string_equal(um_job_status_name(cases[i].status), cases[i].name);
+    assert_string_equal(um_job_status_name((um_job_status)42), "unknown");
+}
+
+static void test_new_id_is_uuid_v4(void **state)
+{
+    (void)state;
+    um_job a = {0}, b = {0};
+    um_job_new_id(&a);
+    um_job_new_id(&b);
+    assert_int_equal(strlen(a.id), 36);
+    assert_string_not_equal(a.id, b.id);
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23)
+            assert_int_equal(a.id[i], '-');
+        else
+            assert_non_null(strchr("0123456789abcdef", a.id[i]));
+    }
+    assert_int_equal(a.id[14], '4');
+    assert_non_null(strchr("89ab", a.id[19]));
+}
+
+/* ---- the store ---------------------------------------------------------- */
+
+/* Every field comes back as stored, NULL optionals included, both when
+ * queued and after a worker has claimed and finished the job. */
+static void test_insert_get_round_trip(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *type, *metadata, *config;
+        int priority;
+        um_job_status end;
+        const char *error, *result_url;
+    } cases[] = {
+        {"watermark_removal", "{\"user\":\"a\"}", "{\"method\":\"auto\"}", 7, UM_JOB_COMPLETED,
+         NULL, "s3://out/done.mp4"},
+        {"transcode", NULL, NULL, 1, UM_JOB_FAILED, "decoder broke", NULL},
+        {"transcode", "{}", NULL, 10, UM_JOB_COMPLETED, NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        um_error err = {0};
+        um_job job = make_job(cases[i].type, cases[i].metadata, cases[i].config, cases[i].priority);
+        job.status = UM_JOB_FAILED; /* reset by insert */
+        job.attempts = 9;
+        double before = (double)time(NULL) - 1;
+        assert_int_equal(um_store_insert(f->store, &job, &err), 0);
+        assert_true(job.created_at >= before);
+        assert_int_equal(job.status, UM_JOB_QUEUED);
+        assert_int_equal(job.attempts, 0);
+
+        um_job got = {0};
+        assert_int_equal(um_store_get(f->store, job.id, &got, &err), 1);
+        assert_string_equal(got.id, job.id);
+        assert_string_equal(got.job_type, cases[i].type);
+        assert_string_equal(got.source_uri, job.source_uri);
+        assert_string_equal(got.target_uri, job.target_uri);
+        assert_str_or_null(got.metadata, cases[i].metadata);
+        assert_str_or_null(got.config, cases[i].config);
+        assert_int_equal(got.priority, cases[i].priority);
+        assert_int_equal(got.status, UM_JOB_QUEUED);
+        assert_true(got.progress == 0);
+        assert_null(got.error);
+        assert_null(got.result_url);
+        assert_int_equal(got.attempts, 0);
+        assert_true(got.created_at == job.created_at);
+        assert_true(got.started_at == 0 && got.finished_at == 0);
+
+        /* Claim and finish it: the worker's fields come back too. */
+        um_job claimed = {0};
+        assert_int_equal(um_store_claim(f->store, &claimed, &err), 1);
+        assert_string_equal(claimed.id, job.id);
+        assert_int_equal(um_store_finish(f->store, job.id, cases[i].end, cases[i].error,
+                                         cases[i].result_url, &err),
+                         1);
+        /* get into the job it reads the id from: the id survives clearing */
+        assert_int_equal(um_store_get(f->store, got.id, &got, &err), 1);
+        assert_string_equal(got.id, job.id);
+        assert_int_equal(got.status, cases[i].end);
+        assert_int_equal(got.attempts, 1);
+        assert_str_or_null(got.error, cases[i].error);
+        assert_str_or_null(got.result_url, cases[i].result_url);
+        assert_str_or_null(got.metadata, cases[i].metadata);
+        assert_true(got.started_at >= got.created_at);
+        assert_true(got.finished_at >= got.started_at);
+        um_job_clear(&got);
+        um_job_clear(&claimed);
+        um_job_clear(&job);
+    }
+}
+
+static void test_insert_rejects_bad_jobs(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        int priority;
+        int drop_type;
+        int empty_id;
+    } cases[] = {{0, 0, 0}, {11, 0, 0}, {5, 1, 0}, {5, 0, 1}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        um_error err = {0};
+        um_job job = make_job("transcode", NULL, NULL, cases[i].priority);
+        if (cases[i].drop_type) {
+            free(job.job_type);
+            job.job_type = NULL;
+        }
+        if (cases[i].empty_id)
+            job.id[0] = '\0';
+        assert_int_equal(um_store_insert(f->store, &job, &err), -1);
+        assert_int_equal(err.status, UM_ERR_USAGE);
+        um_job_clear(&job);
+    }
+    /* the same id twice */
+    um_error err = {0};
+    um_job job = make_job("transcode", NULL, NULL, 5);
+    assert_int_equal(um_store_insert(f->store, &job, &err), 0);
+    assert_int_equal(um_store_insert(f->store, &job, &err), -1);
+    assert_int_equal(err.status, UM_ERR_OTHER);
+    assert_non_null(strstr(err.msg, f->path));
+    um_job_clear(&job);
+}
+
+static void test_get_missing(void **state)
+{
+    fixture *f = *state;
+    um_error err = {0};
+    um_job job = {0};
+    assert_int_equal(um_store_get(f->store, "00000000-0000-4000-8000-000000000000", &job, &err), 0);
+    assert_int_equal(err.status, UM_OK);
+    assert_null(job.job_type);
+}
+
+/* Highest priority first, then oldest; created_at strictly increases even
+ * for jobs inserted within the same microsecond. */
+static void test_claim_order(void **state)
+{
+    fixture *f = *state;
+    static const int priorities[] = {5, 1, 10, 5, 7, 10, 1, 5};
+    /* indexes into priorities, in the order claims must return them */
+    static const int order[] = {2, 5, 4, 0, 3, 7, 1, 6};
+    enum { N = sizeof(priorities) / sizeof(priorities[0]) };
+    char ids[N][UM_JOB_ID_SIZE];
+    double last = 0;
+    for (int i = 0; i < N; i++) {
+        um_error err = {0};
+        um_job job = make_job("transcode", NULL, NULL, priorities[i]);
+        assert_int_equal(um_store_insert(f->store, &job, &err), 0);
+        assert_true(job.created_at > last);
+        last = job.created_at;
+        memcpy(ids[i], job.id, UM_JOB_ID_SIZE);
+        um_job_clear(&job);
+    }
+    for (int i = 0; i < N; i++) {
+        um_error err = {0};
+        um_job job = {0};
+        assert_int_equal(um_store_claim(f->store, &job, &err), 1);
+        assert_string_equal(job.id, ids[order[i]]);
+        assert_int_equal(job.priority, priorities[order[i]]);
+        assert_int_equal(job.status, UM_JOB_PROCESSING);
+        assert_int_equal(job.attempts, 1);
+        assert_true(job.started_at > 0);
+        um_job_clear(&job);
+    }
+    um_error err = {0};
+    um_job job = {0};
+    assert_int_equal(um_store_claim(f->store, &job, &err), 0);
+}
+
+static void test_claim_empty(void **state)
+{
+    fixture *f = *state;
+    um_error err = {0};
+    um_job job = {0};
+    assert_int_equal(um_store_claim(f->store, &job, &err), 0);
+    assert_int_equal(err.status, UM_OK);
+}
+
+/* ---- two workers claiming at once --------------------------------------- */
+
+enum { CONCURRENT_JOBS = 200 };
+
+typedef struct {
+    um_store *store;
+    char (*ids)[UM_JOB_ID_SIZE]; /* what this worker claimed */
+    int count;
+    int failed;
+} claimer;
+
+static void *claim_all(void *arg)
+{
+    claimer *c = arg;
+    for (;;) {
+        um_error err = {0};
+        um_job job = {0};
+        int ret = um_store_claim(c->store, &job, &err);
+        if (ret < 0) {
+            fprintf(stderr, "claim: %s\n", err.msg);
+            c->failed = 1;
+        }
+        if (ret <= 0)
+            break;
+        memcpy(c->ids[c->count++], job.id, UM_JOB_ID_SIZE);
+        um_job_clear(&job);
+    }
+    return NULL;
+}
+
+static int compare_ids(const void *a, const void *b) { return strcmp(a, b); }
+
+/*
+ * Two threads claim from 200 jobs until the queue is empty: together they
+ * get every job, and no job twice. shared: both on one store handle (HTTP
+ * and worker threads in one server); else each on its own connection to
+ * the file (two servers sharing it).
+ */
+static void run_concurrent_claims(fixture *f, int shared)
+{
+    char(*inserted)[UM_JOB_ID_SIZE] = calloc(CONCURRENT_JOBS, UM_JOB_ID_SIZE);
+    for (int i = 0; i < CONCURRENT_JOBS; i++)
+        add_job(f->store, 1 + i % 10, inserted[i]);
+    claimer c[2] = {{0}};
+    um_store *own[2] = {NULL, NULL};
+    for (int t = 0; t < 2; t++) {
+        um_error err = {0};
+        c[t].ids = calloc(CONCURRENT_JOBS, UM_JOB_ID_SIZE);
+        if (!shared)
+            assert_int_equal(um_store_open(&own[t], f->path, &err), 0);
+        c[t].store = shared ? f->store : own[t];
+    }
+    pthread_t threads[2];
+    for (int t = 0; t < 2; t++)
+        assert_int_equal(pthread_create(&threads[t], NULL, claim_all, &c[t]), 0);
+    for (int t = 0; t < 2; t++)
+        assert_int_equal(pthread_join(threads[t], NULL), 0);
+    assert_false(c[0].failed || c[1].failed);
+    assert_int_equal(c[0].count + c[1].count, CONCURRENT_JOBS);
+
+    char(*all)[UM_JOB_ID_SIZE] = calloc(CONCURRENT_JOBS, UM_JOB_ID_SIZE);
+    memcpy(all, c[0].ids, (size_t)c[0].count * UM_JOB_ID_SIZE);
+    memcpy(all[c[0].count], c[1].ids, (size_t)c[1].count * UM_JOB_ID_SIZE);
+    qsort(all, CONCURRENT_JOBS, UM_JOB_ID_SIZE, compare_ids);
+    qsort(inserted, CONCURRENT_JOBS, UM_JOB_ID_SIZE, compare_ids);
+    for (int i = 0; i < CONCURRENT_JOBS; i++)
+        assert_string_equal(all[i], inserted[i]); /* all of them, each once */
+
+    int64_t counts[5];
+    um_error err = {0};
+    assert_int_equal(um_store_counts(f->store, counts, &err), 0);
+    assert_int_equal(counts[UM_JOB_PROCESSING], CONCURRENT_JOBS);
+    for (int t = 0; t < 2; t++) {
+        um_store_close(&own[t]);
+        free(c[t].ids);
+    }
+    free(all);
+    free(inserted);
+}
+
+static void test_claim_concurrent_shared(void **state) { run_concurrent_claims(*state, 1); }
+static void test_claim_concurrent_connections(void **state) { run_concurrent_claims(*state, 0); }
+
+/* ---- the rest of a job's life ----------------------------------------- */
+
+static void test_progress(void **state)
+{
+    fixture *f = *state;
+    um_error err = {0};
+    char queued[UM_JOB_ID_SIZE], running[UM_JOB_ID_SIZE];
+    add_job(f->store, 9, running);
+    add_job(f->store, 1, queued);
+    um_job job = {0};
+    assert_int_equal(um_store_claim(f->store, &job, &err), 1);
+    assert_int_equal(um_store_progress(f->store, running, 0.25, &err), 0);
+    assert_int_equal(um_store_progress(f->store, queued, 0.5, &err), 0); /* not processing */
+    assert_int_equal(um_store_get(f->store, running, &job, &err), 1);
+    assert_true(job.progress == 0.25);
+    assert_int_equal(um_store_get(f->store, queued, &job, &err), 1);
+    assert_true(job.progress == 0);
+    um_job_clear(&job);
+
+    static const double bad[] = {-0.1, 1.5};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        um_error_clear(&err);
+        assert_int_equal(um_store_progress(f->store, running, bad[i], &err), -1);
+        assert_int_equal(err.status, UM_ERR_USAGE);
+    }
+}
+
+/* Finishing: completed (with result) and failed (with error) record their
+ * end; a job not processing (never claimed, or already ended) is left as
+ * it is; finishing as queued is a usage error. */
+static void test_finish(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        um_job_status status;
+        const char *error, *result_url;
+        double progress;
+    } cases[] = {
+        {UM_JOB_COMPLETED, NULL, "https://cdn/x.mp4", 1.0},
+        {UM_JOB_FAILED, "no video stream", NULL, 0.5},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        um_error err = {0};
+        char id[UM_JOB_ID_SIZE];
+        add_job(f->store, 5, id);
+        um_job job = {0};
+        assert_int_equal(um_store_finish(f->store, id, cases[i].status, NULL, NULL, &err), 0);
+        assert_int_equal(um_store_claim(f->store, &job, &err), 1);
+        assert_int_equal(um_store_progress(f->store, id, 0.5, &err), 0);
+        assert_int_equal(
+            um_store_finish(f->store, id, cases[i].status, cases[i].error, cases[i].result_url, &err),
+            1);
+        assert_int_equal(um_store_get(f->store, id, &job, &err), 1);
+        assert_int_equal(job.status, cases[i].status);
+        assert_str_or_null(job.error, cases[i].error);
+        assert_str_or_null(job.result_url, cases[i].result_url);
+        assert_true(job.progress == cases[i].progress);
+        assert_true(job.finished_at > 0);
+        /* already ended: a second finish changes nothing */
+        assert_int_equal(um_store_finish(f->store, id, UM_JOB_FAILED, "late", NULL, &err), 0);
+        assert_int_equal(status_of(f->store, id), cases[i].status);
+        um_job_clear(&job);
+        assert_int_equal(err.status, UM_OK);
+    }
+    um_error err = {0};
+    assert_int_equal(um_store_finish(f->store, "x", UM_JOB_QUEUED, NULL, NULL, &err), -1);
+    assert_int_equal(err.status, UM_ERR_USAGE);
+}
+
+/* A worker finishing a job canceled while it ran: 0, and the job stays
+ * canceled with no result. */
+static void test_finish_after_cancel(void **state)
+{
+    fixture *f = *state;
+    um_error err = {0};
+    um_job job = {0};
+    char id[UM_JOB_ID_SIZE];
+    add_job(f->store, 5, id);
+    assert_int_equal(um_store_claim(f->store, &job, &err), 1);
+    assert_int_equal(um_store_cancel(f->store, id, &err), 1);
+    assert_int_equal(um_store_finish(f->store, id, UM_JOB_COMPLETED, NULL, "s3://out/x", &err), 0);
+    assert_int_equal(um_store_get(f->store, id, &job, &err), 1);
+    assert_int_equal(job.status, UM_JOB_CANCELED);
+    assert_null(job.result_url);
+    assert_true(job.progress == 0);
+    um_job_clear(&job);
+}
+
+static void test_cancel(void **state)
+{
+    fixture *f = *state;
+    um_error err = {0};
+    um_job job = {0};
+    char processing[UM_JOB_ID_SIZE], queued[UM_JOB_ID_SIZE], done[UM_JOB_ID_SIZE];
+    add_job(f->store, 10, processing);
+    add_job(f->store, 9, done);
+    add_job(f->store, 1, queued);
+    assert_int_equal(um_store_claim(f->store, &job, &err), 1);
+    assert_int_equal(um_store_claim(f->store, &job, &err), 1);
+    assert_int_equal(um_store_finish(f->store, done, UM_JOB_COMPLETED, NULL, NULL, &err), 1);
+    um_job_clear(&job);
+
+    const struct {
+        const char *id;
+        int want;
+        um_job_status after;
+    } cases[] = {
+        {queued, 1, UM_JOB_CANCELED},
+        {processing, 1, UM_JOB_CANCELED},
+        {done, 0, UM_JOB_COMPLETED},
+        {queued, 0, UM_JOB_CANCELED}, /* twice */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(um_store_cancel(f->store, cases[i].id, &err), cases[i].want);
+        assert_int_equal(status_of(f->store, cases[i].id), cases[i].after);
+    }
+    assert_int_equal(um_store_cancel(f->store, "no-such-job", &err), 0);
+    assert_int_equal(err.status, UM_OK);
+    /* a canceled queued job is never claimed */
+    assert_int_equal(um_store_claim(f->store, &job, &err), 0);
+}
+
+/* Priority and metadata change while queued, each alone or both; not once
+ * the job is processing. */
+static void test_update(void **state)
+{
+    fixture *f = *state;
+    um_error err = {0};
+    um_job job = make_job("transcode", "{\"a\":1}", NULL, 3);
+    assert_int_equal(um_store_insert(f->store, &job, &err), 0);
+    static const struct {
+        int priority;
+        const char *metadata;
+        int want_priority;
+        const char *want_metadata;
+    } cases[] = {
+        {8, NULL, 8, "{\"a\":1}"},
+        {0, "{\"b\":2}", 8, "{\"b\":2}"},
+        {2, "{\"c\":3}", 2, "{\"c\":3}"},
+        {0, NULL, 2, "{\"c\":3}"},
+    };
+    um_job got = {0};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(um_store_update(f->store, job.id, cases[i].priority, cases[i].metadata, &err),
+                         1);
+        assert_int_equal(um_store_get(f->store, job.id, &got, &err), 1);
+        assert_int_equal(got.priority, cases[i].want_priority);
+        assert_string_equal(got.metadata, cases[i].want_metadata);
+    }
+    assert_int_equal(um_store_update(f->store, job.id, 11, NULL, &err), -1);
+    assert_int_equal(err.status, UM_ERR_USAGE);
+    um_error_clear(&err);
+    assert_int_equal(um_store_update(f->store, "no-such-job", 4, NULL, &err), 0);
+
+    assert_int_equal(um_store_claim(f->store, &got, &err), 1);
+    assert_int_equal(um_store_update(f->store, job.id, 9, "{\"d\":4}", &err), 0);
+    assert_int_equal(um_store_get(f->store, job.id, &got, &err), 1);
+    assert_int_equal(got.priority, 2);
+    assert_string_equal(got.metadata, "{\"c\":3}");
+    assert_int_equal(err.status, UM_OK);
+    um_job_clear(&got);
+    um_job_clear(&job);
+}
+
+/* Processing jobs go back to the queue (counted, progress and start reset,
+ * attempts kept); other jobs stay as they are. */
+static void test_recover(void **state)
+{
+    fixture *f = *state;
+    um_error err = {0};
+    um_job job = {0};
+    char ids[4][UM_JOB_ID_SIZE];
+    for (int i = 0; i < 4; i++)
+        add_job(f->store, 10 - i, ids[i]);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(um_store_claim(f->store, &job, &err), 1);
+    assert_int_equal(um_store_progress(f->store, ids[0], 0.75, &err), 0);
+    assert_int_equal(um_store_finish(f->store, ids[2], UM_JOB_COMPLETED, NULL, NULL, &err), 1);
+
+    int requeued = -1;
+    assert_int_equal(um_store_recover(f->store, &requeued, &err), 0);
+    assert_int_equal(requeued, 2);
+    static const um_job_status want[4] = {UM_JOB_QUEUED, UM_JOB_QUEUED, UM_JOB_COMPLETED,
+                                          UM_JOB_QUEUED};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(status_of(f->store, ids[i]), want[i]);
+    assert_int_equal(um_store_get(f->store, ids[0], &job, &err), 1);
+    assert_true(job.progress == 0 && job.started_at == 0);
+    assert_int_equal(job.attempts, 1);
+
+    /* claimed again, first in line as before */
+    assert_int_equal(um_store_claim(f->store, &job, &err), 1);
+    assert_string_equal(job.id, ids[0]);
+    assert_int_equal(job.attempts, 2);
+    assert_int_equal(um_store_recover(f->store, NULL, &err), 0);
+    assert_int_equal(um_store_recover(f->store, &requeued, &err), 0);
+    assert_int_equal(requeued, 0);
+    um_job_clear(&job);
+}
+
+static void test_counts(void **state)
+{
+    fixture *f = *state;
+    um_error err = {0};
+    um_job job = {0};
+    char ids[7][UM_JOB_ID_SIZE];
+    for (int i = 0; i < 7; i++)
+        add_job(f->store, 10 - i, ids[i]);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(um_store_claim(f->store, &job, &err), 1);
+    assert_int_equal(um_store_finish(f->store, ids[0], UM_JOB_COMPLETED, NULL, NULL, &err), 1);
+    assert_int_equal(um_store_finish(f->store, ids[1], UM_JOB_FAILED, "x", NULL, &err), 1);
+    assert_int_equal(um_store_cancel(f->store, ids[6], &err), 1);
+    um_job_clear(&job);
+
+    int64_t counts[5];
+    assert_int_equal(um_store_counts(f->store, counts, &err), 0);
+    static const int64_t want[5] = {
+        [UM_JOB_QUEUED] = 2,   [UM_JOB_PROCESSING] = 2, [UM_JOB_COMPLETED] = 1,
+        [UM_JOB_FAILED] = 1,   [UM_JOB_CANCELED] = 1,
+    };
+    for (int s = 0; s < 5; s++)
+        assert_int_equal(counts[s], want[s]);
+}
+
+/* Newest first; a status filter; limit and offset page through. */
+static void test_list(void **state)
+{
+    fixture *f = *state;
+    um_error err = {0};
+    enum { N = 6 };
+    char ids[N][UM_JOB_ID_SIZE];
+    for (int i = 0; i < N; i++)
+        add_job(f->store, 5, ids[i]);
+    um_job job = {0};
+    assert_int_equal(um_store_claim(f->store, &job, &err), 1); /* ids[0], the oldest */
+    assert_int_equal(um_store_claim(f->store, &job, &err), 1); /* ids[1] */
+    um_job_clear(&job);
+
+    static const struct {
+        int status, limit, offset;
+        int count;
+        int first; /* index into ids of the first listed */
+    } cases[] = {
+        {-1, 100, 0, 6, 5},
+        {-1, 2, 0, 2, 5},
+        {-1, 2, 2, 2, 3},
+        {-1, 10, 5, 1, 0},
+        {-1, 10, 6, 0, -1},
+        {UM_JOB_QUEUED, 100, 0, 4, 5},
+        {UM_JOB_PROCESSING, 100, 0, 2, 1},
+        {UM_JOB_PROCESSING, 1, 1, 1, 0},
+        {UM_JOB_FAILED, 100, 0, 0, -1},
+        {-1, 0, 0, 0, -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        um_job *jobs = NULL;
+        int count = -1;
+        assert_int_equal(um_store_list(f->store, cases[i].status, cases[i].limit, cases[i].offset,
+                                       &jobs, &count, &err),
+                         0);
+        assert_int_equal(count, cases[i].count);
+        for (int j = 0; j < count; j++) {
+            /* consecutive in insertion order, newest first */
+            if (cases[i].status < 0)
+                assert_string_equal(jobs[j].id, ids[cases[i].first - j]);
+            if (j == 0)
+                assert_string_equal(jobs[j].id, ids[cases[i].first]);
+            if (j > 0)
+                assert_true(jobs[j].created_at < jobs[j - 1].created_at);
+            if (cases[i].status >= 0)
+                assert_int_equal(jobs[j].status, cases[i].status);
+        }
+        for (int j = 0; j < count; j++)
+            um_job_clear(&jobs[j]);
+        free(jobs);
+    }
+    um_job *jobs = NULL;
+    int count = 0;
+    assert_int_equal(um_store_list(f->store, 5, 10, 0, &jobs, &count, &err), -1);
+    assert_int_equal(err.status, UM_ERR_USAGE);
+}
+
+/* Jobs outlive the store handle; the file is in WAL mode at schema
+ * version 1, and "sqlite:PATH" opens the same file as PATH. */
+static void test_persistence(void **state)
+{
+    fixture *f = *state;
+    um_error err = {0};
+    char id[UM_JOB_ID_SIZE];
+    add_job(f->store, 4, id);
+    um_store_close(&f->store);
+    assert_null(f->store);
+
+    char location[160];
+    snprintf(location, sizeof(location), "sqlite:%s", f->path);
+    assert_int_equal(um_store_open(&f->store, location, &err), 0);
+    um_job job = {0};
+    assert_int_equal(um_store_get(f->store, id, &job, &err), 1);
+    assert_int_equal(job.priority, 4);
+    assert_string_equal(job.job_type, "transcode");
+    um_job_clear(&job);
+
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* A file from a newer schema is refused, naming the file. */
+static void test_newer_schema_refused(void **state)
+{
+    fixture *f = *state;
+    um_store_close(&f->store);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    um_error err = {0};
+    assert_int_equal(um_store_open(&f->store, f->path, &err), -1);
+    assert_null(f->store);
+    assert_non_null(strstr(err.msg, f->path));
+    assert_non_null(strstr(err.msg, "99"));
+}
+
+/* Locations that cannot be opened: the error's class and a piece of its
+ * message. */
+static void test_open_errors(void **state)
+{
+    fixture *f = *state;
+    char missing[200], not_db[200], not_db_loc[220];
+    snprintf(missing, sizeof(missing), "%s/no-such-folder/jobs.db", f->dir);
+    snprintf(not_db, sizeof(not_db), "%s/not-a-database", f->dir);
+    FILE *fp = fopen(not_db, "w");
+    assert_non_null(fp);
+    fputs("this is not a SQLite database, just some text long enough to be read as a header\n", fp);
+    fclose(fp);
+    snprintf(not_db_loc, sizeof(not_db_loc), "sqlite:%s", not_db);
+    const struct {
+        const char *location;
+        um_status status;
+        const char *says;
+    } cases[] = {
+        {"postgres://x", UM_ERR_USAGE, "sqlite:PATH"},
+        {"postgresql://user@host/db", UM_ERR_USAGE, "postgresql://user@host/db"},
+        {"sqlit:jobs.db", UM_ERR_USAGE, "sqlite:PATH"},
+        {"", UM_ERR_USAGE, "sqlite:PATH"},
+        {"sqlite:", UM_ERR_USAGE, "sqlite:"},
+        {missing, UM_ERR_OTHER, missing},
+        {not_db_loc, UM_ERR_OTHER, not_db},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        um_error err = {0};
+        um_store *store = (um_store *)&err; /* must be set to NULL */
+        assert_int_equal(um_store_open(&store, cases[i].location, &err), -1);
+        assert_null(store);
+        assert_int_equal(err.status, cases[i].status);
+        if (!strstr(err.msg, cases[i].says))
+            fail_msg("\"%s\": \"%s\" does not say \"%s\"", cases[i].location, err.msg,
+                     cases[i].says);
+    }
+}
+
+int main(void)
+{
+#define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_names),
+        cmocka_unit_test(test_new_id_is_uuid_v4),
+        STORE_TEST(test_insert_get_round_trip),
+        STORE_TEST(test_insert_rejects_bad_jobs),
+        STORE_TEST(test_get_missing),
+        STORE_TEST(test_claim_order),
+        STORE_TEST(test_claim_empty),
+        STORE_TEST(test_claim_concurrent_shared),
+        STORE_TEST(test_claim_concurrent_connections),
+        STORE_TEST(test_progress),
+        STORE_TEST(test_finish),
+        STORE_TEST(test_finish_after_cancel),
+        STORE_TEST(test_cancel),
+        STORE_TEST(test_update),
+        STORE_TEST(test_recover),
+        STORE_TEST(test_counts),
+        STORE_TEST(test_list),
+        STORE_TEST(test_persistence),
+        STORE_TEST(test_newer_schema_refused),
+        STORE_TEST(test_open_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
