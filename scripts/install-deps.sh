@@ -6,6 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   libcmocka-dev ffmpeg time fonts-dejavu-core
+  libmicrohttpd-dev libjansson-dev libsqlite3-dev curl jq
 )
 missing=()
 for p in "${packages[@]}"; do

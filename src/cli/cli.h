@@ -10,6 +10,7 @@
 int cli_remove(int argc, char **argv);
 int cli_probe(int argc, char **argv);
 int cli_detect(int argc, char **argv);
+int cli_serve(int argc, char **argv);
 /* Prints a command's help (NULL: the overview) on stdout; 0, or 2 if unknown. */
 int cli_help(const char *command);
 

@@ -11,6 +11,7 @@ static const char overview_help[] =
     "  unmark remove INPUT -o OUTPUT [options]   remove the watermark, write a new file\n"
     "  unmark detect INPUT [--json]              find the watermark, frame by frame\n"
     "  unmark probe INPUT [--json]               describe a file and the hardware found\n"
+    "  unmark serve [--listen HOST:PORT]         the job API and its workers\n"
     "  unmark help [COMMAND]                     this help, or a command's\n"
     "  unmark --version\n"
     "\n"
@@ -94,6 +95,25 @@ static const char probe_help[] =
     "frame count, duration, rotation, colour tags, audio and subtitle tracks, and the\n"
     "GPU found on this machine. --json prints one JSON object on stdout.\n";
 
+static const char serve_help[] =
+    "Usage: unmark serve [--listen HOST:PORT] [--data DIR] [--workers N] [--store LOCATION]\n"
+    "\n"
+    "Runs the job API (HTTP/1.1, JSON, under /api/v1) and N worker threads that run\n"
+    "its jobs. Jobs are kept in a SQLite file in DIR (or the store LOCATION names) and\n"
+    "survive a restart: queued jobs run after it, and a job that was running when the\n"
+    "server stopped runs again. Endpoints: POST /jobs, GET /jobs, GET /jobs/{id},\n"
+    "POST /jobs/{id}/cancel, GET /health, GET /metrics (see the README).\n"
+    "\n"
+    "  --listen HOST:PORT   where to listen (default 127.0.0.1:8000; port 0 picks one)\n"
+    "  --data DIR           the data folder (default ./unmark-data; created if missing)\n"
+    "  --workers N          worker threads, 0-64 (default 1; 0 runs the API alone)\n"
+    "  --store LOCATION     sqlite:PATH (default: DIR/jobs.db)\n"
+    "  -q, -v, --help\n"
+    "\n"
+    "Environment: UNMARK_LISTEN, UNMARK_DATA, UNMARK_WORKERS, UNMARK_STORE,\n"
+    "UNMARK_API_TOKEN (a bearer token every endpoint but /health requires),\n"
+    "UNMARK_MAX_BODY (largest request body, default 1M), and the codec variables.\n";
+
 int cli_help(const char *command)
 {
     if (!command) {
@@ -110,6 +130,10 @@ int cli_help(const char *command)
     }
     if (strcmp(command, "probe") == 0) {
         fputs(probe_help, stdout);
+        return 0;
+    }
+    if (strcmp(command, "serve") == 0) {
+        fputs(serve_help, stdout);
         return 0;
     }
     if (strcmp(command, "help") == 0) {
@@ -141,6 +165,8 @@ int main(int argc, char **argv)
         return cli_probe(argc - 1, argv + 1);
     if (strcmp(cmd, "detect") == 0)
         return cli_detect(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return cli_serve(argc - 1, argv + 1);
     fprintf(stderr, "unmark: error: no command \"%s\" (see unmark help)\n", cmd);
     return UM_ERR_USAGE;
 }

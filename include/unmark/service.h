@@ -1,0 +1,43 @@
+/*
+ * unmark — service: the job API and its workers (`unmark serve`).
+ *
+ * An HTTP/1.1 JSON API under /api/v1 (libmicrohttpd) takes jobs and answers
+ * for them; jobs live in a store (unmark/store.h), so they survive a
+ * restart; worker threads claim queued jobs and run them through the
+ * pipeline, reporting progress to the store and stopping when a job is
+ * canceled.
+ */
+#ifndef UNMARK_SERVICE_H
+#define UNMARK_SERVICE_H
+
+#include <stdint.h>
+
+#include "unmark/common.h"
+#include "unmark/media.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    const char *listen;        /* HOST:PORT; default 127.0.0.1:8000 */
+    const char *data_dir;      /* job store, uploads and results; created if missing */
+    const char *store;         /* store location; NULL: SQLite at DATA/jobs.db */
+    int workers;               /* worker threads; 0 runs the API alone */
+    const char *api_token;     /* NULL or "": no authentication */
+    int64_t max_body;          /* largest JSON body, bytes */
+    um_media_options media;    /* codec settings for every job */
+    /* Set to nonzero (from a signal handler) to stop: the API closes, workers
+     * stop their jobs, which the next start runs again. */
+    volatile int *stop;
+} um_service_config;
+
+void um_service_config_init(um_service_config *config);
+/* Runs until *config->stop. 0, or -1 when it could not start (port taken,
+ * store unreadable ...), with err saying why. */
+int um_service_run(const um_service_config *config, um_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,101 @@
+/*
+ * The service as a whole: opens the store in the data folder, queues again
+ * what a dead server left processing, starts the workers and the HTTP API,
+ * and on stop takes them down in the reverse order.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "service/service_internal.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:8000"
+#define DEFAULT_MAX_BODY (1 << 20)
+
+void um_service_config_init(um_service_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->listen = DEFAULT_LISTEN;
+    c->data_dir = "unmark-data";
+    c->workers = 1;
+    c->max_body = DEFAULT_MAX_BODY;
+    um_media_options_init(&c->media);
+}
+
+int service_parse_listen(const char *listen, struct sockaddr_in *addr, um_error *err)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof(host) || *end ||
+        colon[1] == 0 || port < 0 || port > 65535) {
+        um_error_set(err, UM_ERR_USAGE, "bad --listen \"%s\": expected HOST:PORT, e.g. 127.0.0.1:8000", listen);
+        return -1;
+    }
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = 0;
+    memset(addr, 0, sizeof(*addr));
+    addr->sin_family = AF_INET;
+    addr->sin_port = htons((uint16_t)port);
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, sizeof(host), "127.0.0.1");
+    if (inet_pton(AF_INET, host, &addr->sin_addr) != 1) {
+        um_error_set(err, UM_ERR_USAGE, "bad --listen \"%s\": \"%s\" is not an IPv4 address", listen, host);
+        return -1;
+    }
+    return 0;
+}
+
+static int make_data_dir(const char *dir, um_error *err)
+{
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        um_error_set(err, UM_ERR_OUTPUT, "cannot create the data folder %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int um_service_run(const um_service_config *c, um_error *err)
+{
+    service_state s = {.config = c};
+    um_http *http = NULL;
+    worker_pool *pool = NULL;
+    int result = -1, requeued = 0;
+    char location[4096];
+    pthread_mutex_init(&s.lock, NULL);
+    pthread_cond_init(&s.wake, NULL);
+    if (make_data_dir(c->data_dir, err) < 0)
+        goto fail;
+    snprintf(location, sizeof(location), "%s", c->store ? c->store : "");
+    if (!c->store)
+        snprintf(location, sizeof(location), "sqlite:%s/jobs.db", c->data_dir);
+    if (um_store_open(&s.store, location, err) < 0 || um_store_recover(s.store, &requeued, err) < 0)
+        goto fail;
+    if (requeued)
+        um_log(UM_LOG_INFO, "serve: %d job(s) left processing by the last run are queued again", requeued);
+    pool = worker_pool_start(&s, c->workers);
+    if (http_start(&http, &s, err) < 0)
+        goto fail;
+    um_log(UM_LOG_INFO, "serve: listening on %s (port %d), %d worker(s), store %s%s", c->listen,
+           s.listen_port, c->workers, location, c->api_token && *c->api_token ? ", token required" : "");
+    while (!*c->stop) {
+        struct timespec t = {0, 100 * 1000000L};
+        nanosleep(&t, NULL);
+    }
+    um_log(UM_LOG_INFO, "serve: stopping");
+    result = 0;
+fail:
+    http_stop(&http);
+    worker_pool_stop(&pool);
+    um_store_close(&s.store);
+    pthread_cond_destroy(&s.wake);
+    pthread_mutex_destroy(&s.lock);
+    return result;
+}

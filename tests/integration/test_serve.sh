@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# `unmark serve` driven over real HTTP on loopback: submission and its
+# checks (each bad field named, 401, 413), a job run to completion, listing,
+# cancel, metrics, and persistence across restarts (a queued job runs after
+# one; a job killed mid-run runs again).
+set -euo pipefail
+BIN=${UNMARK_BIN:?} MEDIA=${UNMARK_TEST_MEDIA:?}
+tmp=$(mktemp -d /tmp/unmark-serve.XXXXXX)
+pid=
+cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; [ -f "$tmp/log" ] && tail -20 "$tmp/log" >&2; exit 1; }
+TOKEN=secret-token
+
+# Starts the server on a free port; $port and $api are set once it answers.
+start() {
+  UNMARK_API_TOKEN=$TOKEN UNMARK_MAX_BODY=4K "$BIN" serve --listen 127.0.0.1:0 --data "$tmp/data" \
+    --workers "$1" >>"$tmp/log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do
+    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$tmp/log" | tail -1)
+    [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break
+    sleep 0.1
+  done
+  [ -n "$port" ] || fail "the server did not start"
+  api=http://127.0.0.1:$port/api/v1
+}
+stop() { kill -TERM "$pid"; wait "$pid" || true; pid=; : >"$tmp/log"; }
+crash() { kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=; : >"$tmp/log"; }
+
+# call METHOD PATH [BODY]: the status in $code, the body in $tmp/body.
+call() {
+  local args=(-s -o "$tmp/body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $TOKEN")
+  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
+  code=$(curl "${args[@]}" "$api$2")
+}
+expect() { [ "$code" = "$1" ] || fail "$2: status $code, want $1: $(cat "$tmp/body")"; }
+field() { jq -r "$1" "$tmp/body"; }
+
+wait_status() { # id status [seconds]
+  for _ in $(seq $((${3:-60} * 10))); do
+    call GET "/jobs/$1"
+    [ "$(field .status)" = "$2" ] && return 0
+    sleep 0.1
+  done
+  fail "job $1 is $(field .status), not $2: $(cat "$tmp/body")"
+}
+
+start 1
+# Health needs no token; everything else does.
+[ "$(curl -s "$api/health" | jq -r .status)" = ok ] || fail "health"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$api/jobs" -d '{}')
+[ "$code" = 401 ] || fail "no token: $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer wrong' "$api/jobs")
+[ "$code" = 401 ] || fail "wrong token: $code"
+
+# Bad submissions: 400 naming the field.
+src=$MEDIA/moving.mp4
+while IFS='|' read -r body want; do
+  call POST /jobs "$body"
+  expect 400 "bad body $body"
+  [ "$(field .field)" = "$want" ] || fail "body $body: field $(field .field), want $want"
+done <<JSON
+{"source_uri":|body
+[1,2]|body
+{"target_uri":"$tmp/x.mp4"}|source_uri
+{"source_uri":"$src"}|target_uri
+{"source_uri":42,"target_uri":"$tmp/x.mp4"}|source_uri
+{"source_uri":"ftp://host/x.mp4","target_uri":"$tmp/x.mp4"}|source_uri
+{"source_uri":"$src","target_uri":"$tmp/x.mp4","job_type":"resize"}|job_type
+{"source_uri":"$src","target_uri":"$tmp/x.mp4","priority":11}|priority
+{"source_uri":"$src","target_uri":"$tmp/x.mp4","priority":"high"}|priority
+{"source_uri":"$src","target_uri":"$tmp/x.mp4","metadata":[1]}|metadata
+{"source_uri":"$src","target_uri":"$tmp/x.mp4","watermark_removal_config":{"colour":1}}|watermark_removal_config.colour
+{"source_uri":"$src","target_uri":"$tmp/x.mp4","watermark_removal_config":{"regions":[[1,2,0,4]]}}|watermark_removal_config.regions
+{"source_uri":"$src","target_uri":"$tmp/x.mp4","watermark_removal_config":{"detector":"yolo"}}|watermark_removal_config.detector
+JSON
+call POST /jobs "{\"source_uri\":\"$src\",\"target_uri\":\"$tmp/x.mp4\",\"metadata\":{\"pad\":\"$(head -c 6000 /dev/zero | tr '\0' a)\"}}"
+expect 413 "oversized body"
+
+# A job runs to completion and its result is where it was asked for.
+job='{"source_uri":"file://'$src'","target_uri":"'$tmp'/out.mp4","priority":7,"metadata":{"user":"u1"},
+      "watermark_removal_config":{"detector":"none","regions":[[20,20,120,40]]}}'
+call POST /jobs "$job"
+expect 202 "submit"
+id=$(field .id)
+[ "$(field .status)" = queued ] && [ "$(field .priority)" = 7 ] && [ "$(field .metadata.user)" = u1 ] ||
+  fail "submitted job: $(cat "$tmp/body")"
+wait_status "$id" completed
+[ "$(field .progress)" = 1 ] || [ "$(field .progress)" = 1.0 ] || fail "progress $(field .progress)"
+[ "$(field .result_url)" = "file://$tmp/out.mp4" ] || fail "result_url $(field .result_url)"
+[ -s "$tmp/out.mp4" ] || fail "no output file"
+[ "$(field .attempts)" = 1 ] || fail "attempts $(field .attempts)"
+
+# A job that fails says why; the target stays absent.
+call POST /jobs '{"source_uri":"'$tmp'/missing.mp4","target_uri":"'$tmp'/never.mp4","watermark_removal_config":{"detector":"none"}}'
+expect 202 "submit a failing job"
+bad=$(field .id)
+wait_status "$bad" failed
+field .error | grep -q missing.mp4 || fail "error does not name the input: $(field .error)"
+[ ! -e "$tmp/never.mp4" ] || fail "a failed job left output"
+
+# Listing, filters, lookups.
+call GET "/jobs?status=completed"
+expect 200 "list"
+[ "$(field '.jobs | length')" = 1 ] && [ "$(field '.jobs[0].id')" = "$id" ] || fail "list: $(cat "$tmp/body")"
+call GET "/jobs?status=bogus"; expect 400 "bad status filter"
+call GET "/jobs?limit=0"; expect 400 "bad limit"
+call GET /jobs/00000000-0000-4000-8000-000000000000; expect 404 "unknown job"
+call DELETE /jobs; expect 405 "wrong method"
+call GET /metrics; expect 200 "metrics"
+grep -q 'unmark_jobs{status="completed"} 1' "$tmp/body" || fail "metrics: $(cat "$tmp/body")"
+stop
+
+# With no workers, jobs wait; cancel ends a queued one, twice is a conflict.
+start 0
+call POST /jobs "${job/out.mp4/queued.mp4}"; expect 202 "queue a job"
+queued=$(field .id)
+call POST /jobs "${job/out.mp4/canceled.mp4}"; expect 202 "queue another"
+canceled=$(field .id)
+call POST "/jobs/$canceled/cancel"; expect 200 "cancel"
+[ "$(field .status)" = canceled ] || fail "cancel: $(cat "$tmp/body")"
+call POST "/jobs/$canceled/cancel"; expect 409 "cancel twice"
+stop
+
+# After a restart the queued job runs; the canceled one does not.
+start 1
+wait_status "$queued" completed
+[ -s "$tmp/queued.mp4" ] || fail "the queued job's output"
+call GET "/jobs/$id"; [ "$(field .status)" = completed ] || fail "the first job after restarts"
+call GET "/jobs/$canceled"; [ "$(field .status)" = canceled ] || fail "the canceled job ran"
+[ ! -e "$tmp/canceled.mp4" ] || fail "the canceled job wrote output"
+
+# A job killed mid-run is queued again at the next start and completes.
+ffmpeg -v error -f lavfi -i testsrc2=size=640x360:rate=25:duration=40 -c:v libx264 -preset ultrafast "$tmp/long.mp4"
+call POST /jobs '{"source_uri":"'$tmp'/long.mp4","target_uri":"'$tmp'/long-out.mp4","watermark_removal_config":{"detector":"none","regions":[[10,10,50,50]]}}'
+expect 202 "submit a long job"
+long=$(field .id)
+wait_status "$long" processing 30
+crash
+[ ! -e "$tmp/long-out.mp4" ] || fail "a killed job left output at its target"
+start 1
+grep -q "1 job(s) left processing" "$tmp/log" || fail "no recovery logged"
+wait_status "$long" completed 120
+[ "$(field .attempts)" = 2 ] || fail "attempts after recovery: $(field .attempts)"
+stop
+echo "serve: all checks passed"
