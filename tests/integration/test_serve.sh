@@ -143,5 +143,16 @@ start 1
 grep -q "1 job(s) left processing" "$tmp/log" || fail "no recovery logged"
 wait_status "$long" completed 120
 [ "$(field .attempts)" = 2 ] || fail "attempts after recovery: $(field .attempts)"
+
+# Cancel reaches a running job: it stops and leaves no output.
+call POST /jobs '{"source_uri":"'$tmp'/long.mp4","target_uri":"'$tmp'/stopped.mp4","watermark_removal_config":{"detector":"none","regions":[[10,10,50,50]]}}'
+expect 202 "submit a job to cancel while it runs"
+running=$(field .id)
+wait_status "$running" processing 30
+call POST "/jobs/$running/cancel"; expect 200 "cancel a running job"
+for _ in $(seq 50); do grep -q "job $running: canceled" "$tmp/log" && break; sleep 0.1; done
+grep -q "job $running: canceled" "$tmp/log" || fail "the worker did not stop the canceled job"
+call GET "/jobs/$running"; [ "$(field .status)" = canceled ] || fail "status after cancel: $(field .status)"
+[ ! -e "$tmp/stopped.mp4" ] || fail "a canceled job left output"
 stop
 echo "serve: all checks passed"
