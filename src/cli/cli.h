@@ -21,6 +21,8 @@ void cli_load_config(void);
 int cli_media_defaults(um_media_options *o, um_error *err);
 int cli_parse_hwdec(const char *s, um_hwdec *out, um_error *err);
 int cli_parse_encoder(const char *s, um_encoder *out, um_error *err);
+/* A whole number from lo to hi; flag names the option in the error. */
+int cli_parse_int(const char *s, const char *flag, int lo, int hi, int *out, um_error *err);
 int cli_parse_crf(const char *s, int *out, um_error *err);
 /* --detect auto|none (and UNMARK_DETECT): 1 or 0. */
 int cli_parse_detect_mode(const char *s, int *detect, um_error *err);

@@ -16,16 +16,11 @@ static const struct option serve_options[] = {
     {"help", no_argument, NULL, OPT_HELP},           {NULL, 0, NULL, 0},
 };
 
+#define MAX_WORKERS 64
+
 static int parse_workers(const char *s, int *out, um_error *err)
 {
-    char *end;
-    long n = strtol(s, &end, 10);
-    if (!*s || *end || n < 0 || n > 64) {
-        um_error_set(err, UM_ERR_USAGE, "bad --workers \"%s\": expected a whole number from 0 to 64", s);
-        return -1;
-    }
-    *out = (int)n;
-    return 0;
+    return cli_parse_int(s, "--workers", 0, MAX_WORKERS, out, err);
 }
 
 /* Environment first (UNMARK_LISTEN, UNMARK_DATA, UNMARK_WORKERS, UNMARK_STORE,

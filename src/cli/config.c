@@ -109,17 +109,23 @@ int cli_parse_encoder(const char *s, um_encoder *out, um_error *err)
     return 0;
 }
 
-int cli_parse_crf(const char *s, int *out, um_error *err)
+int cli_parse_int(const char *s, const char *flag, int lo, int hi, int *out, um_error *err)
 {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (end == s || *end || errno || v < 0 || v > 51) {
-        um_error_set(err, UM_ERR_USAGE, "bad --crf \"%s\": expected a whole number from 0 to 51", s);
+    if (end == s || *end || errno || v < lo || v > hi) {
+        um_error_set(err, UM_ERR_USAGE, "bad %s \"%s\": expected a whole number from %d to %d", flag, s,
+                     lo, hi);
         return -1;
     }
     *out = (int)v;
     return 0;
+}
+
+int cli_parse_crf(const char *s, int *out, um_error *err)
+{
+    return cli_parse_int(s, "--crf", 0, 51, out, err);
 }
 
 /* Environment defaults, named in the README: UNMARK_HWDEC, UNMARK_ENCODER,

@@ -28,16 +28,21 @@ typedef struct {
     int too_large;
 } request;
 
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, char *text,
+                                 const char *type)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(r, "Content-Type", type);
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *v)
 {
     char *text = json_dumps(v, JSON_COMPACT);
     json_decref(v);
-    size_t n = strlen(text);
-    struct MHD_Response *r = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return send_text(c, status, text, "application/json");
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *message,
@@ -47,16 +52,6 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
     if (field)
         json_object_set_new(v, "field", json_string(field));
     return send_json(c, status, v);
-}
-
-static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, char *text,
-                                 const char *type)
-{
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    MHD_add_response_header(r, "Content-Type", type);
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
 }
 
 /* Compares in time independent of where the strings differ. */

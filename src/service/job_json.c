@@ -116,7 +116,7 @@ static int check_option(const char *key, json_t *v, option_kind kind, char *fiel
             return bad(field, name, err, "expected auto or none");
         return 0;
     case KIND_REGIONS:
-        if (!json_is_array(v) || json_array_size(v) > 64)
+        if (!json_is_array(v) || json_array_size(v) > JOB_MAX_REGIONS)
             return bad(field, name, err, "must be a list of at most 64 [x, y, w, h]");
         for (size_t i = 0; i < json_array_size(v); i++)
             if (check_region(json_array_get(v, i)) < 0)
@@ -250,7 +250,7 @@ int job_options_parse(const char *config, job_options *o, json_t **holder, um_er
     o->overwrite = json_is_true(json_object_get(c, "overwrite"));
     o->transparent = json_is_true(json_object_get(c, "transparent"));
     json_t *regions = json_object_get(c, "regions");
-    for (size_t i = 0; i < json_array_size(regions) && i < 64; i++, o->nb_regions++)
+    for (size_t i = 0; i < json_array_size(regions) && i < JOB_MAX_REGIONS; i++, o->nb_regions++)
         for (size_t k = 0; k < 4; k++)
             o->regions[i][k] = (int)json_integer_value(json_array_get(json_array_get(regions, i), k));
     return 0;

@@ -73,8 +73,9 @@ int um_service_run(const um_service_config *c, um_error *err)
     pthread_cond_init(&s.wake, NULL);
     if (make_data_dir(c->data_dir, err) < 0)
         goto fail;
-    snprintf(location, sizeof(location), "%s", c->store ? c->store : "");
-    if (!c->store)
+    if (c->store)
+        snprintf(location, sizeof(location), "%s", c->store);
+    else
         snprintf(location, sizeof(location), "sqlite:%s/jobs.db", c->data_dir);
     if (um_store_open(&s.store, location, err) < 0 || um_store_recover(s.store, &requeued, err) < 0)
         goto fail;

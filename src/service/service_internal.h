@@ -37,13 +37,14 @@ const char *job_local_path(const char *uri);
 /* A job as the API shows it. */
 json_t *job_to_json(const um_job *job);
 /* The removal options a job carries (its config JSON), parsed. */
+#define JOB_MAX_REGIONS 64
 typedef struct {
     double max_bbox_percent;      /* 0: default */
     int detect;                   /* 1 auto, 0 none */
     const char *force_format;     /* NULL: by extension */
     int overwrite, transparent;
     int nb_regions;
-    int regions[64][4];
+    int regions[JOB_MAX_REGIONS][4];
 } job_options;
 int job_options_parse(const char *config, job_options *o, json_t **holder, um_error *err);
 

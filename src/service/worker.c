@@ -127,7 +127,7 @@ static void run_job(worker_pool *pool, um_job *job)
     um_error err = {0};
     json_t *holder = NULL;
     job_options o;
-    um_region regions[64];
+    um_region regions[JOB_MAX_REGIONS];
     running_job r = {pool, job->id, 0, 0, 0};
     um_log(UM_LOG_INFO, "job %s: %s %s -> %s (attempt %d)", job->id, job->job_type, job->source_uri,
            job->target_uri, job->attempts);

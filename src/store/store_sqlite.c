@@ -124,6 +124,9 @@ typedef struct {
 
 /* ---- helpers --------------------------------------------------------- */
 
+static void lock(sqlite_store *s) { pthread_mutex_lock(&s->lock); }
+static void unlock(sqlite_store *s) { pthread_mutex_unlock(&s->lock); }
+
 /* Records the connection's last error as what failed. Called with the lock
  * held, since errmsg is the connection's, and any thread's call sets it. */
 static int db_fail(const sqlite_store *s, const char *what, um_error *err)
@@ -156,6 +159,17 @@ static int run_change(sqlite_store *s, sqlite3_stmt *st, const char *what, um_er
     if (sqlite3_step(st) != SQLITE_DONE)
         return db_fail(s, what, err);
     return sqlite3_changes(s->db);
+}
+
+/* Ends a call that changes rows, under the lock, with its parameters bound
+ * (rc: how the binding went): runs the statement unless binding failed,
+ * readies it for the next call and unlocks. The rows changed, or -1. */
+static int end_change(sqlite_store *s, sqlite3_stmt *st, int rc, const char *what, um_error *err)
+{
+    int changed = rc == SQLITE_OK ? run_change(s, st, what, err) : db_fail(s, what, err);
+    done_with(st);
+    unlock(s);
+    return changed;
 }
 
 /* Runs a statement whose result is one row at most (the row RETURNING
@@ -219,9 +233,6 @@ static int read_job(const sqlite_store *s, sqlite3_stmt *st, um_job *job, um_err
     job->finished_at = sqlite3_column_double(st, 14);
     return 0;
 }
-
-static void lock(sqlite_store *s) { pthread_mutex_lock(&s->lock); }
-static void unlock(sqlite_store *s) { pthread_mutex_unlock(&s->lock); }
 
 /* ---- opening: settings, schema, statements ---------------------------- */
 
@@ -517,25 +528,13 @@ static int sqlite_progress(um_store *store, const char *id, double progress, um_
 {
     sqlite_store *s = (sqlite_store *)store;
     sqlite3_stmt *st = s->stmt[ST_PROGRESS];
-    const char *what = "record a job's progress";
-    int result = -1;
     lock(s);
     int rc = bind_text(st, 1, id);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_double(st, 2, progress);
-    if (rc != SQLITE_OK) {
-        db_fail(s, what, err);
-        goto fail;
-    }
     /* A job no longer processing (canceled) keeps its record unchanged;
      * that is not an error: the worker sees the status when it looks. */
-    if (run_change(s, st, what, err) < 0)
-        goto fail;
-    result = 0;
-fail:
-    done_with(st);
-    unlock(s);
-    return result;
+    return end_change(s, st, rc, "record a job's progress", err) < 0 ? -1 : 0;
 }
 
 static int sqlite_finish(um_store *store, const char *id, um_job_status status, const char *error,
@@ -543,8 +542,6 @@ static int sqlite_finish(um_store *store, const char *id, um_job_status status, 
 {
     sqlite_store *s = (sqlite_store *)store;
     sqlite3_stmt *st = s->stmt[ST_FINISH];
-    const char *what = "finish a job";
-    int result = -1;
     lock(s);
     int rc = bind_text(st, 1, id);
     if (rc == SQLITE_OK)
@@ -555,42 +552,20 @@ static int sqlite_finish(um_store *store, const char *id, um_job_status status, 
         rc = bind_text(st, 4, result_url);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_double(st, 5, um_store_now());
-    if (rc != SQLITE_OK) {
-        db_fail(s, what, err);
-        goto fail;
-    }
-    int changed = run_change(s, st, what, err);
-    if (changed < 0)
-        goto fail;
-    result = changed > 0;
-fail:
-    done_with(st);
-    unlock(s);
-    return result;
+    int changed = end_change(s, st, rc, "finish a job", err);
+    return changed < 0 ? -1 : changed > 0;
 }
 
 static int sqlite_cancel(um_store *store, const char *id, um_error *err)
 {
     sqlite_store *s = (sqlite_store *)store;
     sqlite3_stmt *st = s->stmt[ST_CANCEL];
-    const char *what = "cancel a job";
-    int result = -1;
     lock(s);
     int rc = bind_text(st, 1, id);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_double(st, 2, um_store_now());
-    if (rc != SQLITE_OK) {
-        db_fail(s, what, err);
-        goto fail;
-    }
-    int changed = run_change(s, st, what, err);
-    if (changed < 0)
-        goto fail;
-    result = changed > 0;
-fail:
-    done_with(st);
-    unlock(s);
-    return result;
+    int changed = end_change(s, st, rc, "cancel a job", err);
+    return changed < 0 ? -1 : changed > 0;
 }
 
 static int sqlite_update(um_store *store, const char *id, int priority, const char *metadata,
@@ -598,8 +573,6 @@ static int sqlite_update(um_store *store, const char *id, int priority, const ch
 {
     sqlite_store *s = (sqlite_store *)store;
     sqlite3_stmt *st = s->stmt[ST_UPDATE];
-    const char *what = "update a job";
-    int result = -1;
     lock(s);
     /* NULL parameters leave their column as it is (COALESCE). */
     int rc = bind_text(st, 1, id);
@@ -607,35 +580,19 @@ static int sqlite_update(um_store *store, const char *id, int priority, const ch
         rc = priority ? sqlite3_bind_int(st, 2, priority) : sqlite3_bind_null(st, 2);
     if (rc == SQLITE_OK)
         rc = bind_text(st, 3, metadata);
-    if (rc != SQLITE_OK) {
-        db_fail(s, what, err);
-        goto fail;
-    }
-    int changed = run_change(s, st, what, err);
-    if (changed < 0)
-        goto fail;
-    result = changed > 0;
-fail:
-    done_with(st);
-    unlock(s);
-    return result;
+    int changed = end_change(s, st, rc, "update a job", err);
+    return changed < 0 ? -1 : changed > 0;
 }
 
 static int sqlite_recover(um_store *store, int *requeued, um_error *err)
 {
     sqlite_store *s = (sqlite_store *)store;
-    sqlite3_stmt *st = s->stmt[ST_RECOVER];
-    int result = -1;
     lock(s);
-    int changed = run_change(s, st, "requeue interrupted jobs", err);
+    int changed = end_change(s, s->stmt[ST_RECOVER], SQLITE_OK, "requeue interrupted jobs", err);
     if (changed < 0)
-        goto fail;
+        return -1;
     *requeued = changed;
-    result = 0;
-fail:
-    done_with(st);
-    unlock(s);
-    return result;
+    return 0;
 }
 
 static int sqlite_counts(um_store *store, int64_t counts[5], um_error *err)
