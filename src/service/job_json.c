@@ -97,10 +97,11 @@ static const struct {
     {"overwrite", KIND_BOOL},          {"transparent", KIND_BOOL}, {"regions", KIND_REGIONS},
 };
 
-static int check_option(const char *key, json_t *v, option_kind kind, char *field, um_error *err)
+static int check_option(const char *prefix, const char *key, json_t *v, option_kind kind, char *field,
+                        um_error *err)
 {
     char name[JOB_FIELD_SIZE];
-    snprintf(name, sizeof(name), "watermark_removal_config.%.60s", key);
+    snprintf(name, sizeof(name), "%.30s.%.60s", prefix, key);
     switch (kind) {
     case KIND_NUMBER:
         if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 100)
@@ -126,14 +127,10 @@ static int check_option(const char *key, json_t *v, option_kind kind, char *fiel
     return 0;
 }
 
-static int check_config(json_t *body, char **out, char *field, um_error *err)
+int job_config_check(json_t *c, const char *prefix, char *field, um_error *err)
 {
-    json_t *c = json_object_get(body, "watermark_removal_config");
-    *out = NULL;
-    if (!c || json_is_null(c))
-        return 0;
     if (!json_is_object(c))
-        return bad(field, "watermark_removal_config", err, "must be an object");
+        return bad(field, prefix, err, "must be an object");
     const char *key;
     json_t *v;
     json_object_foreach(c, key, v) {
@@ -142,12 +139,23 @@ static int check_config(json_t *body, char **out, char *field, um_error *err)
             i++;
         if (i == n) {
             char name[JOB_FIELD_SIZE];
-            snprintf(name, sizeof(name), "watermark_removal_config.%.60s", key);
+            snprintf(name, sizeof(name), "%.30s.%.60s", prefix, key);
             return bad(field, name, err, "unknown option");
         }
-        if (check_option(key, v, config_keys[i].kind, field, err) < 0)
+        if (check_option(prefix, key, v, config_keys[i].kind, field, err) < 0)
             return -1;
     }
+    return 0;
+}
+
+static int check_config(json_t *body, char **out, char *field, um_error *err)
+{
+    json_t *c = json_object_get(body, "watermark_removal_config");
+    *out = NULL;
+    if (!c || json_is_null(c))
+        return 0;
+    if (job_config_check(c, "watermark_removal_config", field, err) < 0)
+        return -1;
     *out = json_dumps(c, JSON_COMPACT);
     return 0;
 }
@@ -254,4 +262,27 @@ int job_options_parse(const char *config, job_options *o, json_t **holder, um_er
         for (size_t k = 0; k < 4; k++)
             o->regions[i][k] = (int)json_integer_value(json_array_get(json_array_get(regions, i), k));
     return 0;
+}
+
+void job_describe(const um_job *job, const job_options *o, const um_media_options *media,
+                  um_region *regions, um_pipeline_job *pj)
+{
+    um_pipeline_job_init(pj);
+    um_detect_options_init(&pj->detect_options);
+    pj->input = job_local_path(job->source_uri);
+    pj->output = job_local_path(job->target_uri);
+    pj->overwrite = o->overwrite;
+    pj->media = *media;
+    pj->media.format = o->force_format;
+    pj->media.transparent = pj->remove.transparent = o->transparent;
+    if (strcmp(job->job_type, "watermark_removal") != 0)
+        return;
+    pj->detect = o->detect;
+    if (o->max_bbox_percent > 0)
+        pj->detect_options.max_area = o->max_bbox_percent / 100.0;
+    for (int i = 0; i < o->nb_regions; i++)
+        regions[i] = (um_region){o->regions[i][0], o->regions[i][1], o->regions[i][2],
+                                 o->regions[i][3], 0, -1, NULL, 0, NULL};
+    pj->remove.regions = regions;
+    pj->remove.nb_regions = o->nb_regions;
 }

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <pthread.h>
 
+#include "unmark/pipeline.h"
 #include "unmark/service.h"
 #include "unmark/store.h"
 
@@ -47,6 +48,13 @@ typedef struct {
     int regions[JOB_MAX_REGIONS][4];
 } job_options;
 int job_options_parse(const char *config, job_options *o, json_t **holder, um_error *err);
+/* Checks a removal options object (watermark_removal_config); a bad option
+ * is named "PREFIX.KEY" in field. */
+int job_config_check(json_t *config, const char *prefix, char *field, um_error *err);
+/* The pipeline job that a job and its parsed options describe; the
+ * pipeline job's regions point into regions[JOB_MAX_REGIONS]. */
+void job_describe(const um_job *job, const job_options *o, const um_media_options *media,
+                  um_region *regions, um_pipeline_job *pj);
 
 /* ---- worker.c ------------------------------------------------------------ */
 typedef struct worker_pool worker_pool;

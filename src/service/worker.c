@@ -77,30 +77,6 @@ static void on_progress(void *opaque, const um_progress *p)
     um_job_clear(&job);
 }
 
-/* The pipeline job a stored job describes; regions point into regions[]. */
-static void describe(const um_job *job, const job_options *o, const um_service_config *c,
-                     um_region *regions, um_pipeline_job *pj)
-{
-    um_pipeline_job_init(pj);
-    um_detect_options_init(&pj->detect_options);
-    pj->input = job_local_path(job->source_uri);
-    pj->output = job_local_path(job->target_uri);
-    pj->overwrite = o->overwrite;
-    pj->media = c->media;
-    pj->media.format = o->force_format;
-    pj->media.transparent = pj->remove.transparent = o->transparent;
-    if (strcmp(job->job_type, "watermark_removal") != 0)
-        return;
-    pj->detect = o->detect;
-    if (o->max_bbox_percent > 0)
-        pj->detect_options.max_area = o->max_bbox_percent / 100.0;
-    for (int i = 0; i < o->nb_regions; i++)
-        regions[i] = (um_region){o->regions[i][0], o->regions[i][1], o->regions[i][2],
-                                 o->regions[i][3], 0, -1, NULL, 0, NULL};
-    pj->remove.regions = regions;
-    pj->remove.nb_regions = o->nb_regions;
-}
-
 /* The result's address: the target as an absolute file:// URL. */
 static char *result_url(const char *path)
 {
@@ -135,7 +111,7 @@ static void run_job(worker_pool *pool, um_job *job)
     if (ok) {
         um_pipeline_job pj;
         um_pipeline_result res;
-        describe(job, &o, s->config, regions, &pj);
+        job_describe(job, &o, &s->config->media, regions, &pj);
         r.detecting = pj.detect;
         pj.progress = on_progress;
         pj.progress_opaque = &r;
