@@ -44,6 +44,8 @@ typedef struct {
     char *target_uri;
     char *metadata;       /* JSON text, or NULL */
     char *config;         /* the job's options as JSON text, or NULL */
+    char *source_options; /* how to fetch the source as JSON text ({"headers":{..},
+                             "verify_tls":bool}), or NULL */
     int priority;         /* 1 (lowest) .. 10 (highest) */
     um_job_status status;
     double progress;      /* 0..1 */

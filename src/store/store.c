@@ -72,6 +72,7 @@ void um_job_clear(um_job *job)
     free(job->target_uri);
     free(job->metadata);
     free(job->config);
+    free(job->source_options);
     free(job->error);
     free(job->result_url);
     memset(job, 0, sizeof(*job));

@@ -61,6 +61,9 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX jobs_claim ON jobs (status, priority DESC, created_at);"
     "CREATE INDEX jobs_created ON jobs (created_at);",
+    /* 1 -> 2: how to fetch the source (request headers, TLS verification),
+     * as JSON text. */
+    "ALTER TABLE jobs ADD COLUMN source_options TEXT;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -68,7 +71,7 @@ static const char *const migrations[] = {
 /* Every column of a job, in the order read_job reads them. */
 #define JOB_COLUMNS                                                                              \
     "id, job_type, source_uri, target_uri, metadata, config, priority, status, progress, error, " \
-    "result_url, attempts, created_at, started_at, finished_at"
+    "result_url, attempts, created_at, started_at, finished_at, source_options"
 
 enum {
     ST_INSERT,
@@ -90,8 +93,8 @@ static const char *const statement_sql[ST_COUNT] = {
      * not moved on (same microsecond, or set back), so creation order is
      * strict and survives into claims and listings. */
     [ST_INSERT] = "INSERT INTO jobs (id, job_type, source_uri, target_uri, metadata, config, "
-                  "priority, status, progress, attempts, created_at) "
-                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', 0, 0, "
+                  "priority, source_options, status, progress, attempts, created_at) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, 'queued', 0, 0, "
                   "MAX(?8, COALESCE((SELECT MAX(created_at) FROM jobs), 0) + 0.000001)) "
                   "RETURNING created_at",
     [ST_GET] = "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?1",
@@ -231,6 +234,7 @@ static int read_job(const sqlite_store *s, sqlite3_stmt *st, um_job *job, um_err
     job->created_at = sqlite3_column_double(st, 12);
     job->started_at = sqlite3_column_double(st, 13); /* NULL reads as 0: not yet */
     job->finished_at = sqlite3_column_double(st, 14);
+    job->source_options = column_strdup(st, 15);
     return 0;
 }
 
@@ -406,6 +410,8 @@ static int sqlite_insert(um_store *store, um_job *job, um_error *err)
         rc = sqlite3_bind_int(st, 7, job->priority);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_double(st, 8, um_store_now());
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 9, job->source_options);
     if (rc != SQLITE_OK) {
         db_fail(s, what, err);
         goto fail;

@@ -159,17 +159,19 @@ static void test_insert_get_round_trip(void **state)
         const char *type, *metadata, *config;
         int priority;
         um_job_status end;
-        const char *error, *result_url;
+        const char *error, *result_url, *source_options;
     } cases[] = {
         {"watermark_removal", "{\"user\":\"a\"}", "{\"method\":\"auto\"}", 7, UM_JOB_COMPLETED,
-         NULL, "s3://out/done.mp4"},
-        {"transcode", NULL, NULL, 1, UM_JOB_FAILED, "decoder broke", NULL},
-        {"transcode", "{}", NULL, 10, UM_JOB_COMPLETED, NULL, NULL},
+         NULL, "s3://out/done.mp4", "{\"verify_tls\":false}"},
+        {"transcode", NULL, NULL, 1, UM_JOB_FAILED, "decoder broke", NULL, NULL},
+        {"transcode", "{}", NULL, 10, UM_JOB_COMPLETED, NULL, NULL, NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         um_error err = {0};
         um_job job = make_job(cases[i].type, cases[i].metadata, cases[i].config, cases[i].priority);
         job.status = UM_JOB_FAILED; /* reset by insert */
+        if (cases[i].source_options)
+            job.source_options = strdup(cases[i].source_options);
         job.attempts = 9;
         double before = (double)time(NULL) - 1;
         assert_int_equal(um_store_insert(f->store, &job, &err), 0);
@@ -185,6 +187,7 @@ static void test_insert_get_round_trip(void **state)
         assert_string_equal(got.target_uri, job.target_uri);
         assert_str_or_null(got.metadata, cases[i].metadata);
         assert_str_or_null(got.config, cases[i].config);
+        assert_str_or_null(got.source_options, cases[i].source_options);
         assert_int_equal(got.priority, cases[i].priority);
         assert_int_equal(got.status, UM_JOB_QUEUED);
         assert_true(got.progress == 0);
@@ -694,13 +697,45 @@ static void test_persistence(void **state)
     assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    assert_int_equal(sqlite3_column_int(st, 0), 2);
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
     sqlite3_close(db);
+}
+
+/* A store made by the first schema (before source_options) is brought up
+ * to date when opened, its jobs intact. */
+static void test_migrates_version_1(void **state)
+{
+    fixture *f = *state;
+    um_store_close(&f->store);
+    remove(f->path);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE jobs (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+                     " job_type TEXT NOT NULL, source_uri TEXT NOT NULL, target_uri TEXT NOT NULL,"
+                     " metadata TEXT, config TEXT, priority INTEGER NOT NULL, status TEXT NOT NULL,"
+                     " progress REAL NOT NULL DEFAULT 0, error TEXT, result_url TEXT,"
+                     " attempts INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL,"
+                     " started_at REAL, finished_at REAL);"
+                     "INSERT INTO jobs (id, job_type, source_uri, target_uri, priority, status,"
+                     " created_at) VALUES ('old-job', 'transcode', 'a.mp4', 'b.mp4', 3, 'queued', 1);"
+                     "PRAGMA user_version = 1;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    um_error err = {0};
+    assert_int_equal(um_store_open(&f->store, f->path, &err), 0);
+    um_job job = {0};
+    assert_int_equal(um_store_get(f->store, "old-job", &job, &err), 1);
+    assert_int_equal(job.priority, 3);
+    assert_null(job.source_options);
+    um_job_clear(&job);
 }
 
 /* A file from a newer schema is refused, naming the file. */
@@ -779,6 +814,7 @@ int main(void)
         STORE_TEST(test_counts),
         STORE_TEST(test_list),
         STORE_TEST(test_persistence),
+        STORE_TEST(test_migrates_version_1),
         STORE_TEST(test_newer_schema_refused),
         STORE_TEST(test_open_errors),
     };
