@@ -14,6 +14,7 @@
 
 #include "unmark/common.h"
 #include "unmark/media.h"
+#include "unmark/storage.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -26,6 +27,10 @@ typedef struct {
     int workers;               /* worker threads; 0 runs the API alone */
     const char *api_token;     /* NULL or "": no authentication */
     int64_t max_body;          /* largest JSON body, bytes */
+    int64_t max_upload;        /* largest upload or downloaded source, bytes */
+    um_storage_s3 s3;          /* endpoint and credentials for s3:// sources and targets */
+    int allow_private_urls;    /* URL sources may name loopback and private addresses */
+    int result_ttl;            /* how long a presigned result URL works, seconds */
     um_media_options media;    /* codec settings for every job */
     /* Set to nonzero (from a signal handler) to stop: the API closes, workers
      * stop their jobs, which the next start runs again. */

@@ -6,11 +6,13 @@
 
 #include "unmark/common.h"
 #include "unmark/pipeline.h"
+#include "unmark/storage.h"
 
 int cli_remove(int argc, char **argv);
 int cli_probe(int argc, char **argv);
 int cli_detect(int argc, char **argv);
 int cli_serve(int argc, char **argv);
+int cli_runpod(int argc, char **argv);
 /* Prints a command's help (NULL: the overview) on stdout; 0, or 2 if unknown. */
 int cli_help(const char *command);
 
@@ -31,6 +33,21 @@ int cli_parse_log_level(const char *s, um_log_level *out);
 int cli_parse_size(const char *s, const char *flag, int64_t *out, um_error *err);
 /* "10" or "10%": a fraction (0.10). */
 int cli_parse_percent(const char *s, const char *flag, double *out, um_error *err);
+
+/* "true"/"false", "1"/"0", "yes"/"no", "on"/"off"; name names it in the error. */
+int cli_parse_bool(const char *s, const char *name, int *out, um_error *err);
+/* Where sources come from and results go, from the environment:
+ * UNMARK_S3_ENDPOINT (or AWS_ENDPOINT_URL), UNMARK_S3_REGION (or AWS_REGION,
+ * AWS_DEFAULT_REGION), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ * AWS_SESSION_TOKEN, UNMARK_S3_BUCKET, UNMARK_S3_PATH_STYLE,
+ * UNMARK_S3_VERIFY_TLS, UNMARK_ALLOW_PRIVATE_URLS, UNMARK_RESULT_TTL. The
+ * strings point into the environment. */
+typedef struct {
+    um_storage_s3 s3;
+    int allow_private_urls;
+    int result_ttl;               /* seconds a presigned result URL works */
+} cli_storage;
+int cli_storage_defaults(cli_storage *st, um_error *err);
 
 /* Detection flags shared by detect and remove. */
 enum { CLI_OPT_SCALES = 400, CLI_OPT_NO_MULTISCALE, CLI_OPT_MAX_AREA, CLI_OPT_MEMORY_LIMIT };

@@ -24,10 +24,20 @@ static int parse_workers(const char *s, int *out, um_error *err)
 }
 
 /* Environment first (UNMARK_LISTEN, UNMARK_DATA, UNMARK_WORKERS, UNMARK_STORE,
- * UNMARK_API_TOKEN, UNMARK_MAX_BODY), flags over it. */
+ * UNMARK_API_TOKEN, UNMARK_MAX_BODY, UNMARK_MAX_UPLOAD and the storage
+ * variables of cli_storage_defaults), flags over it. */
 static int serve_defaults(um_service_config *c, um_error *err)
 {
     const char *s;
+    cli_storage st;
+    if (cli_storage_defaults(&st, err) < 0)
+        return -1;
+    c->s3 = st.s3;
+    c->allow_private_urls = st.allow_private_urls;
+    c->result_ttl = st.result_ttl;
+    if ((s = getenv("UNMARK_MAX_UPLOAD")) && *s &&
+        cli_parse_size(s, "UNMARK_MAX_UPLOAD", &c->max_upload, err) < 0)
+        return -1;
     if ((s = getenv("UNMARK_LISTEN")) && *s)
         c->listen = s;
     if ((s = getenv("UNMARK_DATA")) && *s)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli/cli.h"
 
@@ -189,5 +190,57 @@ int cli_parse_detect_mode(const char *s, int *detect, um_error *err)
         um_error_set(err, UM_ERR_USAGE, "bad --detect \"%s\": expected auto or none", s);
         return -1;
     }
+    return 0;
+}
+
+int cli_parse_bool(const char *s, const char *name, int *out, um_error *err)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on"}, *const no[] = {"0", "false", "no", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0)
+            return *out = 1, 0;
+        if (strcasecmp(s, no[i]) == 0)
+            return *out = 0, 0;
+    }
+    um_error_set(err, UM_ERR_USAGE, "%s: expected true or false (1/0, yes/no), got \"%s\"", name, s);
+    return -1;
+}
+
+/* The first of the variables that is set and not empty, or NULL. */
+static const char *first_env(const char *a, const char *b)
+{
+    const char *v = getenv(a);
+    if (v && *v)
+        return v;
+    v = b ? getenv(b) : NULL;
+    return v && *v ? v : NULL;
+}
+
+int cli_storage_defaults(cli_storage *st, um_error *err)
+{
+    const char *v;
+    um_storage_s3_init(&st->s3);
+    st->allow_private_urls = 0;
+    st->result_ttl = 3600;
+    if ((v = first_env("UNMARK_S3_ENDPOINT", "AWS_ENDPOINT_URL")))
+        st->s3.endpoint = v;
+    if ((v = first_env("UNMARK_S3_REGION", "AWS_REGION")) || (v = first_env("AWS_DEFAULT_REGION", NULL)))
+        st->s3.region = v;
+    st->s3.access_key = first_env("AWS_ACCESS_KEY_ID", NULL);
+    st->s3.secret_key = first_env("AWS_SECRET_ACCESS_KEY", NULL);
+    st->s3.session_token = first_env("AWS_SESSION_TOKEN", NULL);
+    st->s3.bucket = first_env("UNMARK_S3_BUCKET", NULL);
+    if ((v = first_env("UNMARK_S3_PATH_STYLE", NULL)) &&
+        cli_parse_bool(v, "UNMARK_S3_PATH_STYLE", &st->s3.path_style, err) < 0)
+        return -1;
+    if ((v = first_env("UNMARK_S3_VERIFY_TLS", NULL)) &&
+        cli_parse_bool(v, "UNMARK_S3_VERIFY_TLS", &st->s3.verify_tls, err) < 0)
+        return -1;
+    if ((v = first_env("UNMARK_ALLOW_PRIVATE_URLS", NULL)) &&
+        cli_parse_bool(v, "UNMARK_ALLOW_PRIVATE_URLS", &st->allow_private_urls, err) < 0)
+        return -1;
+    if ((v = first_env("UNMARK_RESULT_TTL", NULL)) &&
+        cli_parse_int(v, "UNMARK_RESULT_TTL", 1, 604800, &st->result_ttl, err) < 0)
+        return -1;
     return 0;
 }

@@ -1,8 +1,9 @@
 /*
  * The HTTP side of the service (libmicrohttpd): routes /api/v1 requests to
- * their handlers, buffers JSON bodies up to the configured cap (413 past
- * it), checks the bearer token, and answers JSON. Errors are
- * {"error": "...", "field": "..."} with the status that fits.
+ * their handlers, checks the bearer token, buffers JSON bodies up to the
+ * configured cap (413 past it) and streams uploads to disk, and answers
+ * JSON. Errors are {"error": "...", "field": "..."} with the status that
+ * fits.
  */
 #include <netinet/in.h>
 
@@ -14,22 +15,22 @@
 #include "service/service_internal.h"
 
 #define API "/api/v1"
-#define LIST_DEFAULT 50
-#define LIST_MAX 1000
 #define POOL_THREADS 4
 
 struct um_http {
     struct MHD_Daemon *daemon;
 };
 
+/* One request's state between libmicrohttpd's calls. */
 typedef struct {
-    char *body;
+    char *body;           /* a JSON body, buffered */
     size_t size;
     int too_large;
+    api_upload *upload;   /* POST /jobs/upload: the body goes here instead */
+    int answered;         /* an answer was queued before the body ended */
 } request;
 
-static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, char *text,
-                                 const char *type)
+int http_send_text(struct MHD_Connection *c, unsigned status, char *text, const char *type)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(r, "Content-Type", type);
@@ -38,20 +39,26 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, char
     return ret;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *v)
+int http_send_json(struct MHD_Connection *c, unsigned status, json_t *v)
 {
     char *text = json_dumps(v, JSON_COMPACT);
     json_decref(v);
-    return send_text(c, status, text, "application/json");
+    return http_send_text(c, status, text, "application/json");
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *message,
-                                  const char *field)
+int http_send_error(struct MHD_Connection *c, unsigned status, const char *message, const char *field)
 {
     json_t *v = json_pack("{s:s}", "error", message);
     if (field)
         json_object_set_new(v, "field", json_string(field));
-    return send_json(c, status, v);
+    return http_send_json(c, status, v);
+}
+
+int http_store_failure(struct MHD_Connection *c, const um_error *err)
+{
+    um_log(UM_LOG_ERROR, "store: %s", err->msg);
+    return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "the job store failed; see the server log",
+                           NULL);
 }
 
 /* Compares in time independent of where the strings differ. */
@@ -73,127 +80,18 @@ static int authorised(struct MHD_Connection *c, const service_state *s)
     return h && strncmp(h, "Bearer ", 7) == 0 && same_secret(h + 7, token);
 }
 
-static enum MHD_Result store_failure(struct MHD_Connection *c, const um_error *err)
+static int health(struct MHD_Connection *c, const service_state *s)
 {
-    um_log(UM_LOG_ERROR, "store: %s", err->msg);
-    return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "the job store failed; see the server log", NULL);
-}
-
-static enum MHD_Result post_job(struct MHD_Connection *c, service_state *s, const request *q)
-{
-    json_error_t jerr;
-    json_t *body = json_loadb(q->body ? q->body : "", q->size, 0, &jerr);
-    if (!body) {
-        char msg[256];
-        snprintf(msg, sizeof(msg), "the body is not JSON: %s (line %d, column %d)", jerr.text,
-                 jerr.line, jerr.column);
-        return send_error(c, MHD_HTTP_BAD_REQUEST, msg, "body");
-    }
-    um_job job;
-    um_error err = {0};
-    char field[JOB_FIELD_SIZE] = "";
-    int ok = job_from_json(body, &job, field, &err) == 0;
-    json_decref(body);
-    if (!ok)
-        return send_error(c, MHD_HTTP_BAD_REQUEST, err.msg, field);
-    if (um_store_insert(s->store, &job, &err) < 0) {
-        um_job_clear(&job);
-        return store_failure(c, &err);
-    }
-    service_wake_workers(s);
-    json_t *out = job_to_json(&job);
-    um_job_clear(&job);
-    return send_json(c, MHD_HTTP_ACCEPTED, out);
-}
-
-static int query_int(struct MHD_Connection *c, const char *name, int fallback, int lo, int hi)
-{
-    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
-    if (!v)
-        return fallback;
-    char *end;
-    long n = strtol(v, &end, 10);
-    return *end || n < lo || n > hi ? -1 : (int)n;
-}
-
-static int status_from_name(const char *name)
-{
-    for (int i = UM_JOB_QUEUED; i <= UM_JOB_CANCELED; i++)
-        if (strcmp(name, um_job_status_name((um_job_status)i)) == 0)
-            return i;
-    return -2;
-}
-
-static enum MHD_Result list_jobs(struct MHD_Connection *c, service_state *s)
-{
-    int limit = query_int(c, "limit", LIST_DEFAULT, 1, LIST_MAX);
-    int offset = query_int(c, "offset", 0, 0, 1 << 30);
-    const char *st = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "status");
-    int status = st ? status_from_name(st) : -1;
-    if (limit < 0)
-        return send_error(c, MHD_HTTP_BAD_REQUEST, "limit: a whole number from 1 to 1000", "limit");
-    if (offset < 0)
-        return send_error(c, MHD_HTTP_BAD_REQUEST, "offset: a whole number from 0", "offset");
-    if (status == -2)
-        return send_error(c, MHD_HTTP_BAD_REQUEST,
-                          "status: one of queued, processing, completed, failed, canceled", "status");
-    um_job *jobs = NULL;
-    int n = 0;
-    um_error err = {0};
-    if (um_store_list(s->store, status, limit, offset, &jobs, &n, &err) < 0)
-        return store_failure(c, &err);
-    json_t *arr = json_array();
-    for (int i = 0; i < n; i++) {
-        json_array_append_new(arr, job_to_json(&jobs[i]));
-        um_job_clear(&jobs[i]);
-    }
-    free(jobs);
-    return send_json(c, MHD_HTTP_OK, json_pack("{s:o,s:i,s:i}", "jobs", arr, "limit", limit, "offset", offset));
-}
-
-static enum MHD_Result get_job(struct MHD_Connection *c, service_state *s, const char *id)
-{
-    um_job job = {0};
-    um_error err = {0};
-    int found = um_store_get(s->store, id, &job, &err);
-    if (found < 0)
-        return store_failure(c, &err);
-    if (!found)
-        return send_error(c, MHD_HTTP_NOT_FOUND, "no such job", "id");
-    json_t *out = job_to_json(&job);
-    um_job_clear(&job);
-    return send_json(c, MHD_HTTP_OK, out);
-}
-
-static enum MHD_Result cancel_job(struct MHD_Connection *c, service_state *s, const char *id)
-{
-    um_error err = {0};
-    int done = um_store_cancel(s->store, id, &err);
-    if (done < 0)
-        return store_failure(c, &err);
-    if (!done) {
-        um_job job = {0};
-        int found = um_store_get(s->store, id, &job, &err);
-        um_job_clear(&job);
-        if (found <= 0)
-            return found < 0 ? store_failure(c, &err) : send_error(c, MHD_HTTP_NOT_FOUND, "no such job", "id");
-        return send_error(c, MHD_HTTP_CONFLICT, "the job has already ended", "status");
-    }
-    return get_job(c, s, id);
-}
-
-static enum MHD_Result health(struct MHD_Connection *c, const service_state *s)
-{
-    return send_json(c, MHD_HTTP_OK, json_pack("{s:s,s:s,s:i}", "status", "ok", "version", UM_VERSION,
+    return http_send_json(c, MHD_HTTP_OK, json_pack("{s:s,s:s,s:i}", "status", "ok", "version", UM_VERSION,
                                                "workers", s->config->workers));
 }
 
-static enum MHD_Result metrics(struct MHD_Connection *c, service_state *s)
+static int metrics(struct MHD_Connection *c, service_state *s)
 {
     int64_t counts[5];
     um_error err = {0};
     if (um_store_counts(s->store, counts, &err) < 0)
-        return store_failure(c, &err);
+        return http_store_failure(c, &err);
     size_t cap = 2048, n = 0;
     char *text = um_xmalloc(cap);
     n += (size_t)snprintf(text + n, cap - n, "# HELP unmark_jobs Jobs in the store by status.\n# TYPE unmark_jobs gauge\n");
@@ -208,44 +106,124 @@ static enum MHD_Result metrics(struct MHD_Connection *c, service_state *s)
                           "unmark_jobs_run_total %lld\nunmark_jobs_failed_total %lld\n",
                           (long long)s->requests, (long long)s->jobs_run, (long long)s->jobs_failed);
     pthread_mutex_unlock(&s->lock);
-    return send_text(c, MHD_HTTP_OK, text, "text/plain; version=0.0.4");
+    return http_send_text(c, MHD_HTTP_OK, text, "text/plain; version=0.0.4");
+}
+
+static int openapi(struct MHD_Connection *c)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        strlen(api_openapi_json), (void *)api_openapi_json, MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static int is(const char *method, const char *want)
+{
+    return strcmp(method, want) == 0;
+}
+
+/* /jobs/{id}[/tail]: the id into id (UM_JOB_ID_SIZE), and the tail. NULL
+ * when the id is empty or too long. */
+static const char *split_job_url(const char *rest, char *id)
+{
+    size_t n = strcspn(rest, "/");
+    if (n == 0 || n >= UM_JOB_ID_SIZE)
+        return NULL;
+    memcpy(id, rest, n);
+    id[n] = 0;
+    return rest + n;
+}
+
+static int route_job(struct MHD_Connection *c, service_state *s, const char *rest,
+                     const char *method, const request *q)
+{
+    char id[UM_JOB_ID_SIZE];
+    const char *tail = split_job_url(rest, id);
+    if (!tail)
+        return http_send_error(c, MHD_HTTP_NOT_FOUND, "no such job", "id");
+    if (!*tail) {
+        if (is(method, "GET"))
+            return api_get_job(c, s, id);
+        if (is(method, "PATCH"))
+            return api_patch_job(c, s, id, q->body, q->size);
+        return http_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET or PATCH", NULL);
+    }
+    if (strcmp(tail, "/cancel") == 0)
+        return is(method, "POST") ? api_cancel_job(c, s, id)
+                                  : http_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", NULL);
+    if (strcmp(tail, "/result") == 0)
+        return is(method, "GET") ? api_job_result(c, s, id)
+                                 : http_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET", NULL);
+    return http_send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);
 }
 
 /* Routes a complete request. */
-static enum MHD_Result route(struct MHD_Connection *c, service_state *s, const char *url,
-                             const char *method, const request *q)
+static int route(struct MHD_Connection *c, service_state *s, const char *url, const char *method,
+                 request *q)
 {
     if (strcmp(url, API "/health") == 0)
-        return strcmp(method, "GET") == 0 ? health(c, s)
-                                          : send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET", NULL);
-    if (!authorised(c, s))
-        return send_error(c, MHD_HTTP_UNAUTHORIZED, "a valid bearer token is required", "Authorization");
+        return is(method, "GET") ? health(c, s)
+                                 : http_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET", NULL);
     if (q->too_large)
-        return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "the body is larger than the server accepts", "body");
+        return http_send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "the body is larger than the server accepts",
+                               "body");
     if (strcmp(url, API "/metrics") == 0)
         return metrics(c, s);
+    if (strcmp(url, API "/openapi.json") == 0)
+        return openapi(c);
+    if (strcmp(url, API "/jobs/upload") == 0) {
+        if (!q->upload)
+            return http_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", NULL);
+        return api_upload_finish(c, q->upload);
+    }
     if (strcmp(url, API "/jobs") == 0) {
-        if (strcmp(method, "POST") == 0)
-            return post_job(c, s, q);
-        if (strcmp(method, "GET") == 0)
-            return list_jobs(c, s);
-        return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET or POST", NULL);
+        if (is(method, "POST"))
+            return api_post_job(c, s, q->body, q->size);
+        if (is(method, "GET"))
+            return api_list_jobs(c, s);
+        return http_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET or POST", NULL);
     }
-    if (strncmp(url, API "/jobs/", strlen(API "/jobs/")) == 0) {
-        char id[UM_JOB_ID_SIZE + 1];
-        const char *rest = url + strlen(API "/jobs/");
-        size_t n = strcspn(rest, "/");
-        if (n == 0 || n >= sizeof(id))
-            return send_error(c, MHD_HTTP_NOT_FOUND, "no such job", "id");
-        memcpy(id, rest, n);
-        id[n] = 0;
-        const char *tail = rest + n;
-        if (!*tail && strcmp(method, "GET") == 0)
-            return get_job(c, s, id);
-        if (strcmp(tail, "/cancel") == 0 && strcmp(method, "POST") == 0)
-            return cancel_job(c, s, id);
+    if (strncmp(url, API "/jobs/", strlen(API "/jobs/")) == 0)
+        return route_job(c, s, url + strlen(API "/jobs/"), method, q);
+    return http_send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);
+}
+
+/* A request's first call: the headers are in. Refuses early what needs no
+ * body to refuse (no token; an upload that is not multipart), so a client
+ * does not send a large body for nothing. */
+static int first_call(struct MHD_Connection *c, service_state *s, const char *url,
+                      const char *method, request *q)
+{
+    if (strcmp(url, API "/health") == 0)
+        return MHD_YES;
+    if (!authorised(c, s)) {
+        q->answered = 1;
+        return http_send_error(c, MHD_HTTP_UNAUTHORIZED, "a valid bearer token is required",
+                               "Authorization");
     }
-    return send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);
+    if (strcmp(url, API "/jobs/upload") == 0 && is(method, "POST")) {
+        q->upload = api_upload_begin(c, s);
+        q->answered = q->upload == NULL;
+    }
+    return MHD_YES;
+}
+
+static void take_body(service_state *s, request *q, const char *data, size_t size)
+{
+    if (q->upload) {
+        api_upload_feed(q->upload, data, size);
+        return;
+    }
+    if (q->size + size > (size_t)s->config->max_body) {
+        q->too_large = 1;
+        return;
+    }
+    q->body = um_xrealloc(q->body, q->size + size + 1);
+    memcpy(q->body + q->size, data, size);
+    q->size += size;
+    q->body[q->size] = 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -256,25 +234,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     service_state *s = cls;
     request *q = *con_cls;
     if (!q) {
-        *con_cls = um_xcalloc(1, sizeof(request));
-        return MHD_YES;
+        *con_cls = q = um_xcalloc(1, sizeof(request));
+        pthread_mutex_lock(&s->lock);
+        s->requests++;
+        pthread_mutex_unlock(&s->lock);
+        return (enum MHD_Result)first_call(c, s, url, method, q);
     }
     if (*upload_size) {
-        if (q->size + *upload_size > (size_t)s->config->max_body)
-            q->too_large = 1;
-        else {
-            q->body = um_xrealloc(q->body, q->size + *upload_size + 1);
-            memcpy(q->body + q->size, upload, *upload_size);
-            q->size += *upload_size;
-            q->body[q->size] = 0;
-        }
+        if (!q->answered)
+            take_body(s, q, upload, *upload_size);
         *upload_size = 0;
         return MHD_YES;
     }
-    pthread_mutex_lock(&s->lock);
-    s->requests++;
-    pthread_mutex_unlock(&s->lock);
-    return route(c, s, url, method, q);
+    if (q->answered)
+        return MHD_YES;
+    q->answered = 1;
+    return (enum MHD_Result)route(c, s, url, method, q);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -282,8 +257,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     (void)cls, (void)c, (void)code;
     request *q = *con_cls;
-    if (q)
+    if (q) {
         free(q->body);
+        api_upload_free(q->upload);
+    }
     free(q);
     *con_cls = NULL;
 }

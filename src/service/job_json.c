@@ -1,16 +1,22 @@
 /*
  * The job API's JSON: checking a submitted job field by field (a bad one is
- * named in the 400 answer), and showing a stored job. Sources and targets
- * are local paths or file:// URLs for now; other schemes are refused by
- * name rather than accepted and failed later.
+ * named in the 400 answer), and showing a stored job. A source is a local
+ * path or file://, http(s)://, s3:// or data: URI (or base64 in
+ * source_base64); a target a local path or file:// or s3:// URI. Other
+ * schemes are refused by name rather than accepted and failed later.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "service/service_internal.h"
+#include "unmark/storage.h"
 
 #define DEFAULT_PRIORITY 5
 #define MAX_URI 4096
+#define MAX_SOURCE_HEADERS 32
+
+static const char *const source_schemes[] = {"file://", "http://", "https://", "s3://", "data:"};
+static const char *const target_schemes[] = {"file://", "s3://"};
 
 static const char *const job_types[] = {"watermark_removal", "transcode"};
 
@@ -28,20 +34,105 @@ const char *job_local_path(const char *uri)
     return strstr(uri, "://") ? NULL : uri;
 }
 
-static int check_uri(json_t *body, const char *name, const char **out, char *field,
+/* Whether uri is a local path or starts with one of the schemes. */
+static int scheme_allowed(const char *uri, const char *const *schemes, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(uri, schemes[i], strlen(schemes[i])) == 0)
+            return uri[strlen(schemes[i])] != 0;
+    return !strstr(uri, "://") && strncmp(uri, "data:", 5) != 0;
+}
+
+/* A source or target URI; *out NULL when it is absent and optional. data:
+ * URLs are as long as the body allows; the others are capped. */
+static int check_uri(json_t *body, const char *name, int optional, const char **out, char *field,
                      um_error *err)
 {
     json_t *v = json_object_get(body, name);
-    if (!v)
-        return bad(field, name, err, "missing");
+    int source = strcmp(name, "source_uri") == 0;
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return optional ? 0 : bad(field, name, err, "missing");
     if (!json_is_string(v) || json_string_length(v) == 0)
         return bad(field, name, err, "must be a non-empty string");
-    if (json_string_length(v) > MAX_URI)
+    const char *uri = json_string_value(v);
+    if (json_string_length(v) > MAX_URI && strncmp(uri, "data:", 5) != 0)
         return bad(field, name, err, "longer than 4096 characters");
-    const char *path = job_local_path(json_string_value(v));
-    if (!path || !*path)
-        return bad(field, name, err, "only local paths and file:// URLs are supported");
-    *out = json_string_value(v);
+    if (source && !scheme_allowed(uri, source_schemes, sizeof(source_schemes) / sizeof(source_schemes[0])))
+        return bad(field, name, err,
+                   "expected a local path or a file://, http://, https://, s3:// or data: URI");
+    if (!source && !scheme_allowed(uri, target_schemes, sizeof(target_schemes) / sizeof(target_schemes[0])))
+        return bad(field, name, err, "expected a local path or a file:// or s3:// URI");
+    *out = uri;
+    return 0;
+}
+
+/* The source: source_uri, or base64 in source_base64 (decoded by the API
+ * before the job is stored, so it is handed on as a data: URI). */
+static int check_source(json_t *body, char **out, char *field, um_error *err)
+{
+    const char *uri;
+    json_t *b64 = json_object_get(body, "source_base64");
+    if (check_uri(body, "source_uri", b64 != NULL, &uri, field, err) < 0)
+        return -1;
+    if (b64 && uri)
+        return bad(field, "source_base64", err, "give source_uri or source_base64, not both");
+    if (b64 && (!json_is_string(b64) || json_string_length(b64) == 0))
+        return bad(field, "source_base64", err, "must be a non-empty base64 string");
+    if (!b64) {
+        *out = um_xstrdup(uri);
+        return 0;
+    }
+    size_t n = json_string_length(b64) + 32;
+    *out = um_xmalloc(n);
+    snprintf(*out, n, "data:;base64,%s", json_string_value(b64));
+    return 0;
+}
+
+/* A header name: an HTTP token. */
+static int header_name_ok(const char *s)
+{
+    if (!*s || strlen(s) > 128)
+        return 0;
+    for (; *s; s++)
+        if (!strchr("!#$%&'*+-.^_`|~", *s) && !(*s >= '0' && *s <= '9') &&
+            !((*s | 32) >= 'a' && (*s | 32) <= 'z'))
+            return 0;
+    return 1;
+}
+
+/* source_headers {name: value} and source_verify_ssl: how an http(s)
+ * source is fetched, kept as the job's source_options. */
+static int check_source_options(json_t *body, char **out, char *field, um_error *err)
+{
+    json_t *h = json_object_get(body, "source_headers");
+    json_t *v = json_object_get(body, "source_verify_ssl");
+    *out = NULL;
+    if (v && !json_is_boolean(v))
+        return bad(field, "source_verify_ssl", err, "must be true or false");
+    if (h && !json_is_object(h))
+        return bad(field, "source_headers", err, "must be an object of header names to values");
+    if (json_object_size(h) > MAX_SOURCE_HEADERS)
+        return bad(field, "source_headers", err, "at most 32 headers");
+    const char *key;
+    json_t *value;
+    json_object_foreach(h, key, value) {
+        if (!header_name_ok(key))
+            return bad(field, "source_headers", err, "a header name is not an HTTP token");
+        if (!json_is_string(value) || strpbrk(json_string_value(value), "\r\n") ||
+            json_string_length(value) > 4096)
+            return bad(field, "source_headers", err,
+                       "each value must be a string of one line, at most 4096 characters");
+    }
+    if (!h && !v)
+        return 0;
+    json_t *o = json_object();
+    if (h)
+        json_object_set(o, "headers", h);
+    if (v)
+        json_object_set(o, "verify_tls", v);
+    *out = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
     return 0;
 }
 
@@ -172,15 +263,36 @@ static int check_metadata(json_t *body, char **out, char *field, um_error *err)
     return 0;
 }
 
+/* Every member the body may have. */
+static const char *const body_keys[] = {
+    "source_uri",   "source_base64",     "source_headers", "source_verify_ssl",       "target_uri",
+    "job_type",     "priority",          "metadata",       "watermark_removal_config",
+};
+
+static int check_known_keys(json_t *body, char *field, um_error *err)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v) {
+        size_t i = 0, n = sizeof(body_keys) / sizeof(body_keys[0]);
+        while (i < n && strcmp(key, body_keys[i]) != 0)
+            i++;
+        if (i == n)
+            return bad(field, key, err, "unknown field");
+    }
+    return 0;
+}
+
 int job_from_json(json_t *body, um_job *job, char *field, um_error *err)
 {
-    const char *source, *target, *type;
+    const char *target, *type;
     int priority;
     memset(job, 0, sizeof(*job));
     if (!json_is_object(body))
         return bad(field, "body", err, "must be a JSON object");
-    if (check_uri(body, "source_uri", &source, field, err) < 0 ||
-        check_uri(body, "target_uri", &target, field, err) < 0 ||
+    if (check_known_keys(body, field, err) < 0 || check_source(body, &job->source_uri, field, err) < 0 ||
+        check_source_options(body, &job->source_options, field, err) < 0 ||
+        check_uri(body, "target_uri", 1, &target, field, err) < 0 ||
         check_job_type(body, &type, field, err) < 0 || check_priority(body, &priority, field, err) < 0 ||
         check_metadata(body, &job->metadata, field, err) < 0 ||
         check_config(body, &job->config, field, err) < 0) {
@@ -188,8 +300,7 @@ int job_from_json(json_t *body, um_job *job, char *field, um_error *err)
         return -1;
     }
     um_job_new_id(job);
-    job->source_uri = um_xstrdup(source);
-    job->target_uri = um_xstrdup(target);
+    job->target_uri = target ? um_xstrdup(target) : NULL;
     job->job_type = um_xstrdup(type);
     job->priority = priority;
     job->status = UM_JOB_QUEUED;
@@ -285,4 +396,18 @@ void job_describe(const um_job *job, const job_options *o, const um_media_option
                                  o->regions[i][3], 0, -1, NULL, 0, NULL};
     pj->remove.regions = regions;
     pj->remove.nb_regions = o->nb_regions;
+}
+
+void job_result_name(const char *source_uri, char *out, size_t cap)
+{
+    char name[128], base[128];
+    size_t n = strcspn(source_uri, "?#");
+    snprintf(base, sizeof(base), "%.*s", (int)(n < 127 ? n : 127), source_uri);
+    um_storage_sanitize_filename(strncmp(base, "data:", 5) == 0 ? "" : base, "result.mp4", name,
+                                 sizeof(name));
+    char *dot = strrchr(name, '.');
+    if (!dot || dot == name)
+        snprintf(out, cap, "%s_clean.mp4", name);
+    else
+        snprintf(out, cap, "%.*s_clean%s", (int)(dot - name), name, dot);
 }

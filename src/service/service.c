@@ -4,6 +4,7 @@
  * and on stop takes them down in the reverse order.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -17,6 +18,8 @@
 
 #define DEFAULT_LISTEN "127.0.0.1:8000"
 #define DEFAULT_MAX_BODY (1 << 20)
+#define DEFAULT_MAX_UPLOAD (4LL << 30)
+#define DEFAULT_RESULT_TTL 3600
 
 void um_service_config_init(um_service_config *c)
 {
@@ -25,6 +28,9 @@ void um_service_config_init(um_service_config *c)
     c->data_dir = "unmark-data";
     c->workers = 1;
     c->max_body = DEFAULT_MAX_BODY;
+    c->max_upload = DEFAULT_MAX_UPLOAD;
+    c->result_ttl = DEFAULT_RESULT_TTL;
+    um_storage_s3_init(&c->s3);
     um_media_options_init(&c->media);
 }
 
@@ -60,6 +66,41 @@ static int make_data_dir(const char *dir, um_error *err)
         return -1;
     }
     return 0;
+}
+
+int service_job_dir(const service_state *s, const char *kind, const char *id, char *out, size_t cap,
+                    um_error *err)
+{
+    int n = snprintf(out, cap, "%s/%s", s->config->data_dir, kind);
+    if (n < 0 || (size_t)n >= cap) {
+        um_error_set(err, UM_ERR_OUTPUT, "the data folder's path is too long");
+        return -1;
+    }
+    if (make_data_dir(out, err) < 0)
+        return -1;
+    n = snprintf(out, cap, "%s/%s/%s", s->config->data_dir, kind, id);
+    if (n < 0 || (size_t)n >= cap) {
+        um_error_set(err, UM_ERR_OUTPUT, "the data folder's path is too long");
+        return -1;
+    }
+    return make_data_dir(out, err);
+}
+
+void service_remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[4096];
+    while (d && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (unlink(path) < 0 && errno == EISDIR)
+            service_remove_tree(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
 }
 
 int um_service_run(const um_service_config *c, um_error *err)

@@ -29,12 +29,17 @@ void service_wake_workers(service_state *s);
 /* ---- job_json.c: the API's JSON <-> jobs --------------------------------- */
 /* Builds a queued job from a POST /jobs body; on a bad body returns -1 with
  * field (JOB_FIELD_SIZE bytes) naming the offending field and err the
- * reason (UM_ERR_USAGE). */
+ * reason (UM_ERR_USAGE). The job's target_uri is NULL when the body has
+ * none (the API picks one), and its source a data: URI when the body
+ * carries the bytes (the API decodes them before storing the job). */
 #define JOB_FIELD_SIZE 96
 int job_from_json(json_t *body, um_job *job, char *field, um_error *err);
 /* The local path a source or target URI names (a path or file:// URL), or
  * NULL for other schemes. */
 const char *job_local_path(const char *uri);
+/* The file name a result gets when the job names no target: the source's
+ * (sanitised) with "_clean" before its extension. */
+void job_result_name(const char *source_uri, char *out, size_t cap);
 /* A job as the API shows it. */
 json_t *job_to_json(const um_job *job);
 /* The removal options a job carries (its config JSON), parsed. */
@@ -64,12 +69,54 @@ worker_pool *worker_pool_start(service_state *s, int count);
 void worker_pool_stop(worker_pool **pool);
 
 /* ---- service.c ---------------------------------------------------------- */
+/* DATA/KIND/ID (uploads, results, work), created if missing, into out. */
+int service_job_dir(const service_state *s, const char *kind, const char *id, char *out, size_t cap,
+                    um_error *err);
+/* Removes a job's folder and what is in it (best effort: for clean-up). */
+void service_remove_tree(const char *dir);
 struct sockaddr_in;
 /* "HOST:PORT" (an IPv4 address or "localhost") into addr; UM_ERR_USAGE. */
 int service_parse_listen(const char *listen, struct sockaddr_in *addr, um_error *err);
 
-/* ---- http.c -------------------------------------------------------------- */
+/* ---- http.c: the server, routing and answers ----------------------------- */
 int http_start(um_http **http, service_state *s, um_error *err);
 void http_stop(um_http **http);
+
+struct MHD_Connection;
+/* Each queues an answer and frees what it is given; the value is libmicrohttpd's
+ * (enum MHD_Result) as an int, so that this header needs not include it. */
+int http_send_text(struct MHD_Connection *c, unsigned status, char *text, const char *type);
+int http_send_json(struct MHD_Connection *c, unsigned status, json_t *v);
+int http_send_error(struct MHD_Connection *c, unsigned status, const char *message,
+                    const char *field);
+/* A 500 for a store failure; the cause goes to the log, not to the client. */
+int http_store_failure(struct MHD_Connection *c, const um_error *err);
+
+/* ---- api_jobs.c: the job endpoints ------------------------------------------ */
+int api_post_job(struct MHD_Connection *c, service_state *s, const char *body, size_t size);
+int api_list_jobs(struct MHD_Connection *c, service_state *s);
+int api_get_job(struct MHD_Connection *c, service_state *s, const char *id);
+int api_cancel_job(struct MHD_Connection *c, service_state *s, const char *id);
+int api_patch_job(struct MHD_Connection *c, service_state *s, const char *id, const char *body,
+                  size_t size);
+int api_job_result(struct MHD_Connection *c, service_state *s, const char *id);
+/* Checks a job built by job_from_json, stores it, wakes a worker and
+ * answers 202 with it. */
+int api_submit(struct MHD_Connection *c, service_state *s, um_job *job);
+
+/* ---- api_upload.c: POST /jobs/upload, a multipart body streamed to disk ------ */
+typedef struct api_upload api_upload;
+/* At the request's first call; NULL after an answer was queued (bad content type). */
+api_upload *api_upload_begin(struct MHD_Connection *c, service_state *s);
+/* Feeds a piece of the body. */
+void api_upload_feed(api_upload *u, const char *data, size_t size);
+/* At the body's end: makes the job and answers. */
+int api_upload_finish(struct MHD_Connection *c, api_upload *u);
+/* Frees the upload; the file is removed unless a job took it. */
+void api_upload_free(api_upload *u);
+
+/* ---- openapi.c ------------------------------------------------------------- */
+/* The API described in OpenAPI 3.0 (JSON text). */
+extern const char api_openapi_json[];
 
 #endif

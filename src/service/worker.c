@@ -7,12 +7,14 @@
  * start queues it again (um_store_recover).
  */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "service/service_internal.h"
 #include "unmark/pipeline.h"
+#include "unmark/storage.h"
 
 /* How often an idle worker looks at the queue when nothing wakes it. */
 #define IDLE_POLL_MS 500
@@ -97,33 +99,138 @@ static void count(service_state *s, int failed)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* How the job's source is fetched: the server's settings, then the job's
+ * own source_options (request headers, TLS verification). *headers is
+ * the NULL-terminated "Name: value" list the options point into. */
+static void source_context(const um_service_config *c, const um_job *job, volatile int *stop,
+                           um_storage_context *ctx, char ***headers)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->s3 = c->s3;
+    um_storage_fetch_options_init(&ctx->fetch);
+    ctx->fetch.allow_private = c->allow_private_urls;
+    ctx->fetch.max_bytes = c->max_upload;
+    ctx->fetch.cancel = stop;
+    *headers = NULL;
+    json_t *o = job->source_options ? json_loads(job->source_options, 0, NULL) : NULL;
+    json_t *h = json_object_get(o, "headers"), *v;
+    const char *name;
+    if (json_is_false(json_object_get(o, "verify_tls")))
+        ctx->fetch.verify_tls = 0;
+    if (json_object_size(h)) {
+        size_t i = 0;
+        *headers = um_xcalloc(json_object_size(h) + 1, sizeof(char *));
+        json_object_foreach(h, name, v) {
+            size_t n = strlen(name) + json_string_length(v) + 3;
+            (*headers)[i] = um_xmalloc(n);
+            snprintf((*headers)[i++], n, "%s: %s", name, json_string_value(v));
+        }
+        ctx->fetch.headers = (const char *const *)*headers;
+    }
+    json_decref(o);
+}
+
+static void free_lines(char **lines)
+{
+    for (size_t i = 0; lines && lines[i]; i++)
+        free(lines[i]);
+    free(lines);
+}
+
+/* Where the pipeline writes: the target itself when it is local, else a
+ * file in the job's work folder named like the target's last part. */
+static char *output_path(const um_job *job, const char *workdir)
+{
+    const char *local = job_local_path(job->target_uri);
+    if (local)
+        return um_xstrdup(local);
+    char name[128];
+    const char *slash = strrchr(job->target_uri, '/');
+    um_storage_sanitize_filename(slash ? slash + 1 : "", "result.mp4", name, sizeof(name));
+    size_t n = strlen(workdir) + strlen(name) + 2;
+    char *path = um_xmalloc(n);
+    snprintf(path, n, "%s/%s", workdir, name);
+    return path;
+}
+
+/* Publishes the result at output: a local target is already in place
+ * (its URL is file://); an s3:// one is uploaded and answered with a
+ * presigned GET URL. *url is a new string. */
+static int publish(const um_service_config *c, const um_job *job, const char *output, char **url,
+                   um_error *err)
+{
+    if (job_local_path(job->target_uri)) {
+        *url = result_url(output);
+        return 0;
+    }
+    char *bucket = NULL, *key = NULL;
+    um_storage_s3 s3 = c->s3;
+    int result = -1;
+    if (um_storage_parse_s3_uri(job->target_uri, &bucket, &key, err) < 0)
+        goto fail;
+    s3.bucket = bucket;
+    if (um_storage_s3_put(&s3, key, output, NULL, err) < 0 ||
+        um_storage_s3_presign_get(&s3, key, c->result_ttl, time(NULL), url, err) < 0)
+        goto fail;
+    result = 0;
+fail:
+    free(bucket);
+    free(key);
+    return result;
+}
+
+/* Runs one job: fetch the source, run the pipeline, publish the result.
+ * *url gets the result's address on success. */
+static int execute(worker_pool *pool, const um_job *job, running_job *r, char **url, um_error *err)
+{
+    service_state *s = pool->state;
+    json_t *holder = NULL;
+    job_options o;
+    um_region regions[JOB_MAX_REGIONS];
+    um_storage_context ctx;
+    char workdir[4096] = "", **headers = NULL, *input = NULL, *output = NULL;
+    int downloaded = 0, result = -1;
+    source_context(s->config, job, &pool->stop, &ctx, &headers);
+    if (job_options_parse(job->config, &o, &holder, err) < 0 ||
+        service_job_dir(s, "work", job->id, workdir, sizeof(workdir), err) < 0 ||
+        um_storage_fetch_source(job->source_uri, &ctx, workdir, &input, &downloaded, err) < 0)
+        goto fail;
+    output = output_path(job, workdir);
+    um_pipeline_job pj;
+    um_pipeline_result res;
+    job_describe(job, &o, &s->config->media, regions, &pj);
+    pj.input = input;
+    pj.output = output;
+    r->detecting = pj.detect;
+    pj.progress = on_progress;
+    pj.progress_opaque = r;
+    pj.cancel = &r->cancel;
+    if (um_pipeline_run(&pj, &res, err) < 0 || publish(s->config, job, output, url, err) < 0)
+        goto fail;
+    result = 0;
+fail:
+    if (workdir[0])
+        service_remove_tree(workdir);
+    json_decref(holder);
+    free_lines(headers);
+    free(input);
+    free(output);
+    return result;
+}
+
 static void run_job(worker_pool *pool, um_job *job)
 {
     service_state *s = pool->state;
     um_error err = {0};
-    json_t *holder = NULL;
-    job_options o;
-    um_region regions[JOB_MAX_REGIONS];
     running_job r = {pool, job->id, 0, 0, 0};
+    char *url = NULL;
     um_log(UM_LOG_INFO, "job %s: %s %s -> %s (attempt %d)", job->id, job->job_type, job->source_uri,
            job->target_uri, job->attempts);
-    int ok = job_options_parse(job->config, &o, &holder, &err) == 0;
-    if (ok) {
-        um_pipeline_job pj;
-        um_pipeline_result res;
-        job_describe(job, &o, &s->config->media, regions, &pj);
-        r.detecting = pj.detect;
-        pj.progress = on_progress;
-        pj.progress_opaque = &r;
-        pj.cancel = &r.cancel;
-        ok = um_pipeline_run(&pj, &res, &err) == 0;
-    }
-    json_decref(holder);
+    int ok = execute(pool, job, &r, &url, &err) == 0;
     if (pool->stop && !ok) {
         um_log(UM_LOG_INFO, "job %s: interrupted by shutdown; it runs again at the next start", job->id);
         return;
     }
-    char *url = ok ? result_url(job_local_path(job->target_uri)) : NULL;
     um_error ferr = {0};
     int ended = um_store_finish(s->store, job->id, ok ? UM_JOB_COMPLETED : UM_JOB_FAILED,
                                 ok ? NULL : err.msg, url, &ferr);

@@ -14,7 +14,7 @@ TOKEN=secret-token
 
 # Starts the server on a free port; $port and $api are set once it answers.
 start() {
-  UNMARK_API_TOKEN=$TOKEN UNMARK_MAX_BODY=4K "$BIN" serve --listen 127.0.0.1:0 --data "$tmp/data" \
+  UNMARK_API_TOKEN=$TOKEN UNMARK_MAX_BODY=4K UNMARK_MAX_UPLOAD=2M "$BIN" serve --listen 127.0.0.1:0 --data "$tmp/data" \
     --workers "$1" >>"$tmp/log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do
@@ -64,7 +64,6 @@ done <<JSON
 {"source_uri":|body
 [1,2]|body
 {"target_uri":"$tmp/x.mp4"}|source_uri
-{"source_uri":"$src"}|target_uri
 {"source_uri":42,"target_uri":"$tmp/x.mp4"}|source_uri
 {"source_uri":"ftp://host/x.mp4","target_uri":"$tmp/x.mp4"}|source_uri
 {"source_uri":"$src","target_uri":"$tmp/x.mp4","job_type":"resize"}|job_type
@@ -74,6 +73,13 @@ done <<JSON
 {"source_uri":"$src","target_uri":"$tmp/x.mp4","watermark_removal_config":{"colour":1}}|watermark_removal_config.colour
 {"source_uri":"$src","target_uri":"$tmp/x.mp4","watermark_removal_config":{"regions":[[1,2,0,4]]}}|watermark_removal_config.regions
 {"source_uri":"$src","target_uri":"$tmp/x.mp4","watermark_removal_config":{"detector":"yolo"}}|watermark_removal_config.detector
+{"source_uri":"$src","target_uri":"$tmp/x.mp4","colour":1}|colour
+{"source_uri":"$src","target_uri":"ftp://host/x.mp4"}|target_uri
+{"source_uri":"$src","source_base64":"AAAA","target_uri":"$tmp/x.mp4"}|source_base64
+{"source_uri":"$src","source_headers":{"X-A":["b"]}}|source_headers
+{"source_uri":"$src","source_headers":{"bad name":"b"}}|source_headers
+{"source_uri":"$src","source_verify_ssl":"no"}|source_verify_ssl
+{"source_uri":"data:;base64,@@@@"}|source
 JSON
 call POST /jobs "{\"source_uri\":\"$src\",\"target_uri\":\"$tmp/x.mp4\",\"metadata\":{\"pad\":\"$(head -c 6000 /dev/zero | tr '\0' a)\"}}"
 expect 413 "oversized body"
@@ -92,6 +98,69 @@ wait_status "$id" completed
 [ -s "$tmp/out.mp4" ] || fail "no output file"
 [ "$(field .attempts)" = 1 ] || fail "attempts $(field .attempts)"
 
+# The result downloads, byte for byte; before completion it is a conflict.
+code=$(curl -s -D "$tmp/headers" -o "$tmp/download.mp4" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+  "$api/jobs/$id/result")
+[ "$code" = 200 ] || fail "result download: status $code"
+cmp -s "$tmp/download.mp4" "$tmp/out.mp4" || fail "the downloaded result differs from the file"
+grep -qi '^content-type: video/mp4' "$tmp/headers" || fail "result type: $(cat "$tmp/headers")"
+
+# The API describes itself, every endpoint included.
+call GET /openapi.json; expect 200 "openapi"
+for path in /jobs /jobs/upload '/jobs/{id}' '/jobs/{id}/cancel' '/jobs/{id}/result' /health /metrics; do
+  [ "$(jq -r --arg p "$path" '.paths[$p] | type' "$tmp/body")" = object ] || fail "openapi lacks $path"
+done
+[ "$(field .openapi)" = 3.0.3 ] || fail "openapi version $(field .openapi)"
+
+# Bytes in the body (base64 or a data: URI) become a file in the data folder;
+# with no target the result goes there too, named after the source.
+png64=$(base64 -w0 "$MEDIA/image.png")
+call POST /jobs '{"source_base64":"'"$png64"'","watermark_removal_config":{"regions":[[2,2,8,8]]}}'
+expect 413 "a base64 source larger than the body cap"
+body='{"source_uri":"data:image/png;base64,'"$(base64 -w0 "$MEDIA/mask_small.png")"'","watermark_removal_config":{"detector":"none","regions":[[2,2,8,8]]}}'
+call POST /jobs "$body"; expect 202 "a data: source"
+b64=$(field .id)
+case "$(field .target_uri)" in "$tmp/data/results/$b64/source_clean.png") ;; *) fail "default target $(field .target_uri)";; esac
+wait_status "$b64" completed
+ffprobe -v error "$(field .target_uri)" || fail "the data: job's result is not an image"
+
+# Uploads: multipart, streamed to the data folder; names are sanitised.
+up() { code=$(curl -s -o "$tmp/body" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$@" "$api/jobs/upload"); }
+up -F "file=@$MEDIA/image.png;filename=../../evil name.png" -F target_filename=../../../etc/clean.png \
+  -F priority=9 -F 'metadata_json={"by":"upload"}' -F 'watermark_config_json={"detector":"none","regions":[[4,4,16,16]]}'
+expect 202 "upload"
+upid=$(field .id)
+[ "$(field .source_uri)" = "$tmp/data/uploads/$upid/evil_name.png" ] || fail "upload source $(field .source_uri)"
+[ "$(field .target_uri)" = "$tmp/data/results/$upid/clean.png" ] || fail "upload target $(field .target_uri)"
+[ "$(field .priority)" = 9 ] && [ "$(field .metadata.by)" = upload ] || fail "upload fields $(cat "$tmp/body")"
+wait_status "$upid" completed
+code=$(curl -s -o "$tmp/up.png" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$api/jobs/$upid/result")
+[ "$code" = 200 ] && ffprobe -v error "$tmp/up.png" || fail "upload result download: $code"
+while IFS='|' read -r want field_want args; do
+  eval "up $args"
+  expect "$want" "upload $args"
+  [ "$(field .field)" = "$field_want" ] || fail "upload $args: field $(field .field), want $field_want"
+done <<FORMS
+400|file|-F job_type=transcode
+400|watermark_config_json.colour|-F "file=@$MEDIA/image.png" -F 'watermark_config_json={"colour":1}'
+400|watermark_config_json|-F "file=@$MEDIA/image.png" -F 'watermark_config_json={oops'
+400|priority|-F "file=@$MEDIA/image.png" -F priority=high
+400|size|-F "file=@$MEDIA/image.png" -F size=3
+415|Content-Type|-H 'Content-Type: application/json' --data-binary '{}'
+FORMS
+head -c 3000000 /dev/urandom >"$tmp/big.bin"
+up -F "file=@$tmp/big.bin"; expect 413 "an upload over UNMARK_MAX_UPLOAD"
+printf -- '--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\nabcdef' >"$tmp/cut"
+up -H 'Content-Type: multipart/form-data; boundary=XyZ' --data-binary "@$tmp/cut"
+expect 400 "a truncated multipart body"
+# (the server cleans up once the answer is sent: give it a moment)
+for _ in $(seq 20); do
+  [ "$(find "$tmp/data/uploads" -mindepth 1 -maxdepth 1 | wc -l)" = 2 ] && break
+  sleep 0.1
+done
+[ "$(find "$tmp/data/uploads" -mindepth 1 -maxdepth 1 | wc -l)" = 2 ] ||
+  fail "refused uploads left folders: $(find "$tmp/data/uploads")"
+
 # A job that fails says why; the target stays absent.
 call POST /jobs '{"source_uri":"'$tmp'/missing.mp4","target_uri":"'$tmp'/never.mp4","watermark_removal_config":{"detector":"none"}}'
 expect 202 "submit a failing job"
@@ -103,13 +172,14 @@ field .error | grep -q missing.mp4 || fail "error does not name the input: $(fie
 # Listing, filters, lookups.
 call GET "/jobs?status=completed"
 expect 200 "list"
-[ "$(field '.jobs | length')" = 1 ] && [ "$(field '.jobs[0].id')" = "$id" ] || fail "list: $(cat "$tmp/body")"
+[ "$(field '.jobs | length')" = 3 ] && [ "$(field '.jobs[2].id')" = "$id" ] || fail "list: $(cat "$tmp/body")"
 call GET "/jobs?status=bogus"; expect 400 "bad status filter"
 call GET "/jobs?limit=0"; expect 400 "bad limit"
 call GET /jobs/00000000-0000-4000-8000-000000000000; expect 404 "unknown job"
+call GET "/jobs/$bad/result"; expect 409 "the result of a failed job"
 call DELETE /jobs; expect 405 "wrong method"
 call GET /metrics; expect 200 "metrics"
-grep -q 'unmark_jobs{status="completed"} 1' "$tmp/body" || fail "metrics: $(cat "$tmp/body")"
+grep -q 'unmark_jobs{status="completed"} 3' "$tmp/body" || fail "metrics: $(cat "$tmp/body")"
 stop
 
 # With no workers, jobs wait; cancel ends a queued one, twice is a conflict.
@@ -121,6 +191,13 @@ canceled=$(field .id)
 call POST "/jobs/$canceled/cancel"; expect 200 "cancel"
 [ "$(field .status)" = canceled ] || fail "cancel: $(cat "$tmp/body")"
 call POST "/jobs/$canceled/cancel"; expect 409 "cancel twice"
+# PATCH changes a queued job; not an ended one, nor unknown fields.
+call PATCH "/jobs/$queued" '{"priority":9,"metadata":{"user":"u2"}}'; expect 200 "patch"
+[ "$(field .priority)" = 9 ] && [ "$(field .metadata.user)" = u2 ] || fail "patch: $(cat "$tmp/body")"
+call PATCH "/jobs/$queued" '{"target_uri":"/tmp/x"}'; expect 400 "patch an unknown field"
+[ "$(field .field)" = target_uri ] || fail "patch field $(field .field)"
+call PATCH "/jobs/$queued" '{"priority":0}'; expect 400 "patch a bad priority"
+call PATCH "/jobs/$canceled" '{"priority":2}'; expect 409 "patch a canceled job"
 stop
 
 # After a restart the queued job runs; the canceled one does not.
