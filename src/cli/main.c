@@ -12,6 +12,7 @@ static const char overview_help[] =
     "  unmark detect INPUT [--json]              find the watermark, frame by frame\n"
     "  unmark probe INPUT [--json]               describe a file and the hardware found\n"
     "  unmark serve [--listen HOST:PORT]         the job API and its workers\n"
+    "  unmark runpod [--test_input JSON]         a RunPod serverless worker (or one local job)\n"
     "  unmark help [COMMAND]                     this help, or a command's\n"
     "  unmark --version\n"
     "\n"
@@ -114,6 +115,36 @@ static const char serve_help[] =
     "UNMARK_API_TOKEN (a bearer token every endpoint but /health requires),\n"
     "UNMARK_MAX_BODY (largest request body, default 1M), and the codec variables.\n";
 
+static const char runpod_help[] =
+    "Usage: unmark runpod [--test_input JSON] [--data DIR] [-q] [-v]\n"
+    "\n"
+    "A RunPod serverless worker speaking RunPod's pull protocol as runpod-python does:\n"
+    "takes jobs from RUNPOD_WEBHOOK_GET_JOB one at a time, posts progress and each\n"
+    "result to RUNPOD_WEBHOOK_POST_OUTPUT, and pings RUNPOD_WEBHOOK_PING every\n"
+    "RUNPOD_PING_INTERVAL ms (default 10000) from a thread of its own. SIGTERM drains:\n"
+    "no more jobs are taken, the running one finishes and is posted, exit 0.\n"
+    "\n"
+    "A job's input: one of source (a path or URI), source_url (with source_headers,\n"
+    "source_verify_ssl), source_base64, source_s3 {bucket, key} or source_s3_key;\n"
+    "filename, output_filename (default <input stem>_clean<ext>), watermark_config\n"
+    "(the job API's removal options), s3Config {accessId, accessSecret, bucketName,\n"
+    "endpointUrl, region, forcePathStyle} and s3_prefix (default jobs/{job_id}). With\n"
+    "a bucket the result is uploaded and answered as a presigned URL; otherwise it\n"
+    "stays in DIR/runpod/JOB_ID/ and its path is answered.\n"
+    "\n"
+    "Local test, as the SDK's: with --test_input '{\"input\": {...}}', or ./test_input.json\n"
+    "when RUNPOD_WEBHOOK_GET_JOB is unset, runs that one job, prints its output JSON on\n"
+    "stdout and exits 0, or 1 when it failed.\n"
+    "\n"
+    "  --test_input JSON    run this job locally (also --test-input)\n"
+    "  --data DIR           results and downloads (default ./unmark-data)\n"
+    "  -q, -v, --help\n"
+    "\n"
+    "Environment: RUNPOD_WEBHOOK_GET_JOB, RUNPOD_WEBHOOK_POST_OUTPUT, RUNPOD_WEBHOOK_PING,\n"
+    "RUNPOD_POD_ID, RUNPOD_AI_API_KEY (sent as the Authorization header), RUNPOD_PING_INTERVAL,\n"
+    "UNMARK_DATA, UNMARK_ALLOW_PRIVATE_URLS (sources on private addresses; default 0),\n"
+    "UNMARK_RESULT_TTL (a result URL's life in seconds, default 3600), and the codec variables.\n";
+
 int cli_help(const char *command)
 {
     if (!command) {
@@ -134,6 +165,10 @@ int cli_help(const char *command)
     }
     if (strcmp(command, "serve") == 0) {
         fputs(serve_help, stdout);
+        return 0;
+    }
+    if (strcmp(command, "runpod") == 0) {
+        fputs(runpod_help, stdout);
         return 0;
     }
     if (strcmp(command, "help") == 0) {
@@ -167,6 +202,8 @@ int main(int argc, char **argv)
         return cli_detect(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0)
         return cli_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "runpod") == 0)
+        return cli_runpod(argc - 1, argv + 1);
     fprintf(stderr, "unmark: error: no command \"%s\" (see unmark help)\n", cmd);
     return UM_ERR_USAGE;
 }
