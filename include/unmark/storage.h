@@ -122,6 +122,9 @@ typedef struct {
 } um_storage_fetch_options;
 
 void um_storage_fetch_options_init(um_storage_fetch_options *o);
+/* Whether s may be an HTTP header's name: a token (RFC 9110), at most 128
+ * bytes. For checking headers a user asks a fetch to send. */
+int um_storage_header_name_ok(const char *s);
 /* Downloads an http(s) URL to path (written whole or not at all). Other
  * schemes are refused; so is any address the options do not allow, at
  * every connection (redirects, up to 5, are followed). An HTTP status of

@@ -160,18 +160,6 @@ static int check_source_needs(const runpod_input *in, um_error *err)
     return 0;
 }
 
-/* An HTTP header name: a token (RFC 9110). */
-static int header_name_ok(const char *s)
-{
-    if (!*s || strlen(s) > 128)
-        return 0;
-    for (; *s; s++)
-        if (!strchr("!#$%&'*+-.^_`|~", *s) && !(*s >= '0' && *s <= '9') &&
-            !((*s | 32) >= 'a' && (*s | 32) <= 'z'))
-            return 0;
-    return 1;
-}
-
 /* source_headers {name: value} as "Name: value" lines for the fetch. */
 static int parse_headers(runpod_input *in, um_error *err)
 {
@@ -189,7 +177,7 @@ static int parse_headers(runpod_input *in, um_error *err)
     json_object_foreach(h, key, value) {
         char field[192];
         snprintf(field, sizeof(field), "source_headers.%.128s", key);
-        if (!header_name_ok(key))
+        if (!um_storage_header_name_ok(key))
             return bad(err, field, "not an HTTP header name");
         if (!json_is_string(value) || strpbrk(json_string_value(value), "\r\n") ||
             json_string_length(value) > MAX_HEADER_VALUE)

@@ -89,18 +89,6 @@ static int check_source(json_t *body, char **out, char *field, um_error *err)
     return 0;
 }
 
-/* A header name: an HTTP token. */
-static int header_name_ok(const char *s)
-{
-    if (!*s || strlen(s) > 128)
-        return 0;
-    for (; *s; s++)
-        if (!strchr("!#$%&'*+-.^_`|~", *s) && !(*s >= '0' && *s <= '9') &&
-            !((*s | 32) >= 'a' && (*s | 32) <= 'z'))
-            return 0;
-    return 1;
-}
-
 /* source_headers {name: value} and source_verify_ssl: how an http(s)
  * source is fetched, kept as the job's source_options. */
 static int check_source_options(json_t *body, char **out, char *field, um_error *err)
@@ -117,7 +105,7 @@ static int check_source_options(json_t *body, char **out, char *field, um_error 
     const char *key;
     json_t *value;
     json_object_foreach(h, key, value) {
-        if (!header_name_ok(key))
+        if (!um_storage_header_name_ok(key))
             return bad(field, "source_headers", err, "a header name is not an HTTP token");
         if (!json_is_string(value) || strpbrk(json_string_value(value), "\r\n") ||
             json_string_length(value) > 4096)

@@ -53,78 +53,15 @@ int um_storage_curl_init(um_error *err)
     return 0;
 }
 
-/* ---- temporary files -------------------------------------------------- */
-
-/* A file being written under a temporary name next to its final one. */
-typedef struct {
-    const char *path; /* the final name */
-    char *tmp;        /* PATH.part-XXXXXX while it exists, else NULL */
-    int fd;
-} temp_file;
-
-/* Creates PATH.part-XXXXXX (mode 0600: a download may be private). */
-static int temp_open(temp_file *t, const char *path, um_error *err)
+int um_storage_header_name_ok(const char *s)
 {
-    static const char suffix[] = ".part-XXXXXX";
-    size_t n = strlen(path);
-    t->path = path;
-    t->tmp = um_xmalloc(n + sizeof(suffix));
-    memcpy(t->tmp, path, n);
-    memcpy(t->tmp + n, suffix, sizeof(suffix));
-    t->fd = mkostemp(t->tmp, O_CLOEXEC);
-    if (t->fd < 0) {
-        um_error_set(err, UM_ERR_OUTPUT, "cannot create a temporary file next to %s: %s", path,
-                     strerror(errno));
-        free(t->tmp);
-        t->tmp = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-static int temp_write(temp_file *t, const void *data, size_t n, um_error *err)
-{
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = write(t->fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            um_error_set(err, UM_ERR_OUTPUT, "cannot write %s: %s", t->path, strerror(errno));
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Removes the temporary file; PATH is left as it was. */
-static void temp_discard(temp_file *t)
-{
-    if (t->fd >= 0)
-        close(t->fd);
-    t->fd = -1;
-    if (t->tmp) {
-        unlink(t->tmp);
-        free(t->tmp);
-        t->tmp = NULL;
-    }
-}
-
-/* Closes the file and renames it to PATH; on failure removes it. */
-static int temp_commit(temp_file *t, um_error *err)
-{
-    int rc = close(t->fd);
-    t->fd = -1;
-    if (rc < 0 || rename(t->tmp, t->path) < 0) {
-        um_error_set(err, UM_ERR_OUTPUT, "cannot write %s: %s", t->path, strerror(errno));
-        temp_discard(t);
-        return -1;
-    }
-    free(t->tmp);
-    t->tmp = NULL;
-    return 0;
+    if (!*s || strlen(s) > 128)
+        return 0;
+    for (; *s; s++)
+        if (!strchr("!#$%&'*+-.^_`|~", *s) && !(*s >= '0' && *s <= '9') &&
+            !((*s | 32) >= 'a' && (*s | 32) <= 'z'))
+            return 0;
+    return 1;
 }
 
 /* ---- addresses -------------------------------------------------------- */
@@ -223,7 +160,7 @@ void um_storage_fetch_options_init(um_storage_fetch_options *o)
 typedef struct {
     CURL *curl;
     const um_storage_fetch_options *o;
-    temp_file *out;
+    um_storage_temp *out;
     um_error *err;
     int64_t written;
     int canceled, too_big, write_failed;
@@ -269,7 +206,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
             return 0;
         }
     }
-    if (temp_write(x->out, data, n, x->err) < 0) {
+    if (um_storage_temp_write(x->out, data, n, x->err) < 0) {
         x->write_failed = 1;
         return 0;
     }
@@ -421,8 +358,8 @@ int um_storage_fetch_url(const char *url, const um_storage_fetch_options *o, con
     struct curl_slist *headers;
     if (um_storage_curl_init(err) < 0 || header_list(o->headers, &headers, err) < 0)
         return -1;
-    temp_file out;
-    if (temp_open(&out, path, err) < 0) {
+    um_storage_temp out;
+    if (um_storage_temp_open(&out, path, err) < 0) {
         curl_slist_free_all(headers);
         return -1;
     }
@@ -435,10 +372,10 @@ int um_storage_fetch_url(const char *url, const um_storage_fetch_options *o, con
     curl_easy_cleanup(x.curl);
     curl_slist_free_all(headers);
     if (rc < 0) {
-        temp_discard(&out);
+        um_storage_temp_discard(&out);
         return -1;
     }
-    return temp_commit(&out, err);
+    return um_storage_temp_commit(&out, err);
 }
 
 /* ---- base64 and data: URLs -------------------------------------------- */
@@ -487,7 +424,7 @@ static int read_byte(reader *r, int *c, size_t *at, um_error *err)
 /* Collects decoded bytes in a fixed buffer and writes it out when full,
  * so a large input is never held twice; counts them against max_bytes. */
 typedef struct {
-    temp_file *file;
+    um_storage_temp *file;
     uint8_t *buf;
     size_t len;
     int64_t total, max;
@@ -495,7 +432,7 @@ typedef struct {
 
 static int sink_flush(sink *s, um_error *err)
 {
-    int rc = temp_write(s->file, s->buf, s->len, err);
+    int rc = um_storage_temp_write(s->file, s->buf, s->len, err);
     s->len = 0;
     return rc;
 }
@@ -623,8 +560,8 @@ int um_storage_decode_to_file(const char *text, int64_t max_bytes, const char *p
     int base64;
     if (open_reader(text, &r, &base64, err) < 0)
         return -1;
-    temp_file out;
-    if (temp_open(&out, path, err) < 0)
+    um_storage_temp out;
+    if (um_storage_temp_open(&out, path, err) < 0)
         return -1;
     sink s = {.file = &out, .buf = um_xmalloc(DECODE_CHUNK), .max = max_bytes};
     int rc = base64 ? decode_base64(&r, &s, err) : decode_text(&r, &s, err);
@@ -632,8 +569,8 @@ int um_storage_decode_to_file(const char *text, int64_t max_bytes, const char *p
         rc = sink_flush(&s, err);
     free(s.buf);
     if (rc < 0) {
-        temp_discard(&out);
+        um_storage_temp_discard(&out);
         return -1;
     }
-    return temp_commit(&out, err);
+    return um_storage_temp_commit(&out, err);
 }

@@ -453,27 +453,12 @@ static void status_error(const request *r, long status, const sink *s, const cha
 
 /* ---- download --------------------------------------------------------- */
 
-/* PATH.part-XXXXXX, created (mode 0600) next to path; -1 and err when it
- * cannot be. *tmp is a new string when created. */
-static int temp_create(const char *path, char **tmp, um_error *err)
-{
-    *tmp = join(path, ".part-XXXXXX", NULL);
-    int fd = mkostemp(*tmp, O_CLOEXEC);
-    if (fd < 0) {
-        um_error_set(err, UM_ERR_OUTPUT, "cannot create a temporary file next to %s: %s", path,
-                     strerror(errno));
-        free(*tmp);
-        *tmp = NULL;
-    }
-    return fd;
-}
-
 int um_storage_s3_get(const um_storage_s3 *s3, const char *key, const char *path, int64_t max_bytes,
                       um_error *err)
 {
     request r;
     sink *s = um_xcalloc(1, sizeof(*s));
-    char *tmp = NULL;
+    um_storage_temp out = {.fd = -1};
     int rc = -1;
     s->fd = -1;
     s->max_bytes = max_bytes;
@@ -483,8 +468,9 @@ int um_storage_s3_get(const um_storage_s3 *s3, const char *key, const char *path
         um_error_set(err, UM_ERR_USAGE, "%s: no local path, or a negative size limit", r.name);
         goto fail;
     }
-    if ((s->fd = temp_create(path, &tmp, err)) < 0)
+    if (um_storage_temp_open(&out, path, err) < 0)
         goto fail;
+    s->fd = out.fd;
     long status = 0;
     if (request_sign(&r, "GET", EMPTY_SHA256, NULL, err) < 0 ||
         request_perform(&r, s, &status, err) < 0)
@@ -493,19 +479,11 @@ int um_storage_s3_get(const um_storage_s3 *s3, const char *key, const char *path
         status_error(&r, status, s, "", err);
         goto fail;
     }
-    int closed = close(s->fd);
-    s->fd = -1;
-    if (closed < 0 || rename(tmp, path) < 0) {
-        um_error_set(err, UM_ERR_OUTPUT, "%s: cannot write %s: %s", r.name, path, strerror(errno));
+    if (um_storage_temp_commit(&out, err) < 0)
         goto fail;
-    }
     rc = 0;
 fail:
-    if (s->fd >= 0)
-        close(s->fd);
-    if (rc < 0 && tmp)
-        unlink(tmp);
-    free(tmp);
+    um_storage_temp_discard(&out);
     free(s);
     request_close(&r);
     return rc;
