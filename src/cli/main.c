@@ -102,8 +102,10 @@ static const char serve_help[] =
     "Runs the job API (HTTP/1.1, JSON, under /api/v1) and N worker threads that run\n"
     "its jobs. Jobs are kept in a SQLite file in DIR (or the store LOCATION names) and\n"
     "survive a restart: queued jobs run after it, and a job that was running when the\n"
-    "server stopped runs again. Endpoints: POST /jobs, GET /jobs, GET /jobs/{id},\n"
-    "POST /jobs/{id}/cancel, GET /health, GET /metrics (see the README).\n"
+    "server stopped runs again. Endpoints: POST /jobs, POST /jobs/upload, GET /jobs,\n"
+    "GET and PATCH /jobs/{id}, POST /jobs/{id}/cancel, GET /jobs/{id}/result,\n"
+    "GET /health, GET /metrics, GET /openapi.json (see the README). Sources: local\n"
+    "paths, file://, http(s)://, s3://, data: or base64; targets: local or s3://.\n"
     "\n"
     "  --listen HOST:PORT   where to listen (default 127.0.0.1:8000; port 0 picks one)\n"
     "  --data DIR           the data folder (default ./unmark-data; created if missing)\n"
@@ -113,7 +115,12 @@ static const char serve_help[] =
     "\n"
     "Environment: UNMARK_LISTEN, UNMARK_DATA, UNMARK_WORKERS, UNMARK_STORE,\n"
     "UNMARK_API_TOKEN (a bearer token every endpoint but /health requires),\n"
-    "UNMARK_MAX_BODY (largest request body, default 1M), and the codec variables.\n";
+    "UNMARK_MAX_BODY (largest JSON body, default 1M), UNMARK_MAX_UPLOAD (largest\n"
+    "upload or downloaded source, default 4G), UNMARK_ALLOW_PRIVATE_URLS (URL sources\n"
+    "may name loopback and private addresses; default no), UNMARK_S3_ENDPOINT,\n"
+    "UNMARK_S3_REGION, UNMARK_S3_PATH_STYLE, UNMARK_S3_VERIFY_TLS, AWS_ACCESS_KEY_ID,\n"
+    "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, UNMARK_RESULT_TTL (presigned result\n"
+    "URLs, seconds, default 3600), and the codec variables.\n";
 
 static const char runpod_help[] =
     "Usage: unmark runpod [--test_input JSON] [--data DIR] [-q] [-v]\n"
