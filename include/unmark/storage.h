@@ -122,6 +122,10 @@ typedef struct {
 } um_storage_fetch_options;
 
 void um_storage_fetch_options_init(um_storage_fetch_options *o);
+/* The URL as logs and messages show it: scheme, host, port and path,
+ * without the userinfo, query or fragment (which can carry secrets: a
+ * password, a token, a presigned signature). */
+void um_storage_redact_url(const char *url, char *out, size_t cap);
 /* Whether s may be an HTTP header's name: a token (RFC 9110), at most 128
  * bytes. For checking headers a user asks a fetch to send. */
 int um_storage_header_name_ok(const char *s);

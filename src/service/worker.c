@@ -224,8 +224,11 @@ static void run_job(worker_pool *pool, um_job *job)
     um_error err = {0};
     running_job r = {pool, job->id, 0, 0, 0};
     char *url = NULL;
-    um_log(UM_LOG_INFO, "job %s: %s %s -> %s (attempt %d)", job->id, job->job_type, job->source_uri,
-           job->target_uri, job->attempts);
+    char source[1024], target[1024];
+    um_storage_redact_url(job->source_uri, source, sizeof(source));
+    um_storage_redact_url(job->target_uri, target, sizeof(target));
+    um_log(UM_LOG_INFO, "job %s: %s %s -> %s (attempt %d)", job->id, job->job_type, source, target,
+           job->attempts);
     int ok = execute(pool, job, &r, &url, &err) == 0;
     if (pool->stop && !ok) {
         um_log(UM_LOG_INFO, "job %s: interrupted by shutdown; it runs again at the next start", job->id);

@@ -167,11 +167,13 @@ typedef struct {
     char refused[160]; /* why a connection was refused; "" when none was */
 } transfer;
 
-/* The URL as messages show it: scheme, host, port and path, without the
- * userinfo, query or fragment. */
-static void redact_url(const char *url, char *out, size_t cap)
+void um_storage_redact_url(const char *url, char *out, size_t cap)
 {
     const char *sep = strstr(url, "://");
+    if (!sep) { /* a local path: nothing to hide */
+        snprintf(out, cap, "%s", url);
+        return;
+    }
     const char *auth = sep ? sep + 3 : url;
     size_t auth_len = strcspn(auth, "/?#");
     const char *at = memrchr(auth, '@', auth_len);
@@ -345,7 +347,7 @@ int um_storage_fetch_url(const char *url, const um_storage_fetch_options *o, con
         return -1;
     }
     char shown[512];
-    redact_url(url, shown, sizeof(shown));
+    um_storage_redact_url(url, shown, sizeof(shown));
     if (!is_http_url(url)) {
         um_error_set(err, UM_ERR_USAGE, "cannot fetch %s: only http and https URLs can be fetched",
                      shown);

@@ -753,6 +753,27 @@ static void test_source_data(void **state)
     assert_int_equal(count_entries(f->dir), (int)COUNT(cases));
 }
 
+/* URLs as logs show them: no userinfo, query or fragment; paths as they are. */
+static void test_redact_url(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *shown;
+    } cases[] = {
+        {"https://user:pass@example.com:8443/a/b.mp4?token=s3cret#frag", "https://example.com:8443/a/b.mp4"},
+        {"http://example.com/x?X-Amz-Signature=abc", "http://example.com/x"},
+        {"http://a@b@example.com/", "http://example.com/"},
+        {"s3://bucket/key/clip.mp4", "s3://bucket/key/clip.mp4"},
+        {"http://example.com", "http://example.com"},
+        {"/tmp/odd?name#1@x.mp4", "/tmp/odd?name#1@x.mp4"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[256];
+        um_storage_redact_url(cases[i].url, out, sizeof(out));
+        assert_string_equal(out, cases[i].shown);
+    }
+}
+
 int main(void)
 {
 #define DIR_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -768,6 +789,7 @@ int main(void)
         DIR_TEST(test_decode_large),
         DIR_TEST(test_decode_unwritable),
         cmocka_unit_test(test_address_classifier),
+        cmocka_unit_test(test_redact_url),
         DIR_TEST(test_fetch_url_schemes),
         DIR_TEST(test_fetch_url_refuses_private),
         DIR_TEST(test_fetch_url_redacts),
