@@ -5,7 +5,8 @@
 # presigned URL that downloads it, and /result redirects there; an S3
 # object is a source; a missing key or bucket fails the job naming S3's
 # code; an http source on a loopback address is refused until the server
-# is told to allow private addresses; an HTTP error fails the job.
+# is told to allow private addresses; an HTTP error fails the job. The
+# RunPod worker's S3 results and S3 key sources run against the same store.
 set -euo pipefail
 BIN=${UNMARK_BIN:?} MEDIA=${UNMARK_TEST_MEDIA:?}
 S3RVER=${1:?usage: test_serve_remote.sh TOOLS_DIR}/node_modules/.bin/s3rver
@@ -114,4 +115,21 @@ submit '{"source_uri":"'"$web"'/status/404","target_uri":"'"$tmp"'/nothing.mp4",
 wait_end "$id"
 [ "$status" = failed ] && job_field .error | grep -q 404 || fail "404 source: $(cat "$tmp/job")"
 stop
+
+# The RunPod worker's S3 path (local test mode): the result goes to the
+# bucket under s3_prefix and is answered as a presigned URL that downloads
+# it; an S3 key source comes from the same bucket; no secret in the answer.
+s3config='"s3Config":{"accessId":"S3RVER","accessSecret":"S3RVER","bucketName":"unmark-test","endpointUrl":"http://127.0.0.1:'$s3port'","forcePathStyle":true}'
+(cd "$tmp" && "$BIN" runpod --data "$tmp/rp" --test_input \
+  '{"id":"rp1","input":{"source":"'"$tmp"'/www/clip.mp4","output_filename":"rp.mp4",'"${opts/watermark_removal_config/watermark_config}"','"$s3config"'}}' \
+  >"$tmp/rp.json" 2>>"$tmp/log") || fail "runpod S3 job: $(cat "$tmp/rp.json")"
+[ "$(jq -r .status "$tmp/rp.json")" = success ] || fail "runpod S3 job: $(cat "$tmp/rp.json")"
+url=$(jq -r .result.result_url "$tmp/rp.json")
+case $url in "http://127.0.0.1:$s3port/unmark-test/jobs/rp1/rp.mp4?"*X-Amz-Signature=*) ;; *) fail "runpod result_url $url";; esac
+curl -sf -o "$tmp/rp.mp4" "$url" && ffprobe -v error "$tmp/rp.mp4" || fail "the runpod result does not download"
+(cd "$tmp" && "$BIN" runpod --data "$tmp/rp" --test_input \
+  '{"id":"rp2","input":{"source_s3_key":"jobs/rp1/rp.mp4",'"${opts/watermark_removal_config/watermark_config}"','"$s3config"'}}' \
+  >"$tmp/rp2.json" 2>>"$tmp/log") || fail "runpod S3 key source: $(cat "$tmp/rp2.json")"
+[ "$(jq -r .status "$tmp/rp2.json")" = success ] || fail "runpod S3 key source: $(cat "$tmp/rp2.json")"
+! grep -q '"S3RVER"' "$tmp/rp.json" "$tmp/rp2.json" || fail "a secret in runpod's answer"
 echo "serve with remote sources and targets: all checks passed"
