@@ -152,6 +152,10 @@ typedef struct {
  * *downloaded is 1 when the file is a download the caller should delete. */
 int um_storage_fetch_source(const char *uri, const um_storage_context *ctx, const char *dir,
                             char **local, int *downloaded, um_error *err);
+/* The media type a file of this name holds, by its extension ("video/mp4",
+ * "image/png" ...; "application/octet-stream" when unknown): for results
+ * sent over HTTP or stored in S3. */
+const char *um_storage_content_type(const char *name);
 /* A user-given file name made safe: its last path component, only
  * [A-Za-z0-9._-] kept (others become '_'), no leading '.', at most 100
  * bytes keeping the extension; fallback when nothing is left. */

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -170,26 +169,12 @@ static int remove_watermark(const um_runpod_config *c, const char *job_id, const
 }
 
 /* The Content-Type an uploaded result gets, by its extension. */
-static const char *content_type(const char *name)
-{
-    static const struct {
-        const char *ext, *type;
-    } types[] = {{".mp4", "video/mp4"},  {".mov", "video/quicktime"}, {".mkv", "video/x-matroska"},
-                 {".png", "image/png"},  {".jpg", "image/jpeg"},      {".jpeg", "image/jpeg"},
-                 {".webp", "image/webp"}};
-    const char *dot = strrchr(name, '.');
-    for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
-        if (strcasecmp(dot, types[i].ext) == 0)
-            return types[i].type;
-    return "application/octet-stream";
-}
-
 /* Uploads the result to s3://bucketName/KEY and presigns a GET for it. */
 static int upload_result(const um_runpod_config *c, const char *job_id, const runpod_input *in,
                          const job_files *f, char **url, um_error *err)
 {
     um_error e = {0};
-    if (um_storage_s3_put(&in->s3, in->s3_key, f->output, content_type(in->output_name), &e) < 0 ||
+    if (um_storage_s3_put(&in->s3, in->s3_key, f->output, um_storage_content_type(in->output_name), &e) < 0 ||
         um_storage_s3_presign_get(&in->s3, in->s3_key, c->result_ttl, time(NULL), url, &e) < 0) {
         um_error_set(err, e.status, "result upload to s3://%s/%s: %s", in->s3.bucket, in->s3_key, e.msg);
         return -1;

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -90,17 +89,21 @@ static int decode_source(service_state *s, um_job *job, um_error *err)
     return 0;
 }
 
-/* A job with no target writes into the data folder, results/ID/NAME. */
-static int default_target(service_state *s, um_job *job, um_error *err)
+int service_result_target(service_state *s, um_job *job, const char *name, um_error *err)
 {
-    char dir[4096], name[160];
+    char dir[4096];
     if (service_job_dir(s, "results", job->id, dir, sizeof(dir), err) < 0)
         return -1;
-    job_result_name(job->source_uri, name, sizeof(name));
-    size_t n = strlen(dir) + strlen(name) + 2;
-    job->target_uri = um_xmalloc(n);
-    snprintf(job->target_uri, n, "%s/%s", dir, name);
+    job->target_uri = service_path_join(dir, name, "");
     return 0;
+}
+
+/* A job with no target writes into the data folder, named after its source. */
+static int default_target(service_state *s, um_job *job, um_error *err)
+{
+    char name[160];
+    job_result_name(job->source_uri, name, sizeof(name));
+    return service_result_target(s, job, name, err);
 }
 
 int api_submit(struct MHD_Connection *c, service_state *s, um_job *job)
@@ -280,20 +283,6 @@ int api_patch_job(struct MHD_Connection *c, service_state *s, const char *id, co
     return api_get_job(c, s, id);
 }
 
-static const char *content_type(const char *path)
-{
-    static const char *const types[][2] = {
-        {".mp4", "video/mp4"},   {".mov", "video/quicktime"}, {".mkv", "video/x-matroska"},
-        {".webm", "video/webm"}, {".png", "image/png"},       {".jpg", "image/jpeg"},
-        {".jpeg", "image/jpeg"}, {".webp", "image/webp"},
-    };
-    const char *dot = strrchr(path, '.');
-    for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
-        if (strcasecmp(dot, types[i][0]) == 0)
-            return types[i][1];
-    return "application/octet-stream";
-}
-
 /* Sends a local result file, streamed from disk (sendfile where it can). */
 static int send_file(struct MHD_Connection *c, const char *path)
 {
@@ -308,7 +297,7 @@ static int send_file(struct MHD_Connection *c, const char *path)
     const char *slash = strrchr(path, '/');
     char disposition[300];
     snprintf(disposition, sizeof(disposition), "attachment; filename=\"%.200s\"", slash ? slash + 1 : path);
-    MHD_add_response_header(r, "Content-Type", content_type(path));
+    MHD_add_response_header(r, "Content-Type", um_storage_content_type(path));
     MHD_add_response_header(r, "Content-Disposition", disposition);
     enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
     MHD_destroy_response(r);

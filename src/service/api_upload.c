@@ -68,11 +68,8 @@ static enum MHD_Result open_file(api_upload *u, const char *filename)
         return refuse(u, MHD_HTTP_INTERNAL_SERVER_ERROR, "file", dir_err);
     }
     um_storage_sanitize_filename(filename ? filename : "", "upload.mp4", name, sizeof(name));
-    size_t n = strlen(u->dir) + strlen(name) + 8;
-    u->path = um_xmalloc(n);
-    u->part = um_xmalloc(n);
-    snprintf(u->path, n, "%s/%s", u->dir, name);
-    snprintf(u->part, n, "%s/%s.part", u->dir, name);
+    u->path = service_path_join(u->dir, name, "");
+    u->part = service_path_join(u->dir, name, ".part");
     u->file = fopen(u->part, "wb");
     if (!u->file)
         return refuse(u, MHD_HTTP_INTERNAL_SERVER_ERROR, "file", "cannot write the upload to the data folder");
@@ -213,16 +210,11 @@ static json_t *form_to_body(api_upload *u)
 /* The target, results/ID/NAME, from target_filename (sanitised). */
 static int set_target(api_upload *u, um_job *job, um_error *err)
 {
-    char dir[4096], name[160];
+    char name[160];
     if (!u->text[F_TARGET])
         return 0; /* api_submit picks the default */
-    if (service_job_dir(u->state, "results", u->id, dir, sizeof(dir), err) < 0)
-        return -1;
     um_storage_sanitize_filename(u->text[F_TARGET], "result.mp4", name, sizeof(name));
-    size_t n = strlen(dir) + strlen(name) + 2;
-    job->target_uri = um_xmalloc(n);
-    snprintf(job->target_uri, n, "%s/%s", dir, name);
-    return 0;
+    return service_result_target(u->state, job, name, err);
 }
 
 /* The field a job check named, as the form calls it. */

@@ -86,6 +86,14 @@ int service_job_dir(const service_state *s, const char *kind, const char *id, ch
     return make_data_dir(out, err);
 }
 
+char *service_path_join(const char *dir, const char *name, const char *suffix)
+{
+    size_t n = strlen(dir) + strlen(name) + strlen(suffix) + 2;
+    char *path = um_xmalloc(n);
+    snprintf(path, n, "%s/%s%s", dir, name, suffix);
+    return path;
+}
+
 void service_remove_tree(const char *dir)
 {
     DIR *d = opendir(dir);

@@ -72,6 +72,8 @@ void worker_pool_stop(worker_pool **pool);
 /* DATA/KIND/ID (uploads, results, work), created if missing, into out. */
 int service_job_dir(const service_state *s, const char *kind, const char *id, char *out, size_t cap,
                     um_error *err);
+/* DIR/NAME followed by suffix (often ""): a new string. */
+char *service_path_join(const char *dir, const char *name, const char *suffix);
 /* Removes a job's folder and what is in it (best effort: for clean-up). */
 void service_remove_tree(const char *dir);
 struct sockaddr_in;
@@ -100,6 +102,8 @@ int api_cancel_job(struct MHD_Connection *c, service_state *s, const char *id);
 int api_patch_job(struct MHD_Connection *c, service_state *s, const char *id, const char *body,
                   size_t size);
 int api_job_result(struct MHD_Connection *c, service_state *s, const char *id);
+/* Sets the job's target to DATA/results/ID/NAME (the folder created). */
+int service_result_target(service_state *s, um_job *job, const char *name, um_error *err);
 /* Checks a job built by job_from_json, stores it, wakes a worker and
  * answers 202 with it. */
 int api_submit(struct MHD_Connection *c, service_state *s, um_job *job);

@@ -147,10 +147,7 @@ static char *output_path(const um_job *job, const char *workdir)
     char name[128];
     const char *slash = strrchr(job->target_uri, '/');
     um_storage_sanitize_filename(slash ? slash + 1 : "", "result.mp4", name, sizeof(name));
-    size_t n = strlen(workdir) + strlen(name) + 2;
-    char *path = um_xmalloc(n);
-    snprintf(path, n, "%s/%s", workdir, name);
-    return path;
+    return service_path_join(workdir, name, "");
 }
 
 /* Publishes the result at output: a local target is already in place
@@ -169,7 +166,7 @@ static int publish(const um_service_config *c, const um_job *job, const char *ou
     if (um_storage_parse_s3_uri(job->target_uri, &bucket, &key, err) < 0)
         goto fail;
     s3.bucket = bucket;
-    if (um_storage_s3_put(&s3, key, output, NULL, err) < 0 ||
+    if (um_storage_s3_put(&s3, key, output, um_storage_content_type(output), err) < 0 ||
         um_storage_s3_presign_get(&s3, key, c->result_ttl, time(NULL), url, err) < 0)
         goto fail;
     result = 0;

@@ -233,3 +233,19 @@ int um_storage_fetch_source(const char *uri, const um_storage_context *ctx, cons
     um_error_set(err, UM_ERR_USAGE, "unsupported source scheme \"%.*s\"", (int)scheme, uri);
     return -1;
 }
+
+const char *um_storage_content_type(const char *name)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {".mp4", "video/mp4"},   {".mov", "video/quicktime"}, {".mkv", "video/x-matroska"},
+        {".webm", "video/webm"}, {".png", "image/png"},       {".jpg", "image/jpeg"},
+        {".jpeg", "image/jpeg"}, {".webp", "image/webp"},
+    };
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcasecmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    return "application/octet-stream";
+}
