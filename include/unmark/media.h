@@ -35,9 +35,19 @@ typedef struct {
     int transparent;     /* image output: PNG with the removed area transparent */
     int analysis;        /* frames are only looked at, never written: decode
                             faster (no deblocking), trading exactness for speed */
+    /* Trim: only the part from start to end (seconds from the file's
+     * beginning; end 0: to the end) is read, and its timestamps start at 0.
+     * Video is cut at frames, copied audio and subtitles at packets. */
+    double start, end;
+    /* Output size in pixels; 0: the input's. With one of them 0 the other
+     * keeps the picture's shape (rounded to even). Display aspect is kept. */
+    int width, height;
 } um_media_options;
 
 void um_media_options_init(um_media_options *o);
+/* Checks the trim and size options on their own (UM_ERR_USAGE, naming the
+ * option as flag_prefix + "start", e.g. "--start" or "transcode_config."). */
+int um_media_options_check(const um_media_options *o, const char *flag_prefix, um_error *err);
 
 /* ---- hardware --------------------------------------------------------- */
 typedef struct {

@@ -26,6 +26,8 @@ int cli_parse_encoder(const char *s, um_encoder *out, um_error *err);
 /* A whole number from lo to hi; flag names the option in the error. */
 int cli_parse_int(const char *s, const char *flag, int lo, int hi, int *out, um_error *err);
 int cli_parse_crf(const char *s, int *out, um_error *err);
+/* Seconds ("12.5") or [HH:]MM:SS[.frac]; errors name flag. */
+int cli_parse_time(const char *s, const char *flag, double *out, um_error *err);
 /* --detect auto|none (and UNMARK_DETECT): 1 or 0. */
 int cli_parse_detect_mode(const char *s, int *detect, um_error *err);
 int cli_parse_log_level(const char *s, um_log_level *out);

@@ -10,7 +10,8 @@
 
 enum {
     OPT_REGION = 256, OPT_MASK, OPT_OVERWRITE, OPT_HWDEC, OPT_ENCODER, OPT_PRESET, OPT_CRF,
-    OPT_FAST, OPT_FORMAT, OPT_TRANSPARENT, OPT_JSON, OPT_HELP, OPT_DETECT, OPT_TEMPLATE, OPT_METHOD
+    OPT_FAST, OPT_FORMAT, OPT_TRANSPARENT, OPT_JSON, OPT_HELP, OPT_DETECT, OPT_TEMPLATE, OPT_METHOD,
+    OPT_START, OPT_END, OPT_WIDTH, OPT_HEIGHT
 };
 
 static const struct option remove_options[] = {
@@ -23,6 +24,8 @@ static const struct option remove_options[] = {
     {"quiet", no_argument, NULL, 'q'},            {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, OPT_HELP},        {"detect", required_argument, NULL, OPT_DETECT},
     {"template", required_argument, NULL, OPT_TEMPLATE}, {"method", required_argument, NULL, OPT_METHOD},
+    {"start", required_argument, NULL, OPT_START}, {"end", required_argument, NULL, OPT_END},
+    {"width", required_argument, NULL, OPT_WIDTH}, {"height", required_argument, NULL, OPT_HEIGHT},
     CLI_DETECT_LONG_OPTIONS,                      {NULL, 0, NULL, 0},
 };
 
@@ -63,6 +66,10 @@ static int parse_option(remove_args *a, int opt, um_error *err)
     case OPT_PRESET: m->preset = optarg; return 0;
     case OPT_CRF: return cli_parse_crf(optarg, &m->crf, err);
     case OPT_FAST: m->fast = 1; return 0;
+    case OPT_START: return cli_parse_time(optarg, "--start", &m->start, err);
+    case OPT_END: return cli_parse_time(optarg, "--end", &m->end, err);
+    case OPT_WIDTH: return cli_parse_int(optarg, "--width", 0, 100000, &m->width, err);
+    case OPT_HEIGHT: return cli_parse_int(optarg, "--height", 0, 100000, &m->height, err);
     case OPT_FORMAT: m->format = optarg; return 0;
     case OPT_TRANSPARENT: m->transparent = a->job.remove.transparent = 1; return 0;
     case OPT_JSON: a->json = 1; return 0;
@@ -108,7 +115,7 @@ static int parse_remove_args(remove_args *a, int argc, char **argv, um_error *er
         um_error_set(err, UM_ERR_USAGE, "remove needs an output: -o OUTPUT");
         return -1;
     }
-    return 0;
+    return um_media_options_check(&a->job.media, "--", err);
 }
 
 static void set_up_logging(const remove_args *a)

@@ -4,6 +4,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,32 @@ int cli_parse_int(const char *s, const char *flag, int lo, int hi, int *out, um_
     }
     *out = (int)v;
     return 0;
+}
+
+/* A time as seconds ("12.5") or [HH:]MM:SS[.fraction] ("1:02.5"). */
+int cli_parse_time(const char *s, const char *flag, double *out, um_error *err)
+{
+    double total = 0;
+    const char *p = s;
+    for (int part = 0; part < 3; part++) {
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        int last = *end != ':';
+        if (end == p || errno || !isfinite(v) || v < 0 || (part > 0 && v >= 60) || (!last && v != floor(v)))
+            break;
+        total = total * 60 + v;
+        if (last && *end == '\0') {
+            *out = total;
+            return 0;
+        }
+        if (last)
+            break;
+        p = end + 1;
+    }
+    um_error_set(err, UM_ERR_USAGE, "bad %s \"%s\": expected seconds (12.5) or [HH:]MM:SS[.frac] (1:02.5)",
+                 flag, s);
+    return -1;
 }
 
 int cli_parse_crf(const char *s, int *out, um_error *err)

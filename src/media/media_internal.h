@@ -40,6 +40,10 @@ struct um_media_reader {
     int64_t start_pts;    /* first frame's pts, the origin of um_frame.time */
     int64_t last_pts, last_duration;
     int64_t packets_sent, decode_errors;
+    /* Trim (um_media_options start/end), in AV_TIME_BASE units from the
+     * file's beginning; trim_end 0: none. origin is the file's start time. */
+    int64_t trim_origin, trim_start, trim_end;
+    int video_done;       /* the video passed trim_end: only other streams' packets up to it remain */
 };
 
 /* Fills info from an opened and probed format context. */

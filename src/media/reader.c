@@ -3,6 +3,7 @@
  * frames one at a time, and pass every other stream's packets through.
  * Memory is a handful of frames and packets, whatever the video's length.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +17,10 @@
 /* Beyond this many undecodable packets the input is called corrupt rather
  * than damaged in places. */
 #define MAX_DECODE_ERRORS 100
-
-void um_media_options_init(um_media_options *o)
-{
-    memset(o, 0, sizeof(*o));
-    o->crf = -1;
-}
+/* After a trimmed video's end, packets of other streams are still read
+ * until one lies this far (AV_TIME_BASE units) beyond it: muxers interleave
+ * streams only roughly. */
+#define TRIM_TAIL (2 * AV_TIME_BASE)
 
 static enum AVPixelFormat get_cuda_format(AVCodecContext *dec, const enum AVPixelFormat *fmts)
 {
@@ -124,11 +123,38 @@ static int open_decoder(um_media_reader *r, const um_media_options *o, um_error 
 
 static int64_t expected_frames(const um_media_reader *r)
 {
-    if (r->info.frame_count > 0)
+    int trimmed = r->trim_start > 0 || r->trim_end > 0;
+    if (!trimmed && r->info.frame_count > 0)
         return r->info.frame_count;
-    if (r->info.duration > 0 && r->info.fps > 0)
-        return (int64_t)(r->info.duration * r->info.fps + 0.5);
+    double end = r->trim_end > 0 && (r->info.duration <= 0 || r->trim_end < r->info.duration * AV_TIME_BASE)
+                     ? (double)r->trim_end / AV_TIME_BASE
+                     : r->info.duration;
+    double span = end - (double)r->trim_start / AV_TIME_BASE;
+    if (span > 0 && r->info.fps > 0)
+        return (int64_t)(span * r->info.fps + 0.5);
     return -1;
+}
+
+/* Sets up trimming: refuses a start past the end, and seeks to the key
+ * frame before the start (frames before it are then decoded and dropped).
+ * A failed seek only costs time: reading from the beginning is as exact. */
+static int setup_trim(um_media_reader *r, const um_media_options *o, um_error *err)
+{
+    r->trim_origin = r->fmt->start_time != AV_NOPTS_VALUE ? r->fmt->start_time : 0;
+    r->trim_start = (int64_t)llround(o->start * AV_TIME_BASE);
+    r->trim_end = (int64_t)llround(o->end * AV_TIME_BASE);
+    if (r->trim_start > 0 && r->info.duration > 0 && o->start >= r->info.duration) {
+        um_error_set(err, UM_ERR_USAGE, "cannot start at %g s: %s is only %.3f s long", o->start, r->path,
+                     r->info.duration);
+        return -1;
+    }
+    if (r->trim_start <= 0 || r->info.is_image)
+        return 0;
+    int64_t target = r->trim_origin + r->trim_start;
+    int ret = avformat_seek_file(r->fmt, -1, INT64_MIN, target, target, 0);
+    if (ret < 0)
+        um_log(UM_LOG_INFO, "%s: cannot seek to %g s; reading from the beginning instead", r->path, o->start);
+    return 0;
 }
 
 int um_media_reader_open(um_media_reader **reader, const char *path, const um_media_options *o,
@@ -146,7 +172,7 @@ int um_media_reader_open(um_media_reader **reader, const char *path, const um_me
     r->video = r->fmt->streams[video_index];
     um_media_fill_info(r->fmt, video_index, &r->info);
     snprintf(r->info.path, sizeof(r->info.path), "%s", path);
-    if (open_decoder(r, o, err) < 0)
+    if (open_decoder(r, o, err) < 0 || setup_trim(r, o, err) < 0)
         goto fail;
     r->pkt = av_packet_alloc();
     r->decoded = av_frame_alloc();
@@ -222,6 +248,40 @@ static int to_working_frame(um_media_reader *r, AVFrame **out, um_error *err)
     return 0;
 }
 
+/* ---- trimming ---------------------------------------------------------- */
+typedef enum { TRIM_BEFORE = -1, TRIM_INSIDE = 0, TRIM_AFTER = 1 } trim_place;
+
+/* A timestamp in AV_TIME_BASE units from the file's beginning. */
+static int64_t file_time(const um_media_reader *r, int64_t ts, AVRational tb)
+{
+    return av_rescale_q(ts, tb, AV_TIME_BASE_Q) - r->trim_origin;
+}
+
+static trim_place place_in_trim(const um_media_reader *r, int64_t ts, AVRational tb)
+{
+    if (ts == AV_NOPTS_VALUE)
+        return TRIM_INSIDE;
+    int64_t t = file_time(r, ts, tb);
+    /* Without a start, nothing is before it: not even the negative times of
+     * an audio codec's priming samples. */
+    if (r->trim_start > 0 && t < r->trim_start)
+        return TRIM_BEFORE;
+    return r->trim_end > 0 && t >= r->trim_end ? TRIM_AFTER : TRIM_INSIDE;
+}
+
+/* What a trimmed stream's timestamps lose, so that the part kept starts at 0. */
+static int64_t trim_shift(const um_media_reader *r, AVRational tb)
+{
+    return r->trim_start > 0 ? av_rescale_q(r->trim_origin + r->trim_start, AV_TIME_BASE_Q, tb) : 0;
+}
+
+static trim_place frame_place(const um_media_reader *r)
+{
+    const AVFrame *f = r->decoded;
+    int64_t ts = f->best_effort_timestamp != AV_NOPTS_VALUE ? f->best_effort_timestamp : f->pts;
+    return place_in_trim(r, ts, r->video->time_base);
+}
+
 /* Gives every frame a strictly increasing timestamp: the encoder and muxer
  * need one, and the decoder's best guess is missing on some inputs. */
 static int64_t frame_timestamp(um_media_reader *r, const AVFrame *f)
@@ -249,7 +309,7 @@ static int hand_out_frame(um_media_reader *r, um_frame **frame, um_error *err)
         return -1;
     }
     int64_t pts = frame_timestamp(r, f);
-    f->pts = pts;
+    f->pts = pts - trim_shift(r, r->video->time_base);
     if (r->start_pts == AV_NOPTS_VALUE)
         r->start_pts = pts;
     r->last_duration = f->pkt_duration;
@@ -297,19 +357,74 @@ static int is_passed_through(const AVStream *st)
     return t == AVMEDIA_TYPE_AUDIO || t == AVMEDIA_TYPE_SUBTITLE;
 }
 
+/* A packet of another stream: handed out (shifted) when inside the trim.
+ * Once the video is done, the first packet well past the end ends the read. */
+static int take_packet(um_media_reader *r, const AVStream *st, um_media_packet **packet)
+{
+    AVPacket *p = r->pkt;
+    int64_t ts = p->pts != AV_NOPTS_VALUE ? p->pts : p->dts;
+    trim_place place = place_in_trim(r, ts, st->time_base);
+    if (place == TRIM_AFTER && r->video_done && file_time(r, ts, st->time_base) >= r->trim_end + TRIM_TAIL)
+        r->input_done = 1;
+    if (place != TRIM_INSIDE)
+        return 0;
+    int64_t shift = trim_shift(r, st->time_base);
+    if (p->pts != AV_NOPTS_VALUE)
+        p->pts -= shift;
+    if (p->dts != AV_NOPTS_VALUE)
+        p->dts -= shift;
+    r->packet_item.pkt = p;
+    r->packet_item.stream = st;
+    *packet = &r->packet_item;
+    return 1;
+}
+
+static int end_of_input(um_media_reader *r, um_error *err)
+{
+    if (r->next_index > 0)
+        return UM_MEDIA_EOF;
+    if (r->trim_start > 0 || r->trim_end > 0)
+        um_error_set(err, UM_ERR_USAGE, "cannot use input %s: no video frame lies between %g s and %s", r->path,
+                     (double)r->trim_start / AV_TIME_BASE, r->trim_end > 0 ? "the end asked for" : "its end");
+    else
+        um_error_set(err, UM_ERR_INPUT, "cannot use input %s: no video frame could be decoded", r->path);
+    return -1;
+}
+
+enum { VIDEO_NEEDS_INPUT, VIDEO_FRAME, VIDEO_END };
+
+/* The next decoded frame inside the trim (VIDEO_FRAME), VIDEO_NEEDS_INPUT
+ * when the decoder wants more packets, VIDEO_END past the video's end, or
+ * -1 on error. */
+static int next_video_frame(um_media_reader *r, um_error *err)
+{
+    while (!r->video_done) {
+        int ret = receive_frame(r, err);
+        if (ret == AVERROR(EAGAIN))
+            return VIDEO_NEEDS_INPUT;
+        if (ret == AVERROR_EOF)
+            return VIDEO_END;
+        if (ret < 0)
+            return -1;
+        trim_place place = frame_place(r);
+        if (place == TRIM_INSIDE)
+            return VIDEO_FRAME;
+        if (place == TRIM_AFTER)
+            r->video_done = 1;
+    }
+    return r->input_done ? VIDEO_END : VIDEO_NEEDS_INPUT;
+}
+
 int um_media_reader_next(um_media_reader *r, um_frame **frame, um_media_packet **packet,
                          um_error *err)
 {
     for (;;) {
-        int ret = receive_frame(r, err);
-        if (ret == 0)
+        int ret = next_video_frame(r, err);
+        if (ret == VIDEO_FRAME)
             return hand_out_frame(r, frame, err);
-        if (ret == AVERROR_EOF)
-            return r->next_index > 0 ? UM_MEDIA_EOF
-                                     : (um_error_set(err, UM_ERR_INPUT,
-                                                     "cannot use input %s: no video frame could be decoded",
-                                                     r->path), -1);
-        if (ret != AVERROR(EAGAIN))
+        if (ret == VIDEO_END)
+            return end_of_input(r, err);
+        if (ret < 0)
             return -1;
         if (r->input_done) {
             if (send_video_packet(r, NULL, err) < 0)
@@ -327,14 +442,11 @@ int um_media_reader_next(um_media_reader *r, um_frame **frame, um_media_packet *
             return -1;
         }
         const AVStream *st = r->fmt->streams[r->pkt->stream_index];
-        if (st == r->video) {
+        if (st == r->video && !r->video_done) {
             r->packets_sent++;
             if (send_video_packet(r, r->pkt, err) < 0)
                 return -1;
-        } else if (is_passed_through(st)) {
-            r->packet_item.pkt = r->pkt;
-            r->packet_item.stream = st;
-            *packet = &r->packet_item;
+        } else if (st != r->video && is_passed_through(st) && take_packet(r, st, packet)) {
             return UM_MEDIA_PACKET;
         }
     }

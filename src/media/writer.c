@@ -5,6 +5,8 @@
  * The encoder opens at the first frame, when its format is known; packets of
  * other streams that arrive before then wait in a small, capped queue.
  */
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,17 +162,26 @@ static int add_video_stream(um_media_writer *w, const AVStream *in, um_error *er
     return 0;
 }
 
-static void copy_chapters(AVFormatContext *oc, const AVFormatContext *ic)
+/* Copies the chapters that overlap the part read (all of them without a
+ * trim), moved and cut to its timeline. */
+static void copy_chapters(AVFormatContext *oc, const AVFormatContext *ic, const um_media_options *o)
 {
+    int64_t origin = ic->start_time != AV_NOPTS_VALUE ? ic->start_time : 0;
+    int64_t start = o->start > 0 ? origin + (int64_t)(o->start * AV_TIME_BASE) : 0;
+    int64_t end = o->end > 0 ? origin + (int64_t)(o->end * AV_TIME_BASE) : INT64_MAX;
     for (unsigned i = 0; i < ic->nb_chapters; i++) {
         const AVChapter *in = ic->chapters[i];
+        int64_t shift = av_rescale_q(start, AV_TIME_BASE_Q, in->time_base);
+        int64_t limit = end == INT64_MAX ? INT64_MAX : av_rescale_q(end, AV_TIME_BASE_Q, in->time_base);
+        if (in->end <= shift || in->start >= limit)
+            continue;
         AVChapter *out = av_mallocz(sizeof(*out));
         if (!out)
             return;
         out->id = in->id;
         out->time_base = in->time_base;
-        out->start = in->start;
-        out->end = in->end;
+        out->start = FFMAX(in->start, shift) - shift;
+        out->end = FFMIN(in->end, limit) - shift;
         av_dict_copy(&out->metadata, in->metadata, 0);
         if (av_dynarray_add_nofree(&oc->chapters, (int *)&oc->nb_chapters, out) < 0) {
             av_dict_free(&out->metadata);
@@ -227,6 +238,8 @@ int um_media_writer_open(um_media_writer **writer, const char *path, const char 
                      reader->path, w->target);
         goto fail;
     }
+    if (um_media_options_check(o, "", err) < 0)
+        goto fail;
     if (w->opts.transparent && !(w->is_image && av_guess_codec(w->oc->oformat, NULL, format_hint_path,
                                                               NULL, AVMEDIA_TYPE_VIDEO) == AV_CODEC_ID_PNG)) {
         um_error_set(err, UM_ERR_USAGE, "--transparent needs a PNG output, not %s", w->target);
@@ -244,7 +257,7 @@ int um_media_writer_open(um_media_writer **writer, const char *path, const char 
     }
     if (!w->is_image) {
         av_dict_copy(&w->oc->metadata, ic->metadata, 0);
-        copy_chapters(w->oc, ic);
+        copy_chapters(w->oc, ic, &w->opts);
     }
     w->pkt = av_packet_alloc();
     w->pending = um_xcalloc(MAX_PENDING_PACKETS, sizeof(*w->pending));
@@ -265,6 +278,19 @@ static int codec_takes_format(const AVCodec *codec, enum AVPixelFormat fmt)
     return 0;
 }
 
+/* The picture's size in the output: the options' width and height, one of
+ * them 0 following the other in the input's shape (rounded to even, as
+ * 4:2:0 wants), both 0 the input's own. */
+static void output_size(const um_media_options *o, const AVFrame *f, int *width, int *height)
+{
+    *width = o->width ? o->width : f->width;
+    *height = o->height ? o->height : f->height;
+    if (o->width && !o->height)
+        *height = FFMAX(2, (int)lrint((double)f->height * o->width / f->width / 2) * 2);
+    else if (o->height && !o->width)
+        *width = FFMAX(2, (int)lrint((double)f->width * o->height / f->height / 2) * 2);
+}
+
 /* The format the encoder gets: the working format itself when it can take
  * it; 4:4:4 when the chroma of an odd-sized picture cannot be subsampled
  * (H.264 4:2:0 needs even sizes); else the closest the encoder offers. */
@@ -273,7 +299,9 @@ static enum AVPixelFormat encoder_format(const um_media_writer *w, const AVCodec
     const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(f->format);
     if (w->opts.transparent)
         return AV_PIX_FMT_RGBA;
-    int odd = ((f->width & 1) && d->log2_chroma_w) || ((f->height & 1) && d->log2_chroma_h);
+    int width, height;
+    output_size(&w->opts, f, &width, &height);
+    int odd = ((width & 1) && d->log2_chroma_w) || ((height & 1) && d->log2_chroma_h);
     if (odd && !w->is_image) {
         enum AVPixelFormat full = d->comp[0].depth > 8 ? AV_PIX_FMT_YUV444P10 : AV_PIX_FMT_YUV444P;
         if (codec_takes_format(codec, full))
@@ -289,15 +317,22 @@ static void configure_encoder(um_media_writer *w, AVCodecContext *enc, const AVF
                               enum AVPixelFormat fmt)
 {
     const AVStream *in = w->reader->video;
-    enc->width = f->width;
-    enc->height = f->height;
+    output_size(&w->opts, f, &enc->width, &enc->height);
     enc->pix_fmt = fmt;
     enc->time_base = in->time_base;
     AVRational rate = in->avg_frame_rate.num ? in->avg_frame_rate : in->r_frame_rate;
     if (rate.num && rate.den)
         enc->framerate = rate;
-    enc->sample_aspect_ratio = f->sample_aspect_ratio.num ? f->sample_aspect_ratio
-                                                          : in->codecpar->sample_aspect_ratio;
+    AVRational sar = f->sample_aspect_ratio.num ? f->sample_aspect_ratio : in->codecpar->sample_aspect_ratio;
+    if (enc->width != f->width || enc->height != f->height) {
+        /* A new size keeps the picture's display shape, as FFmpeg's scale filter does. */
+        sar = sar.num ? sar : (AVRational){1, 1};
+        av_reduce(&sar.num, &sar.den, (int64_t)sar.num * enc->height * f->width,
+                  (int64_t)sar.den * enc->width * f->height, INT_MAX);
+        if (sar.num == sar.den)
+            sar = (AVRational){0, 1};
+    }
+    enc->sample_aspect_ratio = sar;
     enc->color_primaries = f->color_primaries;
     enc->color_trc = f->color_trc;
     enc->colorspace = f->colorspace;
@@ -410,13 +445,14 @@ static int open_image_encoder(um_media_writer *w, const AVFrame *f, um_error *er
     return 0;
 }
 
-/* Sets up conversion into the encoder's format when it differs from the
- * working format (odd sizes, 10-bit for NVENC, RGB for images). */
+/* Sets up conversion into the encoder's format and size when they differ
+ * from the working frame's (odd sizes, 10-bit for NVENC, RGB for images,
+ * a new size asked for). */
 static int prepare_conversion(um_media_writer *w, const AVFrame *f, um_error *err)
 {
-    if (w->enc->pix_fmt == f->format)
+    if (w->enc->pix_fmt == f->format && w->enc->width == f->width && w->enc->height == f->height)
         return 0;
-    w->sws = sws_getContext(f->width, f->height, f->format, f->width, f->height, w->enc->pix_fmt,
+    w->sws = sws_getContext(f->width, f->height, f->format, w->enc->width, w->enc->height, w->enc->pix_fmt,
                             SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, NULL, NULL, NULL);
     w->enc_frame = av_frame_alloc();
     if (!w->sws || !w->enc_frame) {
@@ -425,8 +461,8 @@ static int prepare_conversion(um_media_writer *w, const AVFrame *f, um_error *er
         return -1;
     }
     w->enc_frame->format = w->enc->pix_fmt;
-    w->enc_frame->width = f->width;
-    w->enc_frame->height = f->height;
+    w->enc_frame->width = w->enc->width;
+    w->enc_frame->height = w->enc->height;
     if (av_frame_get_buffer(w->enc_frame, 0) < 0) {
         um_error_set(err, UM_ERR_OTHER, "cannot allocate a frame for the encoder");
         return -1;
@@ -562,6 +598,7 @@ int um_media_writer_frame(um_media_writer *w, um_frame *frame, um_error *err)
         sws_scale(w->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height,
                   w->enc_frame->data, w->enc_frame->linesize);
         av_frame_copy_props(w->enc_frame, f);
+        w->enc_frame->sample_aspect_ratio = w->enc->sample_aspect_ratio;
         in = w->enc_frame;
         if (w->opts.transparent && frame->removed)
             apply_removed_alpha(in, frame);
