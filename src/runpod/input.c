@@ -300,7 +300,7 @@ static int parse_watermark_config(runpod_input *in, um_error *err)
     char field[JOB_FIELD_SIZE];
     if (!w || json_is_null(w))
         return 0;
-    if (job_config_check(w, "watermark_config", field, err) < 0)
+    if (job_config_check(w, "watermark_removal", "watermark_config", field, err) < 0)
         return -1;
     in->config = um_check_alloc(json_dumps(w, JSON_COMPACT), "watermark_config");
     return 0;

@@ -1,7 +1,8 @@
 /*
  * POST /jobs/upload: a job whose input comes in the request, as
  * multipart/form-data with the fields file, job_type, priority,
- * target_filename, metadata_json and watermark_config_json.
+ * target_filename, metadata_json, watermark_config_json and
+ * transcode_config_json.
  *
  * The file is streamed to the job's upload folder as it arrives (through
  * libmicrohttpd's post processor), never held whole in memory; the other
@@ -24,10 +25,11 @@
 #define FIELD_CAP (64 * 1024)
 #define PP_BUFFER (64 * 1024)
 
-typedef enum { F_JOB_TYPE, F_PRIORITY, F_TARGET, F_METADATA, F_CONFIG, F_COUNT } text_field;
+typedef enum { F_JOB_TYPE, F_PRIORITY, F_TARGET, F_METADATA, F_CONFIG, F_TRANSCODE, F_COUNT } text_field;
 
-static const char *const field_names[F_COUNT] = {"job_type", "priority", "target_filename",
-                                                 "metadata_json", "watermark_config_json"};
+static const char *const field_names[F_COUNT] = {"job_type",      "priority",
+                                                 "target_filename", "metadata_json",
+                                                 "watermark_config_json", "transcode_config_json"};
 
 struct api_upload {
     service_state *state;
@@ -200,6 +202,8 @@ static json_t *form_to_body(api_upload *u)
         refuse(u, MHD_HTTP_BAD_REQUEST, "metadata_json", "metadata_json: not JSON");
     } else if (add_json_field(body, "watermark_removal_config", u->text[F_CONFIG]) < 0) {
         refuse(u, MHD_HTTP_BAD_REQUEST, "watermark_config_json", "watermark_config_json: not JSON");
+    } else if (add_json_field(body, "transcode_config", u->text[F_TRANSCODE]) < 0) {
+        refuse(u, MHD_HTTP_BAD_REQUEST, "transcode_config_json", "transcode_config_json: not JSON");
     } else {
         return body;
     }
@@ -224,6 +228,8 @@ static void form_field_name(const char *json_field, char *out)
         snprintf(out, JOB_FIELD_SIZE, "metadata_json%.60s", json_field + 8);
     else if (strncmp(json_field, "watermark_removal_config", 24) == 0)
         snprintf(out, JOB_FIELD_SIZE, "watermark_config_json%.60s", json_field + 24);
+    else if (strncmp(json_field, "transcode_config", 16) == 0)
+        snprintf(out, JOB_FIELD_SIZE, "transcode_config_json%.60s", json_field + 16);
     else
         snprintf(out, JOB_FIELD_SIZE, "%s", json_field);
 }

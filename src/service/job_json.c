@@ -166,21 +166,47 @@ static int check_region(json_t *r)
     return 0;
 }
 
-typedef enum { KIND_NUMBER, KIND_BOOL, KIND_STRING, KIND_REGIONS } option_kind;
+typedef enum { KIND_NUMBER, KIND_BOOL, KIND_STRING, KIND_REGIONS, KIND_TIME, KIND_SIZE, KIND_CRF, KIND_PRESET } option_kind;
 
-static const struct {
+typedef struct {
     const char *name;
     option_kind kind;
-} config_keys[] = {
+} option_key;
+
+/* watermark_removal_config: what --region, --max-area and the like say on
+ * the command line. */
+static const option_key removal_keys[] = {
     {"max_bbox_percent", KIND_NUMBER}, {"detector", KIND_STRING}, {"force_format", KIND_STRING},
     {"overwrite", KIND_BOOL},          {"transparent", KIND_BOOL}, {"regions", KIND_REGIONS},
+    {NULL, 0},
 };
 
-static int check_option(const char *prefix, const char *key, json_t *v, option_kind kind, char *field,
+/* transcode_config: named options only, never FFmpeg arguments. */
+static const option_key transcode_keys[] = {
+    {"start", KIND_TIME}, {"end", KIND_TIME},     {"width", KIND_SIZE},         {"height", KIND_SIZE},
+    {"crf", KIND_CRF},    {"preset", KIND_PRESET}, {"force_format", KIND_STRING}, {"overwrite", KIND_BOOL},
+    {NULL, 0},
+};
+
+static const char *const x264_presets[] = {"ultrafast", "superfast", "veryfast", "faster", "fast",
+                                           "medium",    "slow",      "slower",   "veryslow"};
+
+static int is_x264_preset(const char *s)
+{
+    for (size_t i = 0; i < sizeof(x264_presets) / sizeof(x264_presets[0]); i++)
+        if (strcmp(s, x264_presets[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int whole_in(json_t *v, json_int_t lo, json_int_t hi)
+{
+    return json_is_integer(v) && json_integer_value(v) >= lo && json_integer_value(v) <= hi;
+}
+
+static int check_option(const char *name, const char *key, json_t *v, option_kind kind, char *field,
                         um_error *err)
 {
-    char name[JOB_FIELD_SIZE];
-    snprintf(name, sizeof(name), "%.30s.%.60s", prefix, key);
     switch (kind) {
     case KIND_NUMBER:
         if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 100)
@@ -202,38 +228,72 @@ static int check_option(const char *prefix, const char *key, json_t *v, option_k
             if (check_region(json_array_get(v, i)) < 0)
                 return bad(field, name, err, "each must be [x, y, w, h]: whole numbers, w and h above 0");
         return 0;
+    case KIND_TIME:
+        if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1e7)
+            return bad(field, name, err, "must be a time in seconds, 0 or more");
+        return 0;
+    case KIND_SIZE:
+        if (!whole_in(v, 0, 16384) || json_integer_value(v) == 1)
+            return bad(field, name, err, "must be a whole number of pixels from 2 to 16384 (0: the input's)");
+        return 0;
+    case KIND_CRF:
+        return whole_in(v, 0, 51) ? 0 : bad(field, name, err, "must be a whole number from 0 to 51");
+    case KIND_PRESET:
+        if (!json_is_string(v) || !is_x264_preset(json_string_value(v)))
+            return bad(field, name, err,
+                       "expected ultrafast, superfast, veryfast, faster, fast, medium, slow, slower or veryslow");
+        return 0;
     }
     return 0;
 }
 
-int job_config_check(json_t *c, const char *prefix, char *field, um_error *err)
+/* The end of a trim must come after its start. */
+static int check_trim(json_t *c, const char *prefix, char *field, um_error *err)
+{
+    json_t *start = json_object_get(c, "start"), *end = json_object_get(c, "end");
+    if (!end || json_number_value(end) == 0 || json_number_value(end) > json_number_value(start))
+        return 0;
+    char name[JOB_FIELD_SIZE];
+    snprintf(name, sizeof(name), "%.30s.end", prefix);
+    return bad(field, name, err, "must be after start (or 0: to the end)");
+}
+
+int job_config_check(json_t *c, const char *job_type, const char *prefix, char *field, um_error *err)
 {
     if (!json_is_object(c))
         return bad(field, prefix, err, "must be an object");
+    const option_key *keys = strcmp(job_type, "transcode") == 0 ? transcode_keys : removal_keys;
     const char *key;
     json_t *v;
     json_object_foreach(c, key, v) {
-        size_t i = 0, n = sizeof(config_keys) / sizeof(config_keys[0]);
-        while (i < n && strcmp(key, config_keys[i].name) != 0)
-            i++;
-        if (i == n) {
-            char name[JOB_FIELD_SIZE];
-            snprintf(name, sizeof(name), "%.30s.%.60s", prefix, key);
+        const option_key *k = keys;
+        while (k->name && strcmp(key, k->name) != 0)
+            k++;
+        char name[JOB_FIELD_SIZE];
+        snprintf(name, sizeof(name), "%.30s.%.60s", prefix, key);
+        if (!k->name)
             return bad(field, name, err, "unknown option");
-        }
-        if (check_option(prefix, key, v, config_keys[i].kind, field, err) < 0)
+        if (check_option(name, key, v, k->kind, field, err) < 0)
             return -1;
     }
-    return 0;
+    return check_trim(c, prefix, field, err);
 }
 
-static int check_config(json_t *body, char **out, char *field, um_error *err)
+/* The job's options: watermark_removal_config for a removal,
+ * transcode_config for a transcode; the other one is refused by name. */
+static int check_config(json_t *body, const char *job_type, char **out, char *field, um_error *err)
 {
-    json_t *c = json_object_get(body, "watermark_removal_config");
+    int transcode = strcmp(job_type, "transcode") == 0;
+    const char *mine = transcode ? "transcode_config" : "watermark_removal_config";
+    const char *other = transcode ? "watermark_removal_config" : "transcode_config";
+    json_t *c = json_object_get(body, mine), *o = json_object_get(body, other);
     *out = NULL;
+    if (o && !json_is_null(o))
+        return bad(field, other, err, transcode ? "only for job_type watermark_removal"
+                                                : "only for job_type transcode");
     if (!c || json_is_null(c))
         return 0;
-    if (job_config_check(c, "watermark_removal_config", field, err) < 0)
+    if (job_config_check(c, job_type, mine, field, err) < 0)
         return -1;
     *out = json_dumps(c, JSON_COMPACT);
     return 0;
@@ -254,7 +314,7 @@ static int check_metadata(json_t *body, char **out, char *field, um_error *err)
 /* Every member the body may have. */
 static const char *const body_keys[] = {
     "source_uri",   "source_base64",     "source_headers", "source_verify_ssl",       "target_uri",
-    "job_type",     "priority",          "metadata",       "watermark_removal_config",
+    "job_type",     "priority",          "metadata",       "watermark_removal_config", "transcode_config",
 };
 
 static int check_known_keys(json_t *body, char *field, um_error *err)
@@ -283,7 +343,7 @@ int job_from_json(json_t *body, um_job *job, char *field, um_error *err)
         check_uri(body, "target_uri", 1, &target, field, err) < 0 ||
         check_job_type(body, &type, field, err) < 0 || check_priority(body, &priority, field, err) < 0 ||
         check_metadata(body, &job->metadata, field, err) < 0 ||
-        check_config(body, &job->config, field, err) < 0) {
+        check_config(body, type, &job->config, field, err) < 0) {
         um_job_clear(job);
         return -1;
     }
@@ -322,7 +382,8 @@ json_t *job_to_json(const um_job *j)
     json_object_set_new(o, "source_uri", string_json(j->source_uri));
     json_object_set_new(o, "target_uri", string_json(j->target_uri));
     json_object_set_new(o, "metadata", raw_json(j->metadata));
-    json_object_set_new(o, "watermark_removal_config", raw_json(j->config));
+    int transcode = j->job_type && strcmp(j->job_type, "transcode") == 0;
+    json_object_set_new(o, transcode ? "transcode_config" : "watermark_removal_config", raw_json(j->config));
     json_object_set_new(o, "error", string_json(j->error));
     json_object_set_new(o, "result_url", string_json(j->result_url));
     json_object_set_new(o, "attempts", json_integer(j->attempts));
@@ -336,6 +397,7 @@ int job_options_parse(const char *config, job_options *o, json_t **holder, um_er
 {
     memset(o, 0, sizeof(*o));
     o->detect = 1;
+    o->crf = -1;
     *holder = NULL;
     if (!config)
         return 0;
@@ -355,6 +417,14 @@ int job_options_parse(const char *config, job_options *o, json_t **holder, um_er
     if ((v = json_object_get(c, "force_format")))
         o->force_format = json_string_value(v);
     o->overwrite = json_is_true(json_object_get(c, "overwrite"));
+    o->start = json_number_value(json_object_get(c, "start"));
+    o->end = json_number_value(json_object_get(c, "end"));
+    o->width = (int)json_integer_value(json_object_get(c, "width"));
+    o->height = (int)json_integer_value(json_object_get(c, "height"));
+    if ((v = json_object_get(c, "crf")))
+        o->crf = (int)json_integer_value(v);
+    if ((v = json_object_get(c, "preset")))
+        o->preset = json_string_value(v);
     o->transparent = json_is_true(json_object_get(c, "transparent"));
     json_t *regions = json_object_get(c, "regions");
     for (size_t i = 0; i < json_array_size(regions) && i < JOB_MAX_REGIONS; i++, o->nb_regions++)
@@ -374,8 +444,17 @@ void job_describe(const um_job *job, const job_options *o, const um_media_option
     pj->media = *media;
     pj->media.format = o->force_format;
     pj->media.transparent = pj->remove.transparent = o->transparent;
-    if (strcmp(job->job_type, "watermark_removal") != 0)
+    if (strcmp(job->job_type, "transcode") == 0) {
+        pj->media.start = o->start;
+        pj->media.end = o->end;
+        pj->media.width = o->width;
+        pj->media.height = o->height;
+        if (o->crf >= 0)
+            pj->media.crf = o->crf;
+        if (o->preset)
+            pj->media.preset = o->preset;
         return;
+    }
     pj->detect = o->detect;
     if (o->max_bbox_percent > 0)
         pj->detect_options.max_area = o->max_bbox_percent / 100.0;

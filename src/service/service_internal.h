@@ -42,7 +42,8 @@ const char *job_local_path(const char *uri);
 void job_result_name(const char *source_uri, char *out, size_t cap);
 /* A job as the API shows it. */
 json_t *job_to_json(const um_job *job);
-/* The removal options a job carries (its config JSON), parsed. */
+/* The options a job carries (its config JSON), parsed: a removal's, or a
+ * transcode's (trim, size, quality). */
 #define JOB_MAX_REGIONS 64
 typedef struct {
     double max_bbox_percent;      /* 0: default */
@@ -51,11 +52,16 @@ typedef struct {
     int overwrite, transparent;
     int nb_regions;
     int regions[JOB_MAX_REGIONS][4];
+    double start, end;            /* transcode: trim, seconds (end 0: none) */
+    int width, height;            /* transcode: new size, 0 keeps */
+    int crf;                      /* transcode: libx264 CRF, -1 the server's */
+    const char *preset;           /* transcode: libx264 preset, NULL the server's */
 } job_options;
 int job_options_parse(const char *config, job_options *o, json_t **holder, um_error *err);
-/* Checks a removal options object (watermark_removal_config); a bad option
+/* Checks a job's options object: a removal's (watermark_removal_config) or,
+ * for job_type "transcode", a transcode's (transcode_config); a bad option
  * is named "PREFIX.KEY" in field. */
-int job_config_check(json_t *config, const char *prefix, char *field, um_error *err);
+int job_config_check(json_t *config, const char *job_type, const char *prefix, char *field, um_error *err);
 /* The pipeline job that a job and its parsed options describe; the
  * pipeline job's regions point into regions[JOB_MAX_REGIONS]. */
 void job_describe(const um_job *job, const job_options *o, const um_media_options *media,

@@ -80,6 +80,15 @@ done <<JSON
 {"source_uri":"$src","source_headers":{"bad name":"b"}}|source_headers
 {"source_uri":"$src","source_verify_ssl":"no"}|source_verify_ssl
 {"source_uri":"data:;base64,@@@@"}|source
+{"source_uri":"$src","transcode_config":{"start":1}}|transcode_config
+{"source_uri":"$src","job_type":"transcode","watermark_removal_config":{}}|watermark_removal_config
+{"source_uri":"$src","job_type":"transcode","transcode_config":{"args":"-vf hflip"}}|transcode_config.args
+{"source_uri":"$src","job_type":"transcode","transcode_config":{"start":2,"end":1}}|transcode_config.end
+{"source_uri":"$src","job_type":"transcode","transcode_config":{"start":-1}}|transcode_config.start
+{"source_uri":"$src","job_type":"transcode","transcode_config":{"width":1}}|transcode_config.width
+{"source_uri":"$src","job_type":"transcode","transcode_config":{"height":2.5}}|transcode_config.height
+{"source_uri":"$src","job_type":"transcode","transcode_config":{"crf":52}}|transcode_config.crf
+{"source_uri":"$src","job_type":"transcode","transcode_config":{"preset":"insane"}}|transcode_config.preset
 JSON
 call POST /jobs "{\"source_uri\":\"$src\",\"target_uri\":\"$tmp/x.mp4\",\"metadata\":{\"pad\":\"$(head -c 6000 /dev/zero | tr '\0' a)\"}}"
 expect 413 "oversized body"
@@ -146,6 +155,8 @@ done <<FORMS
 400|watermark_config_json|-F "file=@$MEDIA/image.png" -F 'watermark_config_json={oops'
 400|priority|-F "file=@$MEDIA/image.png" -F priority=high
 400|size|-F "file=@$MEDIA/image.png" -F size=3
+400|transcode_config_json.end|-F "file=@$MEDIA/cfr.mp4" -F job_type=transcode -F 'transcode_config_json={"end":-2}'
+400|transcode_config_json|-F "file=@$MEDIA/cfr.mp4" -F job_type=transcode -F 'transcode_config_json=[1'
 415|Content-Type|-H 'Content-Type: application/json' --data-binary '{}'
 FORMS
 head -c 3000000 /dev/urandom >"$tmp/big.bin"
@@ -180,6 +191,25 @@ call GET "/jobs/$bad/result"; expect 409 "the result of a failed job"
 call DELETE /jobs; expect 405 "wrong method"
 call GET /metrics; expect 200 "metrics"
 grep -q 'unmark_jobs{status="completed"} 3' "$tmp/body" || fail "metrics: $(cat "$tmp/body")"
+
+# A transcode job trims and resizes through named options; one that asks
+# for a start past the end fails saying so.
+call POST /jobs '{"source_uri":"'$MEDIA'/cfr.mp4","target_uri":"'$tmp'/cut.mp4","job_type":"transcode",
+  "transcode_config":{"start":0.5,"end":1.5,"width":160,"crf":30,"preset":"ultrafast"}}'
+expect 202 "submit a transcode"
+cut=$(field .id)
+[ "$(field .transcode_config.width)" = 160 ] || fail "transcode job: $(cat "$tmp/body")"
+wait_status "$cut" completed
+probe=$(ffprobe -v error -count_frames -select_streams v -show_entries stream=width,height,nb_read_frames -of csv=p=0 "$tmp/cut.mp4")
+[ "$probe" = 160,120,25 ] || fail "transcode result: $probe, want 160x120 and 25 frames"
+[ "$(ffprobe -v error -select_streams a -show_entries stream=codec_name -of csv=p=0 "$tmp/cut.mp4")" = aac ] ||
+  fail "the transcode lost its audio"
+call POST /jobs '{"source_uri":"'$MEDIA'/cfr.mp4","target_uri":"'$tmp'/late.mp4","job_type":"transcode","transcode_config":{"start":10}}'
+expect 202 "submit a transcode past the end"
+late=$(field .id)
+wait_status "$late" failed
+field .error | grep -q "cannot start at 10 s" || fail "past-the-end error: $(field .error)"
+[ ! -e "$tmp/late.mp4" ] || fail "a failed transcode left output"
 stop
 
 # With no workers, jobs wait; cancel ends a queued one, twice is a conflict.
