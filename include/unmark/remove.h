@@ -94,6 +94,14 @@ int um_matte_fit_add_spot(um_matte_fit *fit, um_box box, int mark, const uint8_t
  * crop of it; at most 64 per spot, later ones are ignored). */
 void um_matte_fit_add_sample(um_matte_fit *fit, int spot, const um_frame *frame);
 int um_matte_fit_samples(const um_matte_fit *fit, int spot);
+/* Declares that a spot's mark never leaves its place (a TV bug): the fit
+ * then learns the scene behind it from the camera's motion, out of every
+ * frame given to um_matte_fit_add_frame, and fits the matte against the
+ * true picture wherever the camera has shown it beside the mark. */
+void um_matte_fit_track_background(um_matte_fit *fit, int spot);
+/* Gives the fit the next frame of the video, in order, before that frame's
+ * um_matte_fit_add_sample calls (only tracked spots use it). */
+void um_matte_fit_add_frame(um_matte_fit *fit, const um_frame *frame);
 /* Solves every spot: mattes[i] (free with um_matte_free) or NULL where there
  * were too few samples (fewer than 6). */
 void um_matte_fit_solve(um_matte_fit *fit, um_matte **mattes);

@@ -15,6 +15,9 @@
 /* Frames sampled per spot: enough for the inpainting errors to average
  * out, few enough to stay cheap. */
 #define SAMPLES_PER_SPOT 48
+/* A spot present in this share of the frames never leaves: the scene
+ * behind it is learnt from the camera's motion. */
+#define STATIC_SHARE 0.9
 
 typedef struct {
     int64_t frame;
@@ -69,6 +72,22 @@ static int box_at(const um_detector *det, int64_t t, int s, um_box box, double *
     return -1;
 }
 
+/* Whether spot s stands in nearly every frame. */
+static int never_leaves(const um_detector *det, int s)
+{
+    int64_t frames = um_detect_frame_count(det), present = 0;
+    for (int64_t t = 0; t < frames; t++) {
+        const um_box *boxes;
+        int n = um_detect_frame_boxes(det, t, &boxes);
+        for (int i = 0; i < n; i++)
+            if (um_detect_box_spot(det, t, i, NULL) == s) {
+                present++;
+                break;
+            }
+    }
+    return frames > 0 && (double)present >= STATIC_SHARE * (double)frames;
+}
+
 /* Appends up to SAMPLES_PER_SPOT of the n frames at[], evenly spread. */
 static void take_evenly(const int64_t *at, int64_t n, int s, sample_ref **refs, int *count)
 {
@@ -116,14 +135,17 @@ typedef struct {
     um_matte_fit *fit;
     const sample_ref *refs;
     int count, next;
+    int tracking;               /* some spot learns its background: every frame counts */
 } collect_state;
 
-/* Hands the frame to the fit for every spot sampled in it; stops after the
- * last sampled frame. */
+/* Hands the frame to the fit for every spot sampled in it (and to the
+ * backgrounds being learnt); stops after the last sampled frame. */
 static int take_samples(void *opaque, um_frame *frame, um_error *err)
 {
     (void)err;
     collect_state *c = opaque;
+    if (c->tracking)
+        um_matte_fit_add_frame(c->fit, frame);
     for (; c->next < c->count && c->refs[c->next].frame == frame->index; c->next++)
         um_matte_fit_add_sample(c->fit, c->refs[c->next].spot, frame);
     return c->next == c->count;
@@ -132,9 +154,9 @@ static int take_samples(void *opaque, um_frame *frame, um_error *err)
 /* Decodes the reader's input up to the last sampled frame, handing the
  * samples over. */
 static int collect(const um_pipeline_job *job, um_media_reader *reader, um_matte_fit *fit,
-                   const sample_ref *refs, int count, um_error *err)
+                   const sample_ref *refs, int count, int tracking, um_error *err)
 {
-    collect_state c = {fit, refs, count, 0};
+    collect_state c = {fit, refs, count, 0, tracking};
     um_pass_report report = {"matte", count ? refs[count - 1].frame + 1 : 0, job->progress,
                              job->progress_opaque, job->cancel, job->output};
     return count ? um_pipeline_each_frame(reader, &report, take_samples, &c, err) : 0;
@@ -156,9 +178,11 @@ static void log_matte(const um_detector *det, int s, const um_matte *m, int samp
 }
 
 /* Declares every spot to the fit and lists the frames to sample, in
- * decoding order. */
-static void plan_samples(const um_detector *det, um_matte_fit *fit, sample_ref **refs, int *count)
+ * decoding order. Returns how many spots never leave (their backgrounds are
+ * learnt). */
+static int plan_samples(const um_detector *det, um_matte_fit *fit, sample_ref **refs, int *count)
 {
+    int tracked = 0;
     for (int s = 0; s < um_detect_spot_count(det); s++) {
         int64_t example;
         um_box box = usual_box(det, s, &example);
@@ -166,10 +190,15 @@ static void plan_samples(const um_detector *det, um_matte_fit *fit, sample_ref *
         ptrdiff_t stride = 0;
         if (example >= 0)
             um_detect_box_shape(det, example, box_at(det, example, s, box, NULL), &shape, &stride);
-        um_matte_fit_add_spot(fit, box, um_detect_spot_get(det, s)->mark, shape, stride);
+        int index = um_matte_fit_add_spot(fit, box, um_detect_spot_get(det, s)->mark, shape, stride);
+        if (never_leaves(det, s)) {
+            um_matte_fit_track_background(fit, index);
+            tracked++;
+        }
         pick_samples(det, s, box, refs, count);
     }
     qsort(*refs, (size_t)*count, sizeof(sample_ref), compare_refs);
+    return tracked;
 }
 
 int um_pipeline_fit_mattes(const um_pipeline_job *job, const um_detector *det, um_matte ***out,
@@ -184,8 +213,8 @@ int um_pipeline_fit_mattes(const um_pipeline_job *job, const um_detector *det, u
         goto fail;
     const um_media_info *info = um_media_reader_info(reader);
     fit = um_matte_fit_new(info->width, info->height);
-    plan_samples(det, fit, &refs, &count);
-    if (collect(job, reader, fit, refs, count, err) < 0)
+    int tracked = plan_samples(det, fit, &refs, &count);
+    if (collect(job, reader, fit, refs, count, tracked > 0, err) < 0)
         goto fail;
     um_matte_fit_solve(fit, mattes);
     for (int s = 0; s < spots; s++)

@@ -54,6 +54,14 @@ typedef struct {
     uint8_t *region;            /* crop-sized luma mask: where a may be nonzero */
     uint16_t *samples[MATTE_MAX_PLANES][MAX_SAMPLES];
     int n;
+    /* A mark that never leaves: the scene behind it, from the camera's
+     * motion, and each sample's place in it. */
+    int track;
+    um_background *background;
+    int64_t last_frame;         /* the frame last registered, -1 none */
+    um_background_pose last_pose;
+    um_background_pose at[MAX_SAMPLES];
+    uint8_t placed[MAX_SAMPLES];
 } fit_spot;
 
 struct um_matte_fit {
@@ -98,6 +106,7 @@ int um_matte_fit_add_spot(um_matte_fit *f, um_box box, int mark, const uint8_t *
     f->spots = um_xrealloc(f->spots, (size_t)(f->nb_spots + 1) * sizeof(*f->spots));
     fit_spot *s = &f->spots[f->nb_spots];
     memset(s, 0, sizeof(*s));
+    s->last_frame = -1;
     s->mark = mark;
     s->box = box;
     s->crop = crop_around(f, box);
@@ -152,23 +161,52 @@ static uint16_t *copy_crop(const um_matte_fit *f, int p, um_box crop, const um_f
     return out;
 }
 
+/* The plane layout, from the first frame seen. */
+static void learn_layout(um_matte_fit *f, const um_frame *frame)
+{
+    if (f->known_layout)
+        return;
+    f->nb_planes = colour_planes(frame);
+    f->depth = frame->depth;
+    f->log2_w = frame->log2_chroma_w;
+    f->log2_h = frame->log2_chroma_h;
+    f->is_rgb = frame->is_rgb;
+    f->known_layout = 1;
+}
+
+void um_matte_fit_track_background(um_matte_fit *f, int spot)
+{
+    if (spot >= 0 && spot < f->nb_spots)
+        f->spots[spot].track = 1;
+}
+
+void um_matte_fit_add_frame(um_matte_fit *f, const um_frame *frame)
+{
+    if (frame->width != f->width || frame->height != f->height)
+        return;
+    learn_layout(f, frame);
+    for (int i = 0; i < f->nb_spots; i++) {
+        fit_spot *s = &f->spots[i];
+        if (!s->track || !s->region)
+            continue;
+        if (!s->background)
+            s->background = um_background_new(s->box, frame);
+        s->last_frame = um_background_add(s->background, frame, &s->last_pose) ? frame->index : -1;
+    }
+}
+
 void um_matte_fit_add_sample(um_matte_fit *f, int spot, const um_frame *frame)
 {
     if (spot < 0 || spot >= f->nb_spots || frame->width != f->width || frame->height != f->height)
         return;
-    if (!f->known_layout) {
-        f->nb_planes = colour_planes(frame);
-        f->depth = frame->depth;
-        f->log2_w = frame->log2_chroma_w;
-        f->log2_h = frame->log2_chroma_h;
-        f->is_rgb = frame->is_rgb;
-        f->known_layout = 1;
-    }
+    learn_layout(f, frame);
     fit_spot *s = &f->spots[spot];
     if (!s->region || s->n == MAX_SAMPLES)
         return;
     for (int p = 0; p < f->nb_planes; p++)
         s->samples[p][s->n] = copy_crop(f, p, s->crop, frame);
+    s->placed[s->n] = s->background && s->last_frame == frame->index;
+    s->at[s->n] = s->last_pose;
     s->n++;
 }
 
@@ -188,9 +226,11 @@ static uint8_t *plane_region(const um_matte_fit *f, const fit_spot *s, int p)
     return out;
 }
 
-/* Adds one sample's (1) to the sums: Î from the inpainting plan. */
+/* Adds one sample's (1) to the sums: I from the background where it is
+ * known (seen), else Î from the inpainting plan. */
 static void add_sample_sums(const um_inpaint_plan *plan, const uint8_t *region, const uint16_t *j,
-                            int w, int h, int max_value, uint16_t *guess, fit_sums *sums)
+                            const uint16_t *known, int w, int h, int max_value, uint16_t *guess,
+                            fit_sums *sums)
 {
     size_t n = (size_t)w * h;
     memcpy(guess, j, n * sizeof(uint16_t));
@@ -198,7 +238,8 @@ static void add_sample_sums(const um_inpaint_plan *plan, const uint8_t *region, 
     for (size_t k = 0; k < n; k++) {
         if (!region[k])
             continue;
-        double g = guess[k], d = (double)j[k] - g;
+        double g = known && known[k] != UM_BACKGROUND_UNKNOWN ? known[k] : guess[k];
+        double d = (double)j[k] - g;
         sums->n[k] += 1;
         sums->i[k] += g;
         sums->ii[k] += g * g;
@@ -238,8 +279,13 @@ static void spot_sums(const um_matte_fit *f, const fit_spot *s, int p, const uin
     sums_alloc(sums, (size_t)w * h);
     um_inpaint_plan *plan = um_kernel_inpaint_plan(region, w, w, h, INPAINT_RADIUS);
     uint16_t *guess = um_xmalloc((size_t)w * h * sizeof(uint16_t));
-    for (int t = 0; t < s->n && plan; t++)
-        add_sample_sums(plan, region, s->samples[p][t], w, h, (1 << f->depth) - 1, guess, sums);
+    uint16_t *known = s->background ? um_xmalloc((size_t)w * h * sizeof(uint16_t)) : NULL;
+    for (int t = 0; t < s->n && plan; t++) {
+        int seen = s->placed[t] && um_background_lookup(s->background, p, &s->at[t], s->crop, known) > 0;
+        add_sample_sums(plan, region, s->samples[p][t], seen ? known : NULL, w, h, (1 << f->depth) - 1,
+                        guess, sums);
+    }
+    free(known);
     free(guess);
     um_kernel_inpaint_plan_free(plan);
 }
@@ -669,6 +715,7 @@ void um_matte_fit_free(um_matte_fit **fit)
             for (int t = 0; t < f->spots[i].n; t++)
                 free(f->spots[i].samples[p][t]);
         free(f->spots[i].region);
+        um_background_free(&f->spots[i].background);
     }
     free(f->spots);
     free(f);

@@ -19,4 +19,29 @@ struct um_matte {
     float colour[MATTE_MAX_PLANES]; /* W per plane, in sample units */
 };
 
+/*
+ * The background behind a mark that never leaves its place (background.c):
+ * a mosaic of the scene around the mark, each frame registered against the
+ * one before by a similarity. um_background_add registers a frame (the
+ * first one defines the origin) and adds its pixels around the mark: 1 and
+ * the frame's pose, or 0 when it does not register (nothing added; the
+ * chain of poses is broken from there on). um_background_lookup fills out (crop's size on plane p's grid)
+ * with the scene at a frame position, UM_BACKGROUND_UNKNOWN where it was
+ * never seen, and returns how many samples it knows.
+ */
+#define UM_BACKGROUND_UNKNOWN 0xFFFF
+typedef struct um_background um_background;
+/* Where a frame lies in the mosaic: luma pixel (x, y) shows the scene at
+ * (a x - b y + tx, b x + a y + ty) (a similarity: the camera pans, zooms
+ * and turns a little). */
+typedef struct {
+    float a, b, tx, ty;
+} um_background_pose;
+
+um_background *um_background_new(um_box box, const um_frame *layout);
+int um_background_add(um_background *bg, const um_frame *frame, um_background_pose *pose);
+int um_background_lookup(const um_background *bg, int p, const um_background_pose *pose, um_box crop,
+                         uint16_t *out);
+void um_background_free(um_background **bg);
+
 #endif

@@ -571,11 +571,14 @@ static void fit_frame_offset(int t, double *ox, double *oy)
 static const um_box mark_box = {MARK_X, MARK_Y, MARK_X + MARK_W, MARK_Y + MARK_H};
 
 /* Fits the mark from `frames` frames of a moving scene: one spot at the
- * true box, the whole box as its shape. NULL when the fit declines. */
-static um_matte *fit_mark(const mark *m, int frames, const scene *sc)
+ * true box, the whole box as its shape; with track, the fit also learns
+ * the scene behind the mark from every frame. NULL when the fit declines. */
+static um_matte *fit_mark_tracked(const mark *m, int frames, const scene *sc, int track)
 {
     um_matte_fit *fit = um_matte_fit_new(FW, FH);
     int spot = um_matte_fit_add_spot(fit, mark_box, 0, NULL, 0);
+    if (track)
+        um_matte_fit_track_background(fit, spot);
     test_frame t;
     frame_init(&t);
     for (int i = 0; i < frames; i++) {
@@ -583,6 +586,7 @@ static um_matte *fit_mark(const mark *m, int frames, const scene *sc)
         fit_frame_offset(i, &ox, &oy);
         paint(&t, sc, ox, oy);
         blend(&t, m);
+        um_matte_fit_add_frame(fit, &t.f);
         um_matte_fit_add_sample(fit, spot, &t.f);
     }
     assert_int_equal(um_matte_fit_samples(fit, spot), frames < 64 ? frames : 64);
@@ -592,6 +596,11 @@ static um_matte *fit_mark(const mark *m, int frames, const scene *sc)
     assert_null(fit);
     frame_free(&t);
     return matte;
+}
+
+static um_matte *fit_mark(const mark *m, int frames, const scene *sc)
+{
+    return fit_mark_tracked(m, frames, sc, 0);
 }
 
 /* The fitted luma opacity at frame pixel (x, y); 0 outside the crop. */
@@ -713,6 +722,36 @@ static void test_fit_recovers_known_mark(void **state)
         um_matte_free(&matte);
         assert_null(matte);
     }
+}
+
+/*
+ * A mark that never leaves, over a moving camera: the fit learns the scene
+ * behind it from the frames around it and fits against the true picture,
+ * not an inpainted guess, so most of the detailed scene's bias (0.0346
+ * without tracking, above) goes. Measured: W 231.47 (the first frames,
+ * before the camera has shown what is behind the mark, still use the
+ * guess), mean |a' - a| 0.0117 (max 0.024).
+ */
+static void test_fit_tracks_background(void **state)
+{
+    (void)state;
+    static mark m;
+    mark_init(&m, 0.75f);
+    um_matte *guessed = fit_mark_tracked(&m, 40, &detailed_scene, 0);
+    um_matte *tracked = fit_mark_tracked(&m, 40, &detailed_scene, 1);
+    assert_non_null(guessed);
+    assert_non_null(tracked);
+    alpha_errors g = compare_alpha(guessed, &m), e = compare_alpha(tracked, &m);
+    double colour[3];
+    um_box crop;
+    um_matte_describe(tracked, colour, &crop);
+    report("tracked fit: W %.2f %.2f %.2f, mean |a'-a| %.4f (max %.3f), without tracking %.4f", colour[0],
+           colour[1], colour[2], e.mark_error, e.max_error, g.mark_error);
+    assert_below(fabs(colour[0] - m.colour[0]), 5.0);
+    assert_below(e.mark_error, 0.5 * g.mark_error);
+    assert_below(e.clear_alpha, 0.004);
+    um_matte_free(&guessed);
+    um_matte_free(&tracked);
 }
 
 /*
@@ -1039,6 +1078,7 @@ int main(void)
         cmocka_unit_test(test_unblend_clamps),
         cmocka_unit_test(test_fit_recovers_known_mark),
         cmocka_unit_test(test_fit_needs_enough_samples),
+        cmocka_unit_test(test_fit_tracks_background),
         cmocka_unit_test(test_remover_fills_opaque_core),
         cmocka_unit_test(test_remover_stable_in_time),
         cmocka_unit_test(test_parse_method_table),
