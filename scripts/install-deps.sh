@@ -6,7 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   libcmocka-dev ffmpeg time fonts-dejavu-core
-  libmicrohttpd-dev libjansson-dev libsqlite3-dev curl jq
+  libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev postgresql curl jq
   libcurl4-openssl-dev libssl-dev python3 python3-botocore wrk
 )
 missing=()

@@ -62,7 +62,12 @@ void um_job_new_id(um_job *job);
 typedef struct um_store um_store;
 
 /* Opens the store that location names: "sqlite:PATH" or a plain path is a
- * SQLite file (created with its schema when missing). */
+ * SQLite file (created with its schema when missing); a libpq connection URI,
+ * "postgres://USER:PASSWORD@HOST[:PORT]/DATABASE" (or "postgresql://", with
+ * any of libpq's ?key=value parameters), is a PostgreSQL database, where
+ * unmark creates or migrates its tables (unmark_jobs and
+ * unmark_schema_version) in the connection's default schema. Errors show the
+ * location without user info or query, never the password. */
 int um_store_open(um_store **store, const char *location, um_error *err);
 void um_store_close(um_store **store);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "service/service_internal.h"
+#include "unmark/storage.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8000"
 #define DEFAULT_MAX_BODY (1 << 20)
@@ -117,7 +118,7 @@ int um_service_run(const um_service_config *c, um_error *err)
     um_http *http = NULL;
     worker_pool *pool = NULL;
     int result = -1, requeued = 0;
-    char location[4096];
+    char location[4096], shown[4096];
     pthread_mutex_init(&s.lock, NULL);
     pthread_cond_init(&s.wake, NULL);
     if (make_data_dir(c->data_dir, err) < 0)
@@ -133,8 +134,10 @@ int um_service_run(const um_service_config *c, um_error *err)
     pool = worker_pool_start(&s, c->workers);
     if (http_start(&http, &s, err) < 0)
         goto fail;
+    /* A store's URI may carry a password (postgres://USER:PASSWORD@...). */
+    um_storage_redact_url(location, shown, sizeof(shown));
     um_log(UM_LOG_INFO, "serve: listening on %s (port %d), %d worker(s), store %s%s", c->listen,
-           s.listen_port, c->workers, location, c->api_token && *c->api_token ? ", token required" : "");
+           s.listen_port, c->workers, shown, c->api_token && *c->api_token ? ", token required" : "");
     while (!*c->stop) {
         struct timespec t = {0, 100 * 1000000L};
         nanosleep(&t, NULL);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "store/store_internal.h"
+#include "unmark/storage.h"
 
 #define PRIORITY_MIN 1
 #define PRIORITY_MAX 10
@@ -29,14 +30,20 @@ static const char *const status_names[STATUS_COUNT] = {
 /*
  * The backends, by the prefix their locations start with. A location with
  * no scheme at all is a SQLite file, the embedded default; usage is what
- * the error for an unknown scheme lists.
+ * the error for an unknown scheme lists. whole: the backend gets the whole
+ * location, prefix included (a connection URI its library reads), not what
+ * follows the prefix.
  */
 static const struct {
     const char *prefix;
     const char *usage;
+    int whole;
     const um_store_ops *ops;
 } backends[] = {
-    {"sqlite:", "sqlite:PATH (or a plain file path)", &um_store_sqlite_ops},
+    {"sqlite:", "sqlite:PATH (or a plain file path)", 0, &um_store_sqlite_ops},
+    {"postgres://", "postgres://USER:PASSWORD@HOST[:PORT]/DATABASE", 1, &um_store_postgres_ops},
+    {"postgresql://", "postgresql://USER:PASSWORD@HOST[:PORT]/DATABASE", 1,
+     &um_store_postgres_ops},
 };
 
 #define BACKEND_COUNT (sizeof(backends) / sizeof(backends[0]))
@@ -151,23 +158,26 @@ static int has_scheme(const char *location)
     return *p == ':';
 }
 
-/* The error for a location no backend takes, listing those that exist. */
+/* The error for a location no backend takes, listing those that exist. The
+ * location is shown without user info or query, where a password could be. */
 static void unknown_store(const char *location, um_error *err)
 {
-    char known[512] = "";
+    char known[512] = "", shown[512];
     size_t len = 0;
     for (size_t i = 0; i < BACKEND_COUNT && len < sizeof(known); i++)
         len += (size_t)snprintf(known + len, sizeof(known) - len, "%s%s", i ? ", " : "",
                                 backends[i].usage);
+    um_storage_redact_url(location, shown, sizeof(shown));
     um_error_set(err, UM_ERR_USAGE, "cannot open job store %s: no such kind of store; known: %s",
-                 location, known);
+                 shown, known);
 }
 
 int um_store_open(um_store **store, const char *location, um_error *err)
 {
     *store = NULL;
     if (!location || !*location) {
-        um_error_set(err, UM_ERR_USAGE, "no job store given: expected sqlite:PATH or a file path");
+        um_error_set(err, UM_ERR_USAGE,
+                     "no job store given: expected sqlite:PATH, a file path or postgres://...");
         return -1;
     }
     for (size_t i = 0; i < BACKEND_COUNT; i++) {
@@ -179,7 +189,7 @@ int um_store_open(um_store **store, const char *location, um_error *err)
                          backends[i].usage);
             return -1;
         }
-        return backends[i].ops->open(store, location + n, err);
+        return backends[i].ops->open(store, backends[i].whole ? location : location + n, err);
     }
     if (has_scheme(location)) {
         unknown_store(location, err);

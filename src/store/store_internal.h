@@ -3,9 +3,9 @@
  * implements, and the header every backend's store begins with.
  *
  * The public functions (store.c) check their arguments once and then call
- * through store->ops, so a new backend (PostgreSQL next) is a new file with
- * one um_store_ops and one line in store.c's table of location prefixes,
- * and the public header does not change.
+ * through store->ops, so a new backend is a new file with one um_store_ops
+ * and a line in store.c's table of location prefixes, and the public header
+ * does not change.
  */
 #ifndef UNMARK_STORE_INTERNAL_H
 #define UNMARK_STORE_INTERNAL_H
@@ -20,7 +20,8 @@
  * already cleared. The return values are the public ones.
  */
 typedef struct {
-    /* Opens the store at target, the location without its prefix. */
+    /* Opens the store at target: the location without its prefix, or the
+     * whole location for a backend whose library reads it (a URI). */
     int (*open)(um_store **store, const char *target, um_error *err);
     /* Frees everything; store is never NULL. */
     void (*close)(um_store *store);
@@ -46,6 +47,7 @@ struct um_store {
 };
 
 extern const um_store_ops um_store_sqlite_ops;
+extern const um_store_ops um_store_postgres_ops;
 
 /* The status named name ("queued", ...), or -1 when it names none: how a
  * backend reads back the status it stored as text. */

@@ -3,8 +3,13 @@
 # checks (each bad field named, 401, 413), a job run to completion, listing,
 # cancel, metrics, and persistence across restarts (a queued job runs after
 # one; a job killed mid-run runs again).
+#
+# With UNMARK_TEST_POSTGRES (a server's URI, which pg_server.sh run sets)
+# the same checks run with the jobs in that server's database instead of
+# the data folder's SQLite file.
 set -euo pipefail
 BIN=${UNMARK_BIN:?} MEDIA=${UNMARK_TEST_MEDIA:?}
+[ -z "${UNMARK_TEST_POSTGRES:-}" ] || export UNMARK_STORE=$UNMARK_TEST_POSTGRES/postgres
 tmp=$(mktemp -d /tmp/unmark-serve.XXXXXX)
 pid=
 cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"; }
@@ -24,6 +29,9 @@ start() {
   done
   [ -n "$port" ] || fail "the server did not start"
   api=http://127.0.0.1:$port/api/v1
+  # the store is named, without the password its URI may hold
+  [ -z "${UNMARK_STORE:-}" ] || ! grep -qF "${UNMARK_STORE%%@*}" "$tmp/log" ||
+    fail "the log shows the store's password"
 }
 stop() { kill -TERM "$pid"; wait "$pid" || true; pid=; : >"$tmp/log"; }
 crash() { kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=; : >"$tmp/log"; }

@@ -1,8 +1,17 @@
 /*
- * The job store on its SQLite backend: every public call, the claim order
- * and its atomicity under two threads, persistence across reopening, and
- * the errors for locations that cannot be opened. Each test runs on a new
- * store in its own folder under /tmp, removed afterwards.
+ * The job store: every public call, the claim order and its atomicity under
+ * concurrent claims, persistence across reopening, and the errors for
+ * locations that cannot be opened.
+ *
+ * The same cases run on each backend. Without UNMARK_TEST_POSTGRES they run
+ * on SQLite, each test on a new store in its own folder under /tmp, with the
+ * SQLite-only cases (its old schema, its files). With UNMARK_TEST_POSTGRES,
+ * the URI of a PostgreSQL server without a database
+ * (tests/integration/pg_server.sh starts a throwaway one and sets it), they
+ * run there, each test in a database of its own, dropped afterwards, with
+ * the PostgreSQL-only cases: migrations racing, claims from many
+ * connections, a lost connection, and connection errors that must not show
+ * the password.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -17,15 +26,71 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "unmark/storage.h"
 #include "unmark/store.h"
 
 typedef struct {
-    char dir[64];
-    char path[128];
+    char dir[64];       /* SQLite: the store's folder */
+    char path[128];     /* SQLite: its file */
+    char db[64];        /* PostgreSQL: the test's database */
+    char location[512]; /* what um_store_open is given */
+    char shown[512];    /* how errors name the store */
     um_store *store;
 } fixture;
+
+/* The PostgreSQL server the tests run on (UNMARK_TEST_POSTGRES), or NULL:
+ * they run on SQLite. */
+static const char *pg_server;
+
+/* Runs sql (set-up without values) on a connection of its own to database
+ * db of the server: its result (to PQclear), or NULL after printing why. */
+static PGresult *pg_run(const char *db, const char *sql)
+{
+    char uri[600];
+    snprintf(uri, sizeof(uri), "%s/%s", pg_server, db);
+    PGconn *conn = PQconnectdb(uri);
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType status = PQresultStatus(res);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        fprintf(stderr, "%s: %s", sql, PQerrorMessage(conn));
+        PQclear(res);
+        res = NULL;
+    }
+    PQfinish(conn);
+    return res;
+}
+
+/* Runs sql in database db: 0, or -1 after printing why. */
+static int pg_exec(const char *db, const char *sql)
+{
+    PGresult *res = pg_run(db, sql);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+/* The number a one-value query in database db answers, or -1. */
+static int pg_query_int(const char *db, const char *sql)
+{
+    PGresult *res = pg_run(db, sql);
+    int value = res && PQntuples(res) == 1 ? atoi(PQgetvalue(res, 0, 0)) : -1;
+    PQclear(res);
+    return value;
+}
+
+/* Fails the test when msg shows the server's password. */
+static void assert_no_password(const char *msg)
+{
+    const char *user = strstr(pg_server, "://") + 3;
+    const char *colon = strchr(user, ':'), *at = strrchr(user, '@');
+    assert_true(colon && at && at > colon + 1);
+    char password[128];
+    snprintf(password, sizeof(password), "%.*s", (int)(at - colon - 1), colon + 1);
+    if (strstr(msg, password))
+        fail_msg("\"%s\" shows the password", msg);
+}
 
 /* Removes the folder and the files in it (the database, its WAL and shm). */
 static void remove_dir(const char *dir)
@@ -45,15 +110,46 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
+/* A new, empty place for a store: a folder for SQLite, a database for
+ * PostgreSQL. */
+static int make_place(fixture *f)
+{
+    static int serial;
+    if (!pg_server) {
+        snprintf(f->dir, sizeof(f->dir), "/tmp/test_store.XXXXXX");
+        if (!mkdtemp(f->dir))
+            return -1;
+        snprintf(f->path, sizeof(f->path), "%s/jobs.db", f->dir);
+        snprintf(f->location, sizeof(f->location), "%s", f->path);
+        snprintf(f->shown, sizeof(f->shown), "%s", f->path);
+        return 0;
+    }
+    char sql[128];
+    snprintf(f->db, sizeof(f->db), "unmark_test_%d_%d", (int)getpid(), serial++);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->db);
+    snprintf(f->location, sizeof(f->location), "%s/%s", pg_server, f->db);
+    um_storage_redact_url(f->location, f->shown, sizeof(f->shown));
+    return pg_exec("postgres", sql);
+}
+
+static void remove_place(fixture *f)
+{
+    if (!pg_server) {
+        remove_dir(f->dir);
+        return;
+    }
+    char sql[128];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->db);
+    pg_exec("postgres", sql);
+}
+
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_store.XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (make_place(f) < 0)
         return -1;
-    snprintf(f->path, sizeof(f->path), "%s/jobs.db", f->dir);
     um_error err = {0};
-    if (um_store_open(&f->store, f->path, &err) < 0) {
+    if (um_store_open(&f->store, f->location, &err) < 0) {
         fprintf(stderr, "%s\n", err.msg);
         return -1;
     }
@@ -65,7 +161,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     um_store_close(&f->store);
-    remove_dir(f->dir);
+    remove_place(f);
     free(f);
     return 0;
 }
@@ -247,7 +343,7 @@ static void test_insert_rejects_bad_jobs(void **state)
     assert_int_equal(um_store_insert(f->store, &job, &err), 0);
     assert_int_equal(um_store_insert(f->store, &job, &err), -1);
     assert_int_equal(err.status, UM_ERR_OTHER);
-    assert_non_null(strstr(err.msg, f->path));
+    assert_non_null(strstr(err.msg, f->shown));
     um_job_clear(&job);
 }
 
@@ -306,9 +402,9 @@ static void test_claim_empty(void **state)
     assert_int_equal(err.status, UM_OK);
 }
 
-/* ---- two workers claiming at once --------------------------------------- */
+/* ---- workers claiming at once ------------------------------------------- */
 
-enum { CONCURRENT_JOBS = 200 };
+enum { CONCURRENT_JOBS = 200, MAX_CLAIMERS = 4 };
 
 typedef struct {
     um_store *store;
@@ -339,36 +435,40 @@ static void *claim_all(void *arg)
 static int compare_ids(const void *a, const void *b) { return strcmp(a, b); }
 
 /*
- * Two threads claim from 200 jobs until the queue is empty: together they
- * get every job, and no job twice. shared: both on one store handle (HTTP
- * and worker threads in one server); else each on its own connection to
- * the file (two servers sharing it).
+ * threads threads claim from 200 jobs until the queue is empty: together
+ * they get every job, and no job twice. shared: all on one store handle
+ * (HTTP and worker threads in one server); else each on its own connection
+ * to the store (servers sharing it).
  */
-static void run_concurrent_claims(fixture *f, int shared)
+static void run_concurrent_claims(fixture *f, int shared, int threads)
 {
     char(*inserted)[UM_JOB_ID_SIZE] = calloc(CONCURRENT_JOBS, UM_JOB_ID_SIZE);
     for (int i = 0; i < CONCURRENT_JOBS; i++)
         add_job(f->store, 1 + i % 10, inserted[i]);
-    claimer c[2] = {{0}};
-    um_store *own[2] = {NULL, NULL};
-    for (int t = 0; t < 2; t++) {
+    claimer c[MAX_CLAIMERS] = {{0}};
+    um_store *own[MAX_CLAIMERS] = {NULL};
+    for (int t = 0; t < threads; t++) {
         um_error err = {0};
         c[t].ids = calloc(CONCURRENT_JOBS, UM_JOB_ID_SIZE);
         if (!shared)
-            assert_int_equal(um_store_open(&own[t], f->path, &err), 0);
+            assert_int_equal(um_store_open(&own[t], f->location, &err), 0);
         c[t].store = shared ? f->store : own[t];
     }
-    pthread_t threads[2];
-    for (int t = 0; t < 2; t++)
-        assert_int_equal(pthread_create(&threads[t], NULL, claim_all, &c[t]), 0);
-    for (int t = 0; t < 2; t++)
-        assert_int_equal(pthread_join(threads[t], NULL), 0);
-    assert_false(c[0].failed || c[1].failed);
-    assert_int_equal(c[0].count + c[1].count, CONCURRENT_JOBS);
+    pthread_t tid[MAX_CLAIMERS];
+    for (int t = 0; t < threads; t++)
+        assert_int_equal(pthread_create(&tid[t], NULL, claim_all, &c[t]), 0);
+    for (int t = 0; t < threads; t++)
+        assert_int_equal(pthread_join(tid[t], NULL), 0);
 
     char(*all)[UM_JOB_ID_SIZE] = calloc(CONCURRENT_JOBS, UM_JOB_ID_SIZE);
-    memcpy(all, c[0].ids, (size_t)c[0].count * UM_JOB_ID_SIZE);
-    memcpy(all[c[0].count], c[1].ids, (size_t)c[1].count * UM_JOB_ID_SIZE);
+    int total = 0;
+    for (int t = 0; t < threads; t++) {
+        assert_false(c[t].failed);
+        assert_true(total + c[t].count <= CONCURRENT_JOBS);
+        memcpy(all[total], c[t].ids, (size_t)c[t].count * UM_JOB_ID_SIZE);
+        total += c[t].count;
+    }
+    assert_int_equal(total, CONCURRENT_JOBS);
     qsort(all, CONCURRENT_JOBS, UM_JOB_ID_SIZE, compare_ids);
     qsort(inserted, CONCURRENT_JOBS, UM_JOB_ID_SIZE, compare_ids);
     for (int i = 0; i < CONCURRENT_JOBS; i++)
@@ -378,7 +478,7 @@ static void run_concurrent_claims(fixture *f, int shared)
     um_error err = {0};
     assert_int_equal(um_store_counts(f->store, counts, &err), 0);
     assert_int_equal(counts[UM_JOB_PROCESSING], CONCURRENT_JOBS);
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < threads; t++) {
         um_store_close(&own[t]);
         free(c[t].ids);
     }
@@ -386,8 +486,8 @@ static void run_concurrent_claims(fixture *f, int shared)
     free(inserted);
 }
 
-static void test_claim_concurrent_shared(void **state) { run_concurrent_claims(*state, 1); }
-static void test_claim_concurrent_connections(void **state) { run_concurrent_claims(*state, 0); }
+static void test_claim_concurrent_shared(void **state) { run_concurrent_claims(*state, 1, 2); }
+static void test_claim_concurrent_connections(void **state) { run_concurrent_claims(*state, 0, 2); }
 
 /* ---- the rest of a job's life ----------------------------------------- */
 
@@ -672,8 +772,10 @@ static void test_list(void **state)
     assert_int_equal(err.status, UM_ERR_USAGE);
 }
 
-/* Jobs outlive the store handle; the file is in WAL mode at schema
- * version 1, and "sqlite:PATH" opens the same file as PATH. */
+/* Jobs outlive the store handle. SQLite: the file is in WAL mode at schema
+ * version 2, and "sqlite:PATH" opens the same file as PATH. PostgreSQL: the
+ * schema is at version 1, and "postgresql://" opens what "postgres://"
+ * does. */
 static void test_persistence(void **state)
 {
     fixture *f = *state;
@@ -683,14 +785,22 @@ static void test_persistence(void **state)
     um_store_close(&f->store);
     assert_null(f->store);
 
-    char location[160];
-    snprintf(location, sizeof(location), "sqlite:%s", f->path);
+    char location[600];
+    if (pg_server)
+        snprintf(location, sizeof(location), "postgresql://%s",
+                 f->location + strlen("postgres://"));
+    else
+        snprintf(location, sizeof(location), "sqlite:%s", f->path);
     assert_int_equal(um_store_open(&f->store, location, &err), 0);
     um_job job = {0};
     assert_int_equal(um_store_get(f->store, id, &job, &err), 1);
     assert_int_equal(job.priority, 4);
     assert_string_equal(job.job_type, "transcode");
     um_job_clear(&job);
+    if (pg_server) {
+        assert_int_equal(pg_query_int(f->db, "SELECT version FROM unmark_schema_version"), 1);
+        return;
+    }
 
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -772,8 +882,11 @@ static void test_open_errors(void **state)
         um_status status;
         const char *says;
     } cases[] = {
-        {"postgres://x", UM_ERR_USAGE, "sqlite:PATH"},
-        {"postgresql://user@host/db", UM_ERR_USAGE, "postgresql://user@host/db"},
+        {"mysql://x", UM_ERR_USAGE, "sqlite:PATH"},
+        {"mysql://x", UM_ERR_USAGE, "postgres://USER:PASSWORD@HOST"},
+        {"mysql://user:hunter2@host/db?password=hunter2", UM_ERR_USAGE, "mysql://host/db"},
+        {"postgres://", UM_ERR_USAGE, "names no postgres://"},
+        {"postgresql://", UM_ERR_USAGE, "names no postgresql://"},
         {"sqlit:jobs.db", UM_ERR_USAGE, "sqlite:PATH"},
         {"", UM_ERR_USAGE, "sqlite:PATH"},
         {"sqlite:", UM_ERR_USAGE, "sqlite:"},
@@ -789,34 +902,223 @@ static void test_open_errors(void **state)
         if (!strstr(err.msg, cases[i].says))
             fail_msg("\"%s\": \"%s\" does not say \"%s\"", cases[i].location, err.msg,
                      cases[i].says);
+        assert_null(strstr(err.msg, "hunter2"));
+    }
+}
+
+/* ---- PostgreSQL only ---------------------------------------------------- */
+
+/* A database whose schema a newer unmark made is refused, naming the store
+ * and the version, and not the password. */
+static void test_pg_newer_schema_refused(void **state)
+{
+    fixture *f = *state;
+    um_store_close(&f->store);
+    assert_int_equal(pg_exec(f->db, "UPDATE unmark_schema_version SET version = 99"), 0);
+    um_error err = {0};
+    assert_int_equal(um_store_open(&f->store, f->location, &err), -1);
+    assert_null(f->store);
+    assert_non_null(strstr(err.msg, f->shown));
+    assert_non_null(strstr(err.msg, "99"));
+    assert_no_password(err.msg);
+}
+
+enum { OPENERS = 4 };
+
+typedef struct {
+    pthread_barrier_t *start;
+    const char *location;
+    um_store *store;
+    um_error err;
+    int ret;
+} opener;
+
+static void *open_store(void *arg)
+{
+    opener *o = arg;
+    pthread_barrier_wait(o->start);
+    o->ret = um_store_open(&o->store, o->location, &o->err);
+    return NULL;
+}
+
+/* Servers starting at once on an empty database: every one opens it, the
+ * schema is made once (without the migration lock, concurrent CREATE
+ * TABLEs collide), and they share one table. */
+static void test_pg_concurrent_migration(void **state)
+{
+    fixture *f = *state;
+    um_store_close(&f->store);
+    remove_place(f);
+    assert_int_equal(make_place(f), 0);
+
+    pthread_barrier_t start;
+    assert_int_equal(pthread_barrier_init(&start, NULL, OPENERS), 0);
+    opener o[OPENERS];
+    pthread_t tid[OPENERS];
+    for (int t = 0; t < OPENERS; t++) {
+        o[t] = (opener){.start = &start, .location = f->location};
+        assert_int_equal(pthread_create(&tid[t], NULL, open_store, &o[t]), 0);
+    }
+    for (int t = 0; t < OPENERS; t++)
+        assert_int_equal(pthread_join(tid[t], NULL), 0);
+    pthread_barrier_destroy(&start);
+    for (int t = 0; t < OPENERS; t++)
+        if (o[t].ret != 0)
+            fail_msg("opener %d: %s", t, o[t].err.msg);
+    assert_int_equal(pg_query_int(f->db, "SELECT version FROM unmark_schema_version"), 1);
+    assert_int_equal(pg_query_int(f->db, "SELECT COUNT(*) FROM unmark_schema_version"), 1);
+
+    char id[UM_JOB_ID_SIZE];
+    add_job(o[0].store, 3, id);
+    um_error err = {0};
+    um_job job = {0};
+    assert_int_equal(um_store_claim(o[OPENERS - 1].store, &job, &err), 1);
+    assert_string_equal(job.id, id);
+    um_job_clear(&job);
+    for (int t = 0; t < OPENERS; t++)
+        um_store_close(&o[t].store);
+}
+
+/* Four servers' connections claim 200 jobs at once. */
+static void test_pg_claim_four_connections(void **state) { run_concurrent_claims(*state, 0, 4); }
+
+/* Ends every connection to the test's database, as a server restart or a
+ * cut network does, and waits until they are gone. */
+static void cut_connections(const fixture *f)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = '%s'",
+             f->db);
+    assert_int_equal(pg_exec("postgres", sql), 0);
+}
+
+/* Whether the test's database takes new connections. */
+static void allow_connections(const fixture *f, int allow)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "ALTER DATABASE %s WITH ALLOW_CONNECTIONS %s", f->db,
+             allow ? "true" : "false");
+    assert_int_equal(pg_exec("postgres", sql), 0);
+}
+
+/* A connection lost between calls: a read runs again on a new connection,
+ * unseen by the caller; a claim, which must not run twice, fails naming
+ * what it was doing, and the next call reconnects. While the server takes
+ * no connections, calls fail saying so, and work again once it does. */
+static void test_pg_reconnect(void **state)
+{
+    fixture *f = *state;
+    char id[UM_JOB_ID_SIZE];
+    add_job(f->store, 5, id);
+    um_error err = {0};
+    um_job job = {0};
+    cut_connections(f);
+    assert_int_equal(um_store_get(f->store, id, &job, &err), 1);
+    assert_string_equal(job.id, id);
+
+    allow_connections(f, 0);
+    cut_connections(f);
+    assert_int_equal(um_store_get(f->store, id, &job, &err), -1);
+    assert_non_null(strstr(err.msg, "cannot read a job: the connection was lost and reconnecting "
+                                    "failed"));
+    assert_non_null(strstr(err.msg, "not currently accepting connections"));
+    assert_no_password(err.msg);
+    um_error_clear(&err);
+    allow_connections(f, 1);
+    assert_int_equal(um_store_get(f->store, id, &job, &err), 1);
+
+    cut_connections(f);
+    assert_int_equal(um_store_claim(f->store, &job, &err), -1);
+    assert_non_null(strstr(err.msg, f->shown));
+    assert_non_null(strstr(err.msg, "cannot claim a job"));
+    um_error_clear(&err);
+    assert_int_equal(um_store_claim(f->store, &job, &err), 1);
+    assert_string_equal(job.id, id);
+    assert_int_equal(job.attempts, 1); /* the failed claim took nothing */
+    um_job_clear(&job);
+}
+
+/* Locations that cannot be opened: the error's class and a piece of its
+ * message, which never shows a password, however the URI gives it. */
+static void test_pg_open_errors(void **state)
+{
+    (void)state;
+    const char *host = strrchr(pg_server, '@') + 1; /* 127.0.0.1:PORT */
+    char wrong[256], wrong_query[256], no_db[600], bad_escape[256];
+    snprintf(wrong, sizeof(wrong), "postgres://postgres:hunter2@%s/postgres", host);
+    snprintf(wrong_query, sizeof(wrong_query),
+             "postgresql://postgres@%s/postgres?connect_timeout=5&password=hunter2", host);
+    snprintf(no_db, sizeof(no_db), "%s/no_such_database", pg_server);
+    snprintf(bad_escape, sizeof(bad_escape), "postgres://postgres:hunter2%%zz@%s/postgres", host);
+    const struct {
+        const char *location;
+        const char *says;
+    } cases[] = {
+        {"postgres://postgres:hunter2@127.0.0.1:1/db", "Connection refused"},
+        {wrong, "password authentication failed"},
+        {wrong_query, "password authentication failed"},
+        {no_db, "\"no_such_database\" does not exist"},
+        {bad_escape, "percent-encoded"},
+        {"postgresql://postgres:hunter2@[::1/db", "IPv6 host address"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        um_error err = {0};
+        um_store *store = (um_store *)&err; /* must be set to NULL */
+        char shown[600], opening[700];
+        um_storage_redact_url(cases[i].location, shown, sizeof(shown));
+        snprintf(opening, sizeof(opening), "cannot open job store %s: ", shown);
+        assert_int_equal(um_store_open(&store, cases[i].location, &err), -1);
+        assert_null(store);
+        assert_int_equal(err.status, UM_ERR_OTHER);
+        if (!strstr(err.msg, opening) || !strstr(err.msg, cases[i].says))
+            fail_msg("\"%s\": \"%s\" does not say \"%s\" and \"%s\"", shown, err.msg, opening,
+                     cases[i].says);
+        assert_null(strstr(err.msg, "hunter2"));
+        assert_no_password(err.msg);
     }
 }
 
 int main(void)
 {
+    const char *server = getenv("UNMARK_TEST_POSTGRES");
+    pg_server = server && *server ? server : NULL;
 #define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-    const struct CMUnitTest tests[] = {
+    /* What every backend must do alike. */
+#define COMMON_STORE_TESTS                          \
+    STORE_TEST(test_insert_get_round_trip),         \
+    STORE_TEST(test_insert_rejects_bad_jobs),       \
+    STORE_TEST(test_get_missing),                   \
+    STORE_TEST(test_claim_order),                   \
+    STORE_TEST(test_claim_empty),                   \
+    STORE_TEST(test_claim_concurrent_shared),       \
+    STORE_TEST(test_claim_concurrent_connections),  \
+    STORE_TEST(test_progress),                      \
+    STORE_TEST(test_finish),                        \
+    STORE_TEST(test_finish_after_cancel),           \
+    STORE_TEST(test_cancel),                        \
+    STORE_TEST(test_update),                        \
+    STORE_TEST(test_recover),                       \
+    STORE_TEST(test_counts),                        \
+    STORE_TEST(test_list),                          \
+    STORE_TEST(test_persistence)
+    const struct CMUnitTest sqlite_tests[] = {
         cmocka_unit_test(test_status_names),
         cmocka_unit_test(test_new_id_is_uuid_v4),
-        STORE_TEST(test_insert_get_round_trip),
-        STORE_TEST(test_insert_rejects_bad_jobs),
-        STORE_TEST(test_get_missing),
-        STORE_TEST(test_claim_order),
-        STORE_TEST(test_claim_empty),
-        STORE_TEST(test_claim_concurrent_shared),
-        STORE_TEST(test_claim_concurrent_connections),
-        STORE_TEST(test_progress),
-        STORE_TEST(test_finish),
-        STORE_TEST(test_finish_after_cancel),
-        STORE_TEST(test_cancel),
-        STORE_TEST(test_update),
-        STORE_TEST(test_recover),
-        STORE_TEST(test_counts),
-        STORE_TEST(test_list),
-        STORE_TEST(test_persistence),
+        COMMON_STORE_TESTS,
         STORE_TEST(test_migrates_version_1),
         STORE_TEST(test_newer_schema_refused),
         STORE_TEST(test_open_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest postgres_tests[] = {
+        COMMON_STORE_TESTS,
+        STORE_TEST(test_pg_newer_schema_refused),
+        STORE_TEST(test_pg_concurrent_migration),
+        STORE_TEST(test_pg_claim_four_connections),
+        STORE_TEST(test_pg_reconnect),
+        STORE_TEST(test_pg_open_errors),
+    };
+    if (pg_server)
+        return cmocka_run_group_tests_name("store on PostgreSQL", postgres_tests, NULL, NULL);
+    return cmocka_run_group_tests_name("store on SQLite", sqlite_tests, NULL, NULL);
 }
