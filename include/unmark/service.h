@@ -1,11 +1,13 @@
 /*
- * unmark — service: the job API and its workers (`unmark serve`).
+ * unmark — service: the job API and its workers (`unmark serve`), and
+ * workers alone (`unmark worker`).
  *
  * An HTTP/1.1 JSON API under /api/v1 (libmicrohttpd) takes jobs and answers
  * for them; jobs live in a store (unmark/store.h), so they survive a
- * restart; worker threads claim queued jobs and run them through the
- * pipeline, reporting progress to the store and stopping when a job is
- * canceled.
+ * restart; worker threads, in the API's process or in any number of worker
+ * processes sharing the store, claim queued jobs under leases and run them
+ * through the pipeline, reporting progress to the store and stopping when a
+ * job is canceled or its lease lost.
  */
 #ifndef UNMARK_SERVICE_H
 #define UNMARK_SERVICE_H
@@ -25,6 +27,9 @@ typedef struct {
     const char *data_dir;      /* job store, uploads and results; created if missing */
     const char *store;         /* store location; NULL: SQLite at DATA/jobs.db */
     int workers;               /* worker threads; 0 runs the API alone */
+    double lease;              /* seconds a claimed job's lease lasts unless renewed */
+    int max_attempts;          /* claims of a job whose worker keeps being lost before
+                                  it fails */
     const char *api_token;     /* NULL or "": no authentication */
     int64_t max_body;          /* largest JSON body, bytes */
     int64_t max_upload;        /* largest upload or downloaded source, bytes */
@@ -33,7 +38,7 @@ typedef struct {
     int result_ttl;            /* how long a presigned result URL works, seconds */
     um_media_options media;    /* codec settings for every job */
     /* Set to nonzero (from a signal handler) to stop: the API closes, workers
-     * stop their jobs, which the next start runs again. */
+     * stop their jobs and release them to the queue. */
     volatile int *stop;
 } um_service_config;
 
@@ -41,6 +46,10 @@ void um_service_config_init(um_service_config *config);
 /* Runs until *config->stop. 0, or -1 when it could not start (port taken,
  * store unreadable ...), with err saying why. */
 int um_service_run(const um_service_config *config, um_error *err);
+/* Runs config->workers worker threads without the API (`unmark worker`)
+ * until *config->stop. 0, or -1 when it could not start (store unreadable
+ * ...), with err saying why. */
+int um_worker_run(const um_service_config *config, um_error *err);
 
 #ifdef __cplusplus
 }

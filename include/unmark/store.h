@@ -2,11 +2,13 @@
  * unmark — store: where jobs live between being submitted and being done.
  *
  * One interface, several stores: SQLite (one file, WAL; the embedded
- * default) now, PostgreSQL for many machines next. A store hands each queued
- * job to exactly one worker (um_store_claim: highest priority first, then
- * oldest), records its progress and its end, and survives restarts: a job
- * that was processing when its server died is queued again by
- * um_store_recover.
+ * default) and PostgreSQL (one database for workers on many machines). A
+ * store hands each queued job to exactly one worker (um_store_claim: highest
+ * priority first, then oldest) under a lease the worker renews
+ * (um_store_heartbeat), records its progress and its end for the lease's
+ * holder only, and survives restarts: a job whose worker died (its lease ran
+ * out) is queued again, or failed once it has been lost too often, by
+ * um_store_reap, which every worker runs now and then.
  *
  * Every call returns 0 on success and -1 with err set on failure; lookups
  * return 1 when found and 0 when not.
@@ -51,7 +53,10 @@ typedef struct {
     double progress;      /* 0..1 */
     char *error;          /* why it failed, or NULL */
     char *result_url;     /* where the result is, or NULL */
-    int attempts;         /* times a worker claimed it */
+    int attempts;         /* times a worker claimed it (releases not counted) */
+    char *worker;         /* the worker that holds it (processing) or last held it,
+                             or NULL */
+    double lease_expires_at; /* processing: when its lease runs out unless renewed */
     double created_at, started_at, finished_at;
 } um_job;
 
@@ -79,17 +84,36 @@ int um_store_get(um_store *store, const char *id, um_job *job, um_error *err);
  * (free each with um_job_clear, then the array with free). status < 0: any. */
 int um_store_list(um_store *store, int status, int limit, int offset, um_job **jobs, int *count,
                   um_error *err);
+/* A worker's id, as claims record it: at most this long, terminator included. */
+#define UM_WORKER_ID_SIZE 128
+
 /* Takes the next queued job (highest priority, then oldest) and marks it
- * processing, attempts + 1, started now: 1 and the job in *job, or 0 when
- * the queue is empty. Two callers never get the same job. */
-int um_store_claim(um_store *store, um_job *job, um_error *err);
-/* Records a processing job's progress (0..1). */
-int um_store_progress(um_store *store, const char *id, double progress, um_error *err);
-/* Ends a processing job: completed (result_url may be NULL), failed (error
- * says why) or canceled. Returns 1, or 0 when the job was not processing
- * (canceled meanwhile, say): then nothing changes. */
-int um_store_finish(um_store *store, const char *id, um_job_status status, const char *error,
-                    const char *result_url, um_error *err);
+ * processing for worker (an id naming it, such as HOST:PID:THREAD), attempts
+ * + 1, started now, its lease running out lease_seconds from now: 1 and the
+ * job in *job, or 0 when the queue is empty. Two callers never get the same
+ * job. */
+int um_store_claim(um_store *store, const char *worker, double lease_seconds, um_job *job,
+                   um_error *err);
+/* Renews worker's lease on a job: lease_seconds from now. 1 while the worker
+ * holds it and it is processing; 0 when it has lost it (canceled, or its
+ * lease ran out and the job went back to the queue or to another worker):
+ * then the worker must stop the job and not publish its result. */
+int um_store_heartbeat(um_store *store, const char *id, const char *worker, double lease_seconds,
+                       um_error *err);
+/* Records a processing job's progress (0..1) for the lease's holder: 1, or 0
+ * when worker does not hold it (as for um_store_heartbeat): nothing
+ * changes then. */
+int um_store_progress(um_store *store, const char *id, const char *worker, double progress,
+                      um_error *err);
+/* Ends a processing job that worker holds: completed (result_url may be
+ * NULL), failed (error says why) or canceled. Returns 1, or 0 when the job
+ * was not processing under worker's lease (canceled meanwhile, or lost):
+ * then nothing changes, so a job's end is recorded once. */
+int um_store_finish(um_store *store, const char *id, const char *worker, um_job_status status,
+                    const char *error, const char *result_url, um_error *err);
+/* Gives a job worker holds back to the queue at once (a worker stopping
+ * gracefully), its attempt not counted: 1, or 0 when worker did not hold it. */
+int um_store_release(um_store *store, const char *id, const char *worker, um_error *err);
 /* Cancels a queued or processing job: 1, or 0 when it had already ended or
  * does not exist. A worker running it sees the status at its next progress
  * check. */
@@ -98,9 +122,18 @@ int um_store_cancel(um_store *store, const char *id, um_error *err);
  * 0: unchanged): 1, or 0 when it is not queued or does not exist. */
 int um_store_update(um_store *store, const char *id, int priority, const char *metadata,
                     um_error *err);
-/* At start-up: every job left processing by a server that died goes back
- * to the queue. *requeued (if not NULL) gets how many. */
-int um_store_recover(um_store *store, int *requeued, um_error *err);
+/* Processing jobs whose lease ran out (their worker died or was cut off):
+ * each goes back to the queue, or, once it has been claimed max_attempts
+ * times, fails saying so ("its worker was lost 3 times (lease expired; last
+ * worker HOST:PID:1)"). *requeued and *failed (either may be NULL) get how
+ * many. Any process may run it at any time; two at once do not collide. */
+int um_store_reap(um_store *store, int max_attempts, int *requeued, int *failed, um_error *err);
+/* Waits up to timeout_s seconds to be told that a job was queued (by any
+ * process): 1 when told, 0 at the timeout. A store that cannot tell
+ * (SQLite) sleeps the whole timeout and returns 0: its callers poll. A
+ * notice may come for a job someone else has claimed already; waiting is
+ * for idle workers, so only one thread should wait on a store at a time. */
+int um_store_wait(um_store *store, double timeout_s, um_error *err);
 /* Jobs per status, indexed by um_job_status (for /metrics). */
 int um_store_counts(um_store *store, int64_t counts[5], um_error *err);
 

@@ -2,16 +2,19 @@
 #ifndef UNMARK_CLI_H
 #define UNMARK_CLI_H
 
+#include <getopt.h>
 #include <stdint.h>
 
 #include "unmark/common.h"
 #include "unmark/pipeline.h"
+#include "unmark/service.h"
 #include "unmark/storage.h"
 
 int cli_remove(int argc, char **argv);
 int cli_probe(int argc, char **argv);
 int cli_detect(int argc, char **argv);
 int cli_serve(int argc, char **argv);
+int cli_worker(int argc, char **argv);
 int cli_runpod(int argc, char **argv);
 /* Prints a command's help (NULL: the overview) on stdout; 0, or 2 if unknown. */
 int cli_help(const char *command);
@@ -60,6 +63,32 @@ enum { CLI_OPT_SCALES = 400, CLI_OPT_NO_MULTISCALE, CLI_OPT_MAX_AREA, CLI_OPT_ME
         {"memory-limit", required_argument, NULL, CLI_OPT_MEMORY_LIMIT}
 /* Applies a detection flag: 0 done, 1 not a detection flag, -1 error. */
 int cli_parse_detect_option(int opt, const char *arg, um_detect_options *o, um_error *err);
+
+/* What serve and worker share (cmd_worker.c): the flags --data, --workers,
+ * --store, --lease, --max-attempts, -q, -v and --help, and their
+ * environment variables. */
+enum { CLI_OPT_DATA = 420, CLI_OPT_WORKERS, CLI_OPT_STORE, CLI_OPT_LEASE, CLI_OPT_MAX_ATTEMPTS,
+       CLI_OPT_HELP };
+#define CLI_SERVICE_LONG_OPTIONS                                                                   \
+    {"data", required_argument, NULL, CLI_OPT_DATA},                                               \
+        {"workers", required_argument, NULL, CLI_OPT_WORKERS},                                     \
+        {"store", required_argument, NULL, CLI_OPT_STORE},                                         \
+        {"lease", required_argument, NULL, CLI_OPT_LEASE},                                         \
+        {"max-attempts", required_argument, NULL, CLI_OPT_MAX_ATTEMPTS},                           \
+        {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'},                    \
+        {"help", no_argument, NULL, CLI_OPT_HELP}
+/* A command's own part: its environment (after the shared variables, before
+ * the flags), and its own flags (0 done, 1 not one of its flags, -1 error). */
+typedef struct {
+    const char *name;
+    const struct option *options;
+    int (*defaults)(um_service_config *c, um_error *err);
+    int (*flag)(int opt, const char *arg, um_service_config *c, um_error *err);
+    int (*run)(const um_service_config *c, um_error *err);
+} cli_service_command;
+/* Runs serve or worker: configuration, flags, then cmd->run until a signal;
+ * the exit code. */
+int cli_service_main(const cli_service_command *cmd, int argc, char **argv);
 
 /* Templates from a detect --save-template folder. */
 #define CLI_MAX_TEMPLATES 4

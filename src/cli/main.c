@@ -12,6 +12,7 @@ static const char overview_help[] =
     "  unmark detect INPUT [--json]              find the watermark, frame by frame\n"
     "  unmark probe INPUT [--json]               describe a file and the hardware found\n"
     "  unmark serve [--listen HOST:PORT]         the job API and its workers\n"
+    "  unmark worker --store URL                 workers alone, on a store shared with serve\n"
     "  unmark runpod [--test_input JSON]         a RunPod serverless worker (or one local job)\n"
     "  unmark help [COMMAND]                     this help, or a command's\n"
     "  unmark --version\n"
@@ -101,11 +102,13 @@ static const char probe_help[] =
 
 static const char serve_help[] =
     "Usage: unmark serve [--listen HOST:PORT] [--data DIR] [--workers N] [--store LOCATION]\n"
+    "                    [--lease SECONDS] [--max-attempts N]\n"
     "\n"
     "Runs the job API (HTTP/1.1, JSON, under /api/v1) and N worker threads that run\n"
     "its jobs. Jobs are kept in a SQLite file in DIR (or the store LOCATION names) and\n"
-    "survive a restart: queued jobs run after it, and a job that was running when the\n"
-    "server stopped runs again. Endpoints: POST /jobs, POST /jobs/upload, GET /jobs,\n"
+    "survive a restart: queued jobs run after it, and a job whose worker died runs\n"
+    "again once its lease runs out. Any number of servers and `unmark worker`\n"
+    "processes may share a store. Endpoints: POST /jobs, POST /jobs/upload, GET /jobs,\n"
     "GET and PATCH /jobs/{id}, POST /jobs/{id}/cancel, GET /jobs/{id}/result,\n"
     "GET /health, GET /metrics, GET /openapi.json (see the README). Sources: local\n"
     "paths, file://, http(s)://, s3://, data: or base64; targets: local or s3://.\n"
@@ -115,9 +118,14 @@ static const char serve_help[] =
     "  --workers N          worker threads, 0-64 (default 1; 0 runs the API alone)\n"
     "  --store LOCATION     sqlite:PATH (default: DIR/jobs.db), or a PostgreSQL database:\n"
     "                       postgres://USER:PASSWORD@HOST[:PORT]/DATABASE\n"
+    "  --lease SECONDS      how long a claimed job is its worker's without a renewal\n"
+    "                       (renewed every third of it; default 30, 1 to 86400)\n"
+    "  --max-attempts N     claims before a job whose worker keeps being lost fails\n"
+    "                       (default 3, 1 to 100)\n"
     "  -q, -v, --help\n"
     "\n"
     "Environment: UNMARK_LISTEN, UNMARK_DATA, UNMARK_WORKERS, UNMARK_STORE,\n"
+    "UNMARK_LEASE, UNMARK_MAX_ATTEMPTS,\n"
     "UNMARK_API_TOKEN (a bearer token every endpoint but /health requires),\n"
     "UNMARK_MAX_BODY (largest JSON body, default 1M), UNMARK_MAX_UPLOAD (largest\n"
     "upload or downloaded source, default 4G), UNMARK_ALLOW_PRIVATE_URLS (URL sources\n"
@@ -125,6 +133,35 @@ static const char serve_help[] =
     "UNMARK_S3_REGION, UNMARK_S3_PATH_STYLE, UNMARK_S3_VERIFY_TLS, AWS_ACCESS_KEY_ID,\n"
     "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, UNMARK_RESULT_TTL (presigned result\n"
     "URLs, seconds, default 3600), and the codec variables.\n";
+
+static const char worker_help[] =
+    "Usage: unmark worker --store LOCATION [--data DIR] [--workers N] [--lease SECONDS]\n"
+    "                     [--max-attempts N]\n"
+    "\n"
+    "Runs N worker threads without the API: they claim jobs from the store that\n"
+    "`unmark serve` (often with --workers 0) and other workers share, and run them as\n"
+    "serve's workers do. Each claim is a lease, renewed every third of it; a worker\n"
+    "that dies loses its leases, and its jobs run again elsewhere, up to N attempts,\n"
+    "then fail saying why. A job canceled through the API stops within a second or\n"
+    "two. SIGTERM or Ctrl-C stops the worker: its running jobs go back to the queue\n"
+    "at once (not counted as attempts), exit 0. On PostgreSQL idle workers are woken\n"
+    "as soon as a job is queued (LISTEN/NOTIFY); on SQLite they look every second.\n"
+    "Local targets must name storage every worker writes to (a shared mount).\n"
+    "\n"
+    "  --store LOCATION     the shared store: postgres://USER:PASSWORD@HOST[:PORT]/DATABASE\n"
+    "                       (or sqlite:PATH for workers on one machine; default\n"
+    "                       DIR/jobs.db)\n"
+    "  --data DIR           work files and downloads (default ./unmark-data)\n"
+    "  --workers N          worker threads, 1-64 (default 1)\n"
+    "  --lease SECONDS      as for serve (default 30)\n"
+    "  --max-attempts N     as for serve (default 3)\n"
+    "  -q, -v, --help\n"
+    "\n"
+    "Environment: UNMARK_STORE, UNMARK_DATA, UNMARK_WORKERS, UNMARK_LEASE,\n"
+    "UNMARK_MAX_ATTEMPTS, UNMARK_MAX_UPLOAD, UNMARK_ALLOW_PRIVATE_URLS, the S3\n"
+    "variables, UNMARK_RESULT_TTL and the codec variables, as for serve.\n"
+    "\n"
+    "Exit codes: 0 stopped by a signal, 1 the store could not be opened, 2 bad usage.\n";
 
 static const char runpod_help[] =
     "Usage: unmark runpod [--test_input JSON] [--data DIR] [-q] [-v]\n"
@@ -178,6 +215,10 @@ int cli_help(const char *command)
         fputs(serve_help, stdout);
         return 0;
     }
+    if (strcmp(command, "worker") == 0) {
+        fputs(worker_help, stdout);
+        return 0;
+    }
     if (strcmp(command, "runpod") == 0) {
         fputs(runpod_help, stdout);
         return 0;
@@ -213,6 +254,8 @@ int main(int argc, char **argv)
         return cli_detect(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0)
         return cli_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "worker") == 0)
+        return cli_worker(argc - 1, argv + 1);
     if (strcmp(cmd, "runpod") == 0)
         return cli_runpod(argc - 1, argv + 1);
     fprintf(stderr, "unmark: error: no command \"%s\" (see unmark help)\n", cmd);

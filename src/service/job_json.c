@@ -387,6 +387,8 @@ json_t *job_to_json(const um_job *j)
     json_object_set_new(o, "error", string_json(j->error));
     json_object_set_new(o, "result_url", string_json(j->result_url));
     json_object_set_new(o, "attempts", json_integer(j->attempts));
+    json_object_set_new(o, "worker", string_json(j->worker));
+    json_object_set_new(o, "lease_expires_at", time_json(j->lease_expires_at));
     json_object_set_new(o, "created_at", time_json(j->created_at));
     json_object_set_new(o, "started_at", time_json(j->started_at));
     json_object_set_new(o, "finished_at", time_json(j->finished_at));

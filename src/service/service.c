@@ -1,7 +1,9 @@
 /*
- * The service as a whole: opens the store in the data folder, queues again
- * what a dead server left processing, starts the workers and the HTTP API,
- * and on stop takes them down in the reverse order.
+ * The service as a whole: opens the store (in the data folder unless told
+ * otherwise), starts the workers and the HTTP API (serve) or the workers
+ * alone (worker), and on stop takes them down in the reverse order. Jobs a
+ * dead process left processing are the workers' keepers' to queue again,
+ * once their leases run out.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -21,6 +23,8 @@
 #define DEFAULT_MAX_BODY (1 << 20)
 #define DEFAULT_MAX_UPLOAD (4LL << 30)
 #define DEFAULT_RESULT_TTL 3600
+#define DEFAULT_LEASE 30.0
+#define DEFAULT_MAX_ATTEMPTS 3
 
 void um_service_config_init(um_service_config *c)
 {
@@ -28,6 +32,8 @@ void um_service_config_init(um_service_config *c)
     c->listen = DEFAULT_LISTEN;
     c->data_dir = "unmark-data";
     c->workers = 1;
+    c->lease = DEFAULT_LEASE;
+    c->max_attempts = DEFAULT_MAX_ATTEMPTS;
     c->max_body = DEFAULT_MAX_BODY;
     c->max_upload = DEFAULT_MAX_UPLOAD;
     c->result_ttl = DEFAULT_RESULT_TTL;
@@ -112,43 +118,84 @@ void service_remove_tree(const char *dir)
     rmdir(dir);
 }
 
-int um_service_run(const um_service_config *c, um_error *err)
+int service_open(service_state *s, const um_service_config *c, char *shown, size_t cap,
+                 um_error *err)
 {
-    service_state s = {.config = c};
-    um_http *http = NULL;
-    worker_pool *pool = NULL;
-    int result = -1, requeued = 0;
-    char location[4096], shown[4096];
-    pthread_mutex_init(&s.lock, NULL);
-    pthread_cond_init(&s.wake, NULL);
-    if (make_data_dir(c->data_dir, err) < 0)
-        goto fail;
+    char location[4096];
+    memset(s, 0, sizeof(*s));
+    s->config = c;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
     if (c->store)
         snprintf(location, sizeof(location), "%s", c->store);
     else
         snprintf(location, sizeof(location), "sqlite:%s/jobs.db", c->data_dir);
-    if (um_store_open(&s.store, location, err) < 0 || um_store_recover(s.store, &requeued, err) < 0)
-        goto fail;
-    if (requeued)
-        um_log(UM_LOG_INFO, "serve: %d job(s) left processing by the last run are queued again", requeued);
-    pool = worker_pool_start(&s, c->workers);
-    if (http_start(&http, &s, err) < 0)
-        goto fail;
     /* A store's URI may carry a password (postgres://USER:PASSWORD@...). */
-    um_storage_redact_url(location, shown, sizeof(shown));
-    um_log(UM_LOG_INFO, "serve: listening on %s (port %d), %d worker(s), store %s%s", c->listen,
-           s.listen_port, c->workers, shown, c->api_token && *c->api_token ? ", token required" : "");
-    while (!*c->stop) {
+    um_storage_redact_url(location, shown, cap);
+    if (make_data_dir(c->data_dir, err) < 0 || um_store_open(&s->store, location, err) < 0)
+        return -1;
+    return 0;
+}
+
+void service_close(service_state *s)
+{
+    um_store_close(&s->store);
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->lock);
+}
+
+/* Sleeps until *stop. */
+static void wait_for_stop(volatile int *stop)
+{
+    while (!*stop) {
         struct timespec t = {0, 100 * 1000000L};
         nanosleep(&t, NULL);
     }
+}
+
+int um_service_run(const um_service_config *c, um_error *err)
+{
+    service_state s;
+    um_http *http = NULL;
+    worker_pool *pool = NULL;
+    int result = -1;
+    char shown[4096];
+    if (service_open(&s, c, shown, sizeof(shown), err) < 0)
+        goto fail;
+    pool = worker_pool_start(&s, c->workers);
+    if (http_start(&http, &s, err) < 0)
+        goto fail;
+    um_log(UM_LOG_INFO, "serve: listening on %s (port %d), %d worker(s), store %s%s", c->listen,
+           s.listen_port, c->workers, shown, c->api_token && *c->api_token ? ", token required" : "");
+    if (c->workers)
+        um_log(UM_LOG_INFO, "serve: leases of %g s, at most %d attempt(s) a job", c->lease,
+               c->max_attempts);
+    wait_for_stop(c->stop);
     um_log(UM_LOG_INFO, "serve: stopping");
     result = 0;
 fail:
     http_stop(&http);
     worker_pool_stop(&pool);
-    um_store_close(&s.store);
-    pthread_cond_destroy(&s.wake);
-    pthread_mutex_destroy(&s.lock);
+    service_close(&s);
     return result;
+}
+
+int um_worker_run(const um_service_config *c, um_error *err)
+{
+    service_state s;
+    worker_pool *pool = NULL;
+    char shown[4096], id[UM_WORKER_ID_SIZE];
+    if (service_open(&s, c, shown, sizeof(shown), err) < 0) {
+        service_close(&s);
+        return -1;
+    }
+    service_worker_base_id(id, sizeof(id));
+    pool = worker_pool_start(&s, c->workers);
+    um_log(UM_LOG_INFO, "worker: store %s, worker id %s, %d thread(s), leases of %g s, at most %d "
+           "attempt(s) a job", shown, id, c->workers, c->lease, c->max_attempts);
+    wait_for_stop(c->stop);
+    um_log(UM_LOG_INFO, "worker: stopping");
+    worker_pool_stop(&pool);
+    service_close(&s);
+    return 0;
 }

@@ -69,12 +69,22 @@ void job_describe(const um_job *job, const job_options *o, const um_media_option
 
 /* ---- worker.c ------------------------------------------------------------ */
 typedef struct worker_pool worker_pool;
+/* Starts count worker threads and their keeper (lease renewal, reaping, and
+ * waking on new jobs); NULL when count is 0: the API alone. */
 worker_pool *worker_pool_start(service_state *s, int count);
-/* Stops the workers (their jobs are interrupted and stay processing, for
- * um_store_recover at the next start) and joins them. */
+/* Stops the workers: their running jobs are interrupted and released to the
+ * queue (not counted as attempts); joins them. */
 void worker_pool_stop(worker_pool **pool);
+/* "HOST:PID": what this process's worker ids start with (each thread adds
+ * ":N"). */
+void service_worker_base_id(char *out, size_t cap);
 
 /* ---- service.c ---------------------------------------------------------- */
+/* Opens what serve and worker share: the data folder, the store (its
+ * location, without a password, into shown), the lock and the wake-up. */
+int service_open(service_state *s, const um_service_config *c, char *shown, size_t cap,
+                 um_error *err);
+void service_close(service_state *s);
 /* DATA/KIND/ID (uploads, results, work), created if missing, into out. */
 int service_job_dir(const service_state *s, const char *kind, const char *id, char *out, size_t cap,
                     um_error *err);

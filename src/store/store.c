@@ -70,6 +70,13 @@ double um_store_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void um_store_sleep(double seconds)
+{
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
 void um_job_clear(um_job *job)
 {
     if (!job)
@@ -82,6 +89,7 @@ void um_job_clear(um_job *job)
     free(job->source_options);
     free(job->error);
     free(job->result_url);
+    free(job->worker);
     memset(job, 0, sizeof(*job));
 }
 
@@ -208,15 +216,21 @@ void um_store_close(um_store **store)
 
 /* ---- checks shared by every backend --------------------------------- */
 
-/* A usable id: non-empty, and terminated within the id buffer's size. */
-static int check_id(const char *id, um_error *err)
+/* A usable id (what: "job id", "worker id"): non-empty, and terminated
+ * within size bytes, the size of the buffers that hold one. */
+static int check_name(const char *value, size_t size, const char *what, um_error *err)
 {
-    if (!id || !*id || strnlen(id, UM_JOB_ID_SIZE) == UM_JOB_ID_SIZE) {
-        um_error_set(err, UM_ERR_USAGE, "job id is missing or longer than %d characters",
-                     UM_JOB_ID_SIZE - 1);
+    if (!value || !*value || strnlen(value, size) == size) {
+        um_error_set(err, UM_ERR_USAGE, "%s is missing or longer than %d characters", what,
+                     (int)size - 1);
         return -1;
     }
     return 0;
+}
+
+static int check_id(const char *id, um_error *err)
+{
+    return check_name(id, UM_JOB_ID_SIZE, "job id", err);
 }
 
 static int check_priority(int priority, um_error *err)
@@ -291,34 +305,76 @@ int um_store_list(um_store *store, int status, int limit, int offset, um_job **j
     return store->ops->list(store, status < 0 ? -1 : status, limit, offset, jobs, count, err);
 }
 
-int um_store_claim(um_store *store, um_job *job, um_error *err)
+static int check_worker(const char *worker, um_error *err)
 {
-    um_job_clear(job);
-    return store->ops->claim(store, job, err);
+    return check_name(worker, UM_WORKER_ID_SIZE, "worker id", err);
 }
 
-int um_store_progress(um_store *store, const char *id, double progress, um_error *err)
+/* A lease from a tenth of a second to a day: shorter could not be renewed
+ * in time, longer would leave a dead worker's job stuck for days. */
+static int check_lease(double lease_seconds, um_error *err)
 {
-    if (check_id(id, err) < 0)
+    if (!(lease_seconds >= 0.1 && lease_seconds <= 86400)) { /* also refuses NaN */
+        um_error_set(err, UM_ERR_USAGE, "job lease %g s is outside 0.1 to 86400 seconds",
+                     lease_seconds);
+        return -1;
+    }
+    return 0;
+}
+
+/* The checks of a call a lease holder makes on its job. */
+static int check_holder(const char *id, const char *worker, um_error *err)
+{
+    return check_id(id, err) < 0 || check_worker(worker, err) < 0 ? -1 : 0;
+}
+
+int um_store_claim(um_store *store, const char *worker, double lease_seconds, um_job *job,
+                   um_error *err)
+{
+    um_job_clear(job);
+    if (check_worker(worker, err) < 0 || check_lease(lease_seconds, err) < 0)
+        return -1;
+    return store->ops->claim(store, worker, lease_seconds, job, err);
+}
+
+int um_store_heartbeat(um_store *store, const char *id, const char *worker, double lease_seconds,
+                       um_error *err)
+{
+    if (check_holder(id, worker, err) < 0 || check_lease(lease_seconds, err) < 0)
+        return -1;
+    return store->ops->heartbeat(store, id, worker, lease_seconds, err);
+}
+
+int um_store_progress(um_store *store, const char *id, const char *worker, double progress,
+                      um_error *err)
+{
+    if (check_holder(id, worker, err) < 0)
         return -1;
     if (!(progress >= 0 && progress <= 1)) { /* also refuses NaN */
         um_error_set(err, UM_ERR_USAGE, "job progress %g is outside 0..1", progress);
         return -1;
     }
-    return store->ops->progress(store, id, progress, err);
+    return store->ops->progress(store, id, worker, progress, err);
 }
 
-int um_store_finish(um_store *store, const char *id, um_job_status status, const char *error,
-                    const char *result_url, um_error *err)
+int um_store_finish(um_store *store, const char *id, const char *worker, um_job_status status,
+                    const char *error, const char *result_url, um_error *err)
 {
-    if (check_id(id, err) < 0)
+    if (check_holder(id, worker, err) < 0)
         return -1;
     if (status != UM_JOB_COMPLETED && status != UM_JOB_FAILED && status != UM_JOB_CANCELED) {
         um_error_set(err, UM_ERR_USAGE, "a job cannot finish as %s",
                      um_job_status_name(status));
         return -1;
     }
-    return store->ops->finish(store, id, status, error, result_url, err);
+    return store->ops->finish(store, id, worker, status, error, result_url, err);
+}
+
+int um_store_release(um_store *store, const char *id, const char *worker, um_error *err)
+{
+    if (check_holder(id, worker, err) < 0)
+        return -1;
+    return store->ops->release(store, id, worker, err);
 }
 
 int um_store_cancel(um_store *store, const char *id, um_error *err)
@@ -336,13 +392,28 @@ int um_store_update(um_store *store, const char *id, int priority, const char *m
     return store->ops->update(store, id, priority, metadata, err);
 }
 
-int um_store_recover(um_store *store, int *requeued, um_error *err)
+int um_store_reap(um_store *store, int max_attempts, int *requeued, int *failed, um_error *err)
 {
-    int n = 0;
-    int ret = store->ops->recover(store, &n, err);
+    int r = 0, f = 0, ret = -1;
+    if (max_attempts < 1)
+        um_error_set(err, UM_ERR_USAGE, "a job's attempts limit %d is below 1", max_attempts);
+    else
+        ret = store->ops->reap(store, max_attempts, &r, &f, err);
     if (requeued)
-        *requeued = ret < 0 ? 0 : n;
+        *requeued = ret < 0 ? 0 : r;
+    if (failed)
+        *failed = ret < 0 ? 0 : f;
     return ret;
+}
+
+int um_store_wait(um_store *store, double timeout_s, um_error *err)
+{
+    if (!(timeout_s >= 0 && timeout_s <= 3600)) {
+        um_error_set(err, UM_ERR_USAGE, "a store wait of %g s is outside 0 to 3600 seconds",
+                     timeout_s);
+        return -1;
+    }
+    return store->ops->wait(store, timeout_s, err);
 }
 
 int um_store_counts(um_store *store, int64_t counts[5], um_error *err)

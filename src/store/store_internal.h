@@ -29,14 +29,21 @@ typedef struct {
     int (*get)(um_store *store, const char *id, um_job *job, um_error *err);
     int (*list)(um_store *store, int status, int limit, int offset, um_job **jobs, int *count,
                 um_error *err);
-    int (*claim)(um_store *store, um_job *job, um_error *err);
-    int (*progress)(um_store *store, const char *id, double progress, um_error *err);
-    int (*finish)(um_store *store, const char *id, um_job_status status, const char *error,
-                  const char *result_url, um_error *err);
+    int (*claim)(um_store *store, const char *worker, double lease_seconds, um_job *job,
+                 um_error *err);
+    int (*heartbeat)(um_store *store, const char *id, const char *worker, double lease_seconds,
+                     um_error *err);
+    int (*progress)(um_store *store, const char *id, const char *worker, double progress,
+                    um_error *err);
+    int (*finish)(um_store *store, const char *id, const char *worker, um_job_status status,
+                  const char *error, const char *result_url, um_error *err);
+    int (*release)(um_store *store, const char *id, const char *worker, um_error *err);
     int (*cancel)(um_store *store, const char *id, um_error *err);
     int (*update)(um_store *store, const char *id, int priority, const char *metadata,
                   um_error *err);
-    int (*recover)(um_store *store, int *requeued, um_error *err); /* requeued never NULL */
+    /* requeued and failed never NULL */
+    int (*reap)(um_store *store, int max_attempts, int *requeued, int *failed, um_error *err);
+    int (*wait)(um_store *store, double timeout_s, um_error *err);
     int (*counts)(um_store *store, int64_t counts[5], um_error *err);
 } um_store_ops;
 
@@ -54,5 +61,14 @@ extern const um_store_ops um_store_postgres_ops;
 int um_store_status_from_name(const char *name);
 /* Unix time in seconds, with sub-second precision. */
 double um_store_now(void);
+/* Sleeps for seconds (the wait of a store that cannot be told of new jobs). */
+void um_store_sleep(double seconds);
+
+/* Why um_store_reap fails a job, as SQL both backends run: the text for a
+ * job whose attempts and worker columns are those named. */
+#define UM_STORE_LOST_REASON(attempts, worker)                                                 \
+    "'its worker was lost ' || CASE WHEN " attempts " = 1 THEN 'once' ELSE " attempts         \
+    " || ' times' END || ' (lease expired; last worker ' || COALESCE(" worker                  \
+    ", 'unknown') || ')'"
 
 #endif

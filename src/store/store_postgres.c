@@ -1,6 +1,8 @@
 /*
- * The PostgreSQL job store: one database shared by every server (and, later,
- * worker) on any number of machines, where SQLite's file serves one.
+ * The PostgreSQL job store: one database shared by every server and worker
+ * on any number of machines, where SQLite's file serves one. Jobs queued
+ * (inserted, released, reaped) are announced with NOTIFY, which idle
+ * workers wait for on a connection of their own (um_store_wait).
  *
  * Chosen by a libpq connection URI ("postgres://USER:PASSWORD@HOST/DB" or
  * "postgresql://..."), passed to libpq whole. It keeps the jobs in one table,
@@ -26,6 +28,7 @@
  * SQL text. Errors name the store by its location without user name,
  * password or query, and never quote the password.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +82,15 @@ static const char *const migrations[] = {
     "CREATE INDEX unmark_jobs_claim ON unmark_jobs (priority DESC, created_at, seq)"
     "  WHERE status = 'queued';"
     "CREATE INDEX unmark_jobs_created ON unmark_jobs (created_at, seq);",
+    /* 1 -> 2: leases. worker names who holds a processing job (or last held
+     * it); lease_expires_at is when its lease runs out unless renewed. The
+     * lease index holds only processing jobs, so reaping reads the few
+     * running ones. Jobs left processing by an older unmark have no lease,
+     * which reaping takes as run out. */
+    "ALTER TABLE unmark_jobs ADD COLUMN worker text,"
+    "  ADD COLUMN lease_expires_at double precision;"
+    "CREATE INDEX unmark_jobs_lease ON unmark_jobs (lease_expires_at)"
+    "  WHERE status = 'processing';",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -91,7 +103,14 @@ static const char *const migrations[] = {
 /* Every column of a job, in the order read_job reads them. */
 #define JOB_COLUMNS                                                                              \
     "id, job_type, source_uri, target_uri, metadata, config, priority, status, progress, error, " \
-    "result_url, attempts, created_at, started_at, finished_at, source_options"
+    "result_url, attempts, created_at, started_at, finished_at, source_options, worker, "        \
+    "lease_expires_at"
+
+/* The channel a job queued (inserted, released, reaped) is announced on,
+ * for idle workers blocked in um_store_wait, and the expression that
+ * announces it (sent when the statement's transaction commits). */
+#define CHANNEL "unmark_jobs"
+#define NOTIFY "pg_notify('" CHANNEL "', '')"
 
 /* Whether a statement may run a second time after the connection was lost
  * during its first run, when it may or may not have taken effect. */
@@ -100,8 +119,14 @@ enum { ONCE = 0, REPEATABLE = 1 };
 typedef struct {
     struct um_store base; /* first: see store_internal.h */
     PGconn *conn;
+    char *uri;   /* the location, for the listening connection */
     char *shown; /* the location without user info or query, for messages */
     pthread_mutex_t lock;
+    /* um_store_wait's own connection, LISTENing on CHANNEL: opened at the
+     * first wait, and again after it was lost. Its notices queue on it
+     * between waits, so none is missed while a worker runs a job. */
+    PGconn *listener;
+    pthread_mutex_t listen_lock;
 } pg_store;
 
 /* ---- messages --------------------------------------------------------- */
@@ -260,16 +285,19 @@ static PGresult *run(pg_store *s, const char *sql, int n, const char *const *par
     return res;
 }
 
-/* Runs a statement that returns no rows: the rows it changed, or -1. */
-static int run_change(pg_store *s, const char *sql, int n, const char *const *params,
-                      int repeatable, const char *what, um_error *err)
+/* Runs a statement that changes one job at most: 1 when it changed it, 0
+ * when the job was not as the statement needs (the worker does not hold
+ * it, it has ended ...), or -1. A SELECT over a change's RETURNING counts
+ * the rows it selects. */
+static int run_one(pg_store *s, const char *sql, int n, const char *const *params, int repeatable,
+                   const char *what, um_error *err)
 {
     PGresult *res = run(s, sql, n, params, repeatable, what, err);
     if (!res)
         return -1;
     int changed = atoi(PQcmdTuples(res));
     PQclear(res);
-    return changed;
+    return changed > 0;
 }
 
 /* ---- values -------------------------------------------------------------- */
@@ -326,6 +354,8 @@ static int read_job(const pg_store *s, const PGresult *res, int row, um_job *job
     job->started_at = value_double(res, row, 13);
     job->finished_at = value_double(res, row, 14);
     job->source_options = value_dup(res, row, 15);
+    job->worker = value_dup(res, row, 16);
+    job->lease_expires_at = value_double(res, row, 17);
     return 0;
 }
 
@@ -424,21 +454,33 @@ fail:
     return result;
 }
 
-/* Connects, with unmark's defaults before the URI's settings so the URI can
- * override them. */
-static int connect_to(pg_store *s, const char *uri, um_error *err)
+/* A new connection to uri, with unmark's defaults before the URI's settings
+ * so the URI can override them: NULL with err set ("cannot WHAT: ...") when
+ * it fails. */
+static PGconn *open_connection(const pg_store *s, const char *uri, const char *what,
+                               um_error *err)
 {
     static const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname",
                                        NULL};
     const char *const values[] = {CONNECT_TIMEOUT, "unmark", uri, NULL};
-    s->conn = um_check_alloc(PQconnectdbParams(keys, values, 1), "a PostgreSQL connection");
-    if (PQstatus(s->conn) != CONNECTION_OK) {
+    PGconn *conn = um_check_alloc(PQconnectdbParams(keys, values, 1), "a PostgreSQL connection");
+    if (PQstatus(conn) != CONNECTION_OK) {
         char line[768];
-        message_line(line, sizeof(line), PQerrorMessage(s->conn), uri);
-        um_error_set(err, UM_ERR_OTHER, "cannot open job store %s: %s", s->shown, line);
-        return -1;
+        message_line(line, sizeof(line), PQerrorMessage(conn), uri);
+        um_error_set(err, UM_ERR_OTHER, "cannot %s job store %s: %s", what, s->shown, line);
+        PQfinish(conn);
+        return NULL;
     }
-    PQsetNoticeProcessor(s->conn, on_notice, s);
+    PQsetNoticeProcessor(conn, on_notice, (void *)s);
+    return conn;
+}
+
+/* Connects the store's connection and checks the server. */
+static int connect_to(pg_store *s, const char *uri, um_error *err)
+{
+    s->conn = open_connection(s, uri, "open", err);
+    if (!s->conn)
+        return -1;
     if (PQserverVersion(s->conn) < MIN_SERVER_VERSION) {
         const char *version = PQparameterStatus(s->conn, "server_version");
         um_error_set(err, UM_ERR_OTHER,
@@ -454,7 +496,10 @@ static void pg_close(um_store *store)
 {
     pg_store *s = (pg_store *)store;
     PQfinish(s->conn);
+    PQfinish(s->listener);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->listen_lock);
+    free(s->uri);
     free(s->shown);
     free(s);
 }
@@ -464,13 +509,17 @@ static int pg_open(um_store **store, const char *uri, um_error *err)
     int result = -1;
     pg_store *s = um_xcalloc(1, sizeof(*s));
     s->base.ops = &um_store_postgres_ops;
+    s->uri = um_xstrdup(uri);
     size_t cap = strlen(uri) + 1;
     s->shown = um_xmalloc(cap);
     um_storage_redact_url(uri, s->shown, cap);
     int rc = pthread_mutex_init(&s->lock, NULL);
+    if (rc == 0 && (rc = pthread_mutex_init(&s->listen_lock, NULL)) != 0)
+        pthread_mutex_destroy(&s->lock);
     if (rc != 0) {
         um_error_set(err, UM_ERR_OTHER, "job store %s: cannot create its lock: %s", s->shown,
                      strerror(rc));
+        free(s->uri);
         free(s->shown);
         free(s);
         return -1;
@@ -500,14 +549,17 @@ static int pg_insert(um_store *store, um_job *job, um_error *err)
     };
     /* created_at is now, or just after the newest job when the clock has
      * not moved on (same microsecond, or set back), so creation order is
-     * strict within one server and survives into claims and listings. */
+     * strict within one server and survives into claims and listings. Idle
+     * workers hear of it once it is committed. */
     PGresult *res = run(s,
-                        "INSERT INTO unmark_jobs (id, job_type, source_uri, target_uri, metadata, "
-                        "config, priority, source_options, status, progress, attempts, created_at) "
+                        "WITH j AS (INSERT INTO unmark_jobs (id, job_type, source_uri, "
+                        "target_uri, metadata, config, priority, source_options, status, "
+                        "progress, attempts, created_at) "
                         "VALUES ($1, $2, $3, $4, $5, $6, $7, $9, 'queued', 0, 0, "
                         "GREATEST($8::double precision, "
                         "COALESCE((SELECT MAX(created_at) FROM unmark_jobs), 0) + 0.000001)) "
-                        "RETURNING created_at",
+                        "RETURNING created_at) "
+                        "SELECT created_at, " NOTIFY " FROM j",
                         9, params, ONCE, "add a job", err);
     if (!res)
         return -1;
@@ -559,59 +611,85 @@ fail:
     return result;
 }
 
-static int pg_claim(um_store *store, um_job *job, um_error *err)
+static int pg_claim(um_store *store, const char *worker, double lease_seconds, um_job *job,
+                    um_error *err)
 {
-    char now[32];
-    const char *params[] = {format_double(now, sizeof(now), um_store_now())};
+    char now[32], lease[32];
+    const char *params[] = {format_double(now, sizeof(now), um_store_now()), worker,
+                            format_double(lease, sizeof(lease), lease_seconds)};
     /* SKIP LOCKED: a job another claim has locked (and is taking) is passed
      * over, not waited for; the row is re-checked once locked, so a job
      * claimed meanwhile is never taken twice. */
     return run_job((pg_store *)store,
                    "UPDATE unmark_jobs SET status = 'processing', attempts = attempts + 1, "
-                   "started_at = $1 "
+                   "started_at = $1, worker = $2, lease_expires_at = $1 + $3::double precision "
                    "WHERE seq = (SELECT seq FROM unmark_jobs WHERE status = 'queued' "
                    "ORDER BY priority DESC, created_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED) "
                    "RETURNING " JOB_COLUMNS,
-                   1, params, ONCE, "claim a job", job, err);
+                   3, params, ONCE, "claim a job", job, err);
 }
 
-static int pg_progress(um_store *store, const char *id, double progress, um_error *err)
+/* The calls of a lease's holder act only while it holds the lease. Renewing
+ * it and recording progress set what they set, so they may run twice. */
+static int pg_heartbeat(um_store *store, const char *id, const char *worker, double lease_seconds,
+                        um_error *err)
+{
+    char until[32];
+    const char *params[] = {id, worker,
+                            format_double(until, sizeof(until), um_store_now() + lease_seconds)};
+    return run_one((pg_store *)store,
+                   "UPDATE unmark_jobs SET lease_expires_at = $3 "
+                   "WHERE id = $1 AND worker = $2 AND status = 'processing'",
+                   3, params, REPEATABLE, "renew a job's lease", err);
+}
+
+static int pg_progress(um_store *store, const char *id, const char *worker, double progress,
+                       um_error *err)
 {
     char value[32];
-    const char *params[] = {id, format_double(value, sizeof(value), progress)};
-    /* A job no longer processing (canceled) keeps its record unchanged;
-     * that is not an error: the worker sees the status when it looks. */
-    int changed = run_change((pg_store *)store,
-                             "UPDATE unmark_jobs SET progress = $2 "
-                             "WHERE id = $1 AND status = 'processing'",
-                             2, params, REPEATABLE, "record a job's progress", err);
-    return changed < 0 ? -1 : 0;
+    const char *params[] = {id, worker, format_double(value, sizeof(value), progress)};
+    return run_one((pg_store *)store,
+                   "UPDATE unmark_jobs SET progress = $3 "
+                   "WHERE id = $1 AND worker = $2 AND status = 'processing'",
+                   3, params, REPEATABLE, "record a job's progress", err);
 }
 
-static int pg_finish(um_store *store, const char *id, um_job_status status, const char *error,
-                     const char *result_url, um_error *err)
+static int pg_finish(um_store *store, const char *id, const char *worker, um_job_status status,
+                     const char *error, const char *result_url, um_error *err)
 {
     char now[32];
     const char *params[] = {id, um_job_status_name(status), error, result_url,
-                            format_double(now, sizeof(now), um_store_now())};
-    int changed = run_change(
+                            format_double(now, sizeof(now), um_store_now()), worker};
+    return run_one(
         (pg_store *)store,
         "UPDATE unmark_jobs SET status = $2::text, error = $3, result_url = $4, finished_at = $5, "
+        "lease_expires_at = NULL, "
         "progress = CASE WHEN $2::text = 'completed' THEN 1.0 ELSE progress END "
-        "WHERE id = $1 AND status = 'processing'",
-        5, params, ONCE, "finish a job", err);
-    return changed < 0 ? -1 : changed > 0;
+        "WHERE id = $1 AND worker = $6 AND status = 'processing'",
+        6, params, ONCE, "finish a job", err);
+}
+
+static int pg_release(um_store *store, const char *id, const char *worker, um_error *err)
+{
+    const char *params[] = {id, worker};
+    /* A row for the job released, announced to idle workers. */
+    return run_one((pg_store *)store,
+                   "WITH r AS (UPDATE unmark_jobs SET status = 'queued', "
+                   "attempts = attempts - 1, progress = 0, started_at = NULL, "
+                   "lease_expires_at = NULL "
+                   "WHERE id = $1 AND worker = $2 AND status = 'processing' RETURNING id) "
+                   "SELECT " NOTIFY " FROM r",
+                   2, params, ONCE, "release a job", err);
 }
 
 static int pg_cancel(um_store *store, const char *id, um_error *err)
 {
     char now[32];
     const char *params[] = {id, format_double(now, sizeof(now), um_store_now())};
-    int changed = run_change((pg_store *)store,
-                             "UPDATE unmark_jobs SET status = 'canceled', finished_at = $2 "
-                             "WHERE id = $1 AND status IN ('queued', 'processing')",
-                             2, params, ONCE, "cancel a job", err);
-    return changed < 0 ? -1 : changed > 0;
+    return run_one((pg_store *)store,
+                   "UPDATE unmark_jobs SET status = 'canceled', finished_at = $2, "
+                   "lease_expires_at = NULL WHERE id = $1 AND status IN ('queued', 'processing')",
+                   2, params, ONCE, "cancel a job", err);
 }
 
 static int pg_update(um_store *store, const char *id, int priority, const char *metadata,
@@ -621,24 +699,119 @@ static int pg_update(um_store *store, const char *id, int priority, const char *
     /* NULL parameters leave their column as it is (COALESCE). */
     const char *params[] = {id, priority ? format_int(text, sizeof(text), priority) : NULL,
                             metadata};
-    int changed = run_change((pg_store *)store,
-                             "UPDATE unmark_jobs SET priority = COALESCE($2::integer, priority), "
-                             "metadata = COALESCE($3::text, metadata) "
-                             "WHERE id = $1 AND status = 'queued'",
-                             3, params, REPEATABLE, "update a job", err);
-    return changed < 0 ? -1 : changed > 0;
+    return run_one((pg_store *)store,
+                   "UPDATE unmark_jobs SET priority = COALESCE($2::integer, priority), "
+                   "metadata = COALESCE($3::text, metadata) "
+                   "WHERE id = $1 AND status = 'queued'",
+                   3, params, REPEATABLE, "update a job", err);
 }
 
-static int pg_recover(um_store *store, int *requeued, um_error *err)
+static int pg_reap(um_store *store, int max_attempts, int *requeued, int *failed, um_error *err)
 {
-    int changed = run_change((pg_store *)store,
-                             "UPDATE unmark_jobs SET status = 'queued', progress = 0, "
-                             "started_at = NULL WHERE status = 'processing'",
-                             0, NULL, ONCE, "requeue interrupted jobs", err);
-    if (changed < 0)
+    pg_store *s = (pg_store *)store;
+    char now[32], limit[16];
+    const char *params[] = {format_double(now, sizeof(now), um_store_now()),
+                            format_int(limit, sizeof(limit), max_attempts)};
+    /* A lease that ran out (or a job from before leases, with none): the job
+     * is queued again, or fails once claimed $2 times. SKIP LOCKED: a job
+     * another process is reaping, finishing or renewing just now is left to
+     * it, so reapers never wait on each other. */
+    PGresult *res = run(s,
+                        "UPDATE unmark_jobs SET "
+                        "status = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'queued' END, "
+                        "error = CASE WHEN attempts >= $2 THEN "
+                        UM_STORE_LOST_REASON("attempts", "worker") " ELSE error END, "
+                        "finished_at = CASE WHEN attempts >= $2 THEN $1 END, "
+                        "progress = CASE WHEN attempts >= $2 THEN progress ELSE 0 END, "
+                        "started_at = CASE WHEN attempts >= $2 THEN started_at END, "
+                        "lease_expires_at = NULL "
+                        "WHERE seq IN (SELECT seq FROM unmark_jobs WHERE status = 'processing' "
+                        "AND COALESCE(lease_expires_at, 0) < $1 FOR UPDATE SKIP LOCKED) "
+                        "RETURNING status",
+                        2, params, ONCE, "requeue jobs whose worker was lost", err);
+    if (!res)
         return -1;
-    *requeued = changed;
-    return 0;
+    for (int i = 0; i < PQntuples(res); i++)
+        (*(strcmp(PQgetvalue(res, i, 0), "failed") == 0 ? failed : requeued))++;
+    PQclear(res);
+    if (*requeued == 0)
+        return 0;
+    res = run(s, "SELECT " NOTIFY, 0, NULL, REPEATABLE, "announce requeued jobs", err);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+/* Hands out the notices that have arrived on the listening connection:
+ * whether there was one. */
+static int take_notices(PGconn *conn)
+{
+    int got = 0;
+    PGnotify *n;
+    while ((n = PQnotifies(conn)) != NULL) {
+        PQfreemem(n);
+        got = 1;
+    }
+    return got;
+}
+
+/* Opens the listening connection, LISTENing on CHANNEL. Under listen_lock. */
+static int open_listener(pg_store *s, um_error *err)
+{
+    s->listener = open_connection(s, s->uri, "wait for jobs in", err);
+    if (!s->listener)
+        return -1;
+    PGresult *res = PQexec(s->listener, "LISTEN " CHANNEL);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok) {
+        char line[512];
+        message_line(line, sizeof(line), PQerrorMessage(s->listener), NULL);
+        um_error_set(err, UM_ERR_OTHER, "job store %s: cannot listen for new jobs: %s", s->shown,
+                     line);
+        PQfinish(s->listener);
+        s->listener = NULL;
+    }
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+/*
+ * Blocks on the listening connection's socket until a notice comes or the
+ * timeout passes. A connection found lost is dropped with an error; the
+ * next wait opens a new one (and the caller's polling covers the gap).
+ */
+static int pg_wait(um_store *store, double timeout_s, um_error *err)
+{
+    pg_store *s = (pg_store *)store;
+    int result = -1;
+    pthread_mutex_lock(&s->listen_lock);
+    if (!s->listener && open_listener(s, err) < 0)
+        goto fail;
+    if (!PQconsumeInput(s->listener))
+        goto lost;
+    result = take_notices(s->listener);
+    if (result)
+        goto fail;
+    struct pollfd pfd = {.fd = PQsocket(s->listener), .events = POLLIN};
+    int ready = poll(&pfd, 1, (int)(timeout_s * 1000));
+    if (ready > 0) {
+        if (!PQconsumeInput(s->listener))
+            goto lost;
+        result = take_notices(s->listener);
+    }
+    /* ready 0 is the timeout; a signal (-1, EINTR) ends the wait early,
+     * as a timeout: the caller looks at the queue either way. */
+    goto fail;
+lost:;
+    char line[512];
+    message_line(line, sizeof(line), PQerrorMessage(s->listener), NULL);
+    um_error_set(err, UM_ERR_OTHER, "job store %s: lost the connection that waits for new jobs: %s",
+                 s->shown, line);
+    PQfinish(s->listener);
+    s->listener = NULL;
+    result = -1;
+fail:
+    pthread_mutex_unlock(&s->listen_lock);
+    return result;
 }
 
 static int pg_counts(um_store *store, int64_t counts[5], um_error *err)
@@ -671,10 +844,13 @@ const um_store_ops um_store_postgres_ops = {
     .get = pg_get,
     .list = pg_list,
     .claim = pg_claim,
+    .heartbeat = pg_heartbeat,
     .progress = pg_progress,
     .finish = pg_finish,
+    .release = pg_release,
     .cancel = pg_cancel,
     .update = pg_update,
-    .recover = pg_recover,
+    .reap = pg_reap,
+    .wait = pg_wait,
     .counts = pg_counts,
 };

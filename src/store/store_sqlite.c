@@ -64,6 +64,12 @@ static const char *const migrations[] = {
     /* 1 -> 2: how to fetch the source (request headers, TLS verification),
      * as JSON text. */
     "ALTER TABLE jobs ADD COLUMN source_options TEXT;",
+    /* 2 -> 3: leases. worker names who holds a processing job (or last
+     * held it); lease_expires_at is when its lease runs out unless renewed.
+     * Jobs left processing by an older unmark have no lease, which reaping
+     * takes as run out. */
+    "ALTER TABLE jobs ADD COLUMN worker TEXT;"
+    "ALTER TABLE jobs ADD COLUMN lease_expires_at REAL;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -71,18 +77,21 @@ static const char *const migrations[] = {
 /* Every column of a job, in the order read_job reads them. */
 #define JOB_COLUMNS                                                                              \
     "id, job_type, source_uri, target_uri, metadata, config, priority, status, progress, error, " \
-    "result_url, attempts, created_at, started_at, finished_at, source_options"
+    "result_url, attempts, created_at, started_at, finished_at, source_options, worker, "        \
+    "lease_expires_at"
 
 enum {
     ST_INSERT,
     ST_GET,
     ST_LIST,
     ST_CLAIM,
+    ST_HEARTBEAT,
     ST_PROGRESS,
     ST_FINISH,
+    ST_RELEASE,
     ST_CANCEL,
     ST_UPDATE,
-    ST_RECOVER,
+    ST_REAP,
     ST_COUNTS,
     ST_COUNT
 };
@@ -100,20 +109,39 @@ static const char *const statement_sql[ST_COUNT] = {
     [ST_GET] = "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?1",
     [ST_LIST] = "SELECT " JOB_COLUMNS " FROM jobs WHERE ?1 IS NULL OR status = ?1 "
                 "ORDER BY created_at DESC, seq DESC LIMIT ?2 OFFSET ?3",
-    [ST_CLAIM] = "UPDATE jobs SET status = 'processing', attempts = attempts + 1, started_at = ?1 "
+    [ST_CLAIM] = "UPDATE jobs SET status = 'processing', attempts = attempts + 1, started_at = ?1, "
+                 "worker = ?2, lease_expires_at = ?1 + ?3 "
                  "WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' "
                  "ORDER BY priority DESC, created_at, seq LIMIT 1) "
                  "RETURNING " JOB_COLUMNS,
-    [ST_PROGRESS] = "UPDATE jobs SET progress = ?2 WHERE id = ?1 AND status = 'processing'",
+    /* The calls of a lease's holder act only while it holds the lease. */
+    [ST_HEARTBEAT] = "UPDATE jobs SET lease_expires_at = ?3 "
+                     "WHERE id = ?1 AND worker = ?2 AND status = 'processing'",
+    [ST_PROGRESS] = "UPDATE jobs SET progress = ?3 "
+                    "WHERE id = ?1 AND worker = ?2 AND status = 'processing'",
     [ST_FINISH] = "UPDATE jobs SET status = ?2, error = ?3, result_url = ?4, finished_at = ?5, "
+                  "lease_expires_at = NULL, "
                   "progress = CASE WHEN ?2 = 'completed' THEN 1.0 ELSE progress END "
-                  "WHERE id = ?1 AND status = 'processing'",
-    [ST_CANCEL] = "UPDATE jobs SET status = 'canceled', finished_at = ?2 "
+                  "WHERE id = ?1 AND worker = ?6 AND status = 'processing'",
+    [ST_RELEASE] = "UPDATE jobs SET status = 'queued', attempts = attempts - 1, progress = 0, "
+                   "started_at = NULL, lease_expires_at = NULL "
+                   "WHERE id = ?1 AND worker = ?2 AND status = 'processing'",
+    [ST_CANCEL] = "UPDATE jobs SET status = 'canceled', finished_at = ?2, lease_expires_at = NULL "
                   "WHERE id = ?1 AND status IN ('queued', 'processing')",
     [ST_UPDATE] = "UPDATE jobs SET priority = COALESCE(?2, priority), "
                   "metadata = COALESCE(?3, metadata) WHERE id = ?1 AND status = 'queued'",
-    [ST_RECOVER] = "UPDATE jobs SET status = 'queued', progress = 0, started_at = NULL "
-                   "WHERE status = 'processing'",
+    /* A lease that ran out (or a job from before leases, with none): the
+     * job is queued again, or fails once claimed ?2 times. */
+    [ST_REAP] = "UPDATE jobs SET "
+                "status = CASE WHEN attempts >= ?2 THEN 'failed' ELSE 'queued' END, "
+                "error = CASE WHEN attempts >= ?2 THEN "
+                UM_STORE_LOST_REASON("attempts", "worker") " ELSE error END, "
+                "finished_at = CASE WHEN attempts >= ?2 THEN ?1 END, "
+                "progress = CASE WHEN attempts >= ?2 THEN progress ELSE 0 END, "
+                "started_at = CASE WHEN attempts >= ?2 THEN started_at END, "
+                "lease_expires_at = NULL "
+                "WHERE status = 'processing' AND COALESCE(lease_expires_at, 0) < ?1 "
+                "RETURNING status",
     [ST_COUNTS] = "SELECT status, COUNT(*) FROM jobs GROUP BY status",
 };
 
@@ -173,6 +201,15 @@ static int end_change(sqlite_store *s, sqlite3_stmt *st, int rc, const char *wha
     done_with(st);
     unlock(s);
     return changed;
+}
+
+/* Ends a call that changes one job at most (as end_change): 1 when it
+ * changed the job, 0 when the job was not as the call needs (the worker
+ * does not hold it, it has ended ...), or -1. */
+static int end_one(sqlite_store *s, sqlite3_stmt *st, int rc, const char *what, um_error *err)
+{
+    int changed = end_change(s, st, rc, what, err);
+    return changed < 0 ? -1 : changed > 0;
 }
 
 /* Runs a statement whose result is one row at most (the row RETURNING
@@ -235,6 +272,8 @@ static int read_job(const sqlite_store *s, sqlite3_stmt *st, um_job *job, um_err
     job->started_at = sqlite3_column_double(st, 13); /* NULL reads as 0: not yet */
     job->finished_at = sqlite3_column_double(st, 14);
     job->source_options = column_strdup(st, 15);
+    job->worker = column_strdup(st, 16);
+    job->lease_expires_at = sqlite3_column_double(st, 17);
     return 0;
 }
 
@@ -505,14 +544,20 @@ fail:
     return result;
 }
 
-static int sqlite_claim(um_store *store, um_job *job, um_error *err)
+static int sqlite_claim(um_store *store, const char *worker, double lease_seconds, um_job *job,
+                        um_error *err)
 {
     sqlite_store *s = (sqlite_store *)store;
     sqlite3_stmt *st = s->stmt[ST_CLAIM];
     const char *what = "claim a job";
     int result = -1;
     lock(s);
-    if (sqlite3_bind_double(st, 1, um_store_now()) != SQLITE_OK) {
+    int rc = sqlite3_bind_double(st, 1, um_store_now());
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 2, worker);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_double(st, 3, lease_seconds);
+    if (rc != SQLITE_OK) {
         db_fail(s, what, err);
         goto fail;
     }
@@ -530,21 +575,41 @@ fail:
     return result;
 }
 
-static int sqlite_progress(um_store *store, const char *id, double progress, um_error *err)
+/* Binds a lease holder's call's first two parameters: the job and the
+ * worker. Under the lock. */
+static int bind_holder(sqlite3_stmt *st, const char *id, const char *worker)
+{
+    int rc = bind_text(st, 1, id);
+    return rc == SQLITE_OK ? bind_text(st, 2, worker) : rc;
+}
+
+static int sqlite_heartbeat(um_store *store, const char *id, const char *worker,
+                            double lease_seconds, um_error *err)
+{
+    sqlite_store *s = (sqlite_store *)store;
+    sqlite3_stmt *st = s->stmt[ST_HEARTBEAT];
+    lock(s);
+    int rc = bind_holder(st, id, worker);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_double(st, 3, um_store_now() + lease_seconds);
+    return end_one(s, st, rc, "renew a job's lease", err);
+}
+
+static int sqlite_progress(um_store *store, const char *id, const char *worker, double progress,
+                           um_error *err)
 {
     sqlite_store *s = (sqlite_store *)store;
     sqlite3_stmt *st = s->stmt[ST_PROGRESS];
     lock(s);
-    int rc = bind_text(st, 1, id);
+    int rc = bind_holder(st, id, worker);
     if (rc == SQLITE_OK)
-        rc = sqlite3_bind_double(st, 2, progress);
-    /* A job no longer processing (canceled) keeps its record unchanged;
-     * that is not an error: the worker sees the status when it looks. */
-    return end_change(s, st, rc, "record a job's progress", err) < 0 ? -1 : 0;
+        rc = sqlite3_bind_double(st, 3, progress);
+    return end_one(s, st, rc, "record a job's progress", err);
 }
 
-static int sqlite_finish(um_store *store, const char *id, um_job_status status, const char *error,
-                         const char *result_url, um_error *err)
+static int sqlite_finish(um_store *store, const char *id, const char *worker,
+                         um_job_status status, const char *error, const char *result_url,
+                         um_error *err)
 {
     sqlite_store *s = (sqlite_store *)store;
     sqlite3_stmt *st = s->stmt[ST_FINISH];
@@ -558,8 +623,17 @@ static int sqlite_finish(um_store *store, const char *id, um_job_status status, 
         rc = bind_text(st, 4, result_url);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_double(st, 5, um_store_now());
-    int changed = end_change(s, st, rc, "finish a job", err);
-    return changed < 0 ? -1 : changed > 0;
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 6, worker);
+    return end_one(s, st, rc, "finish a job", err);
+}
+
+static int sqlite_release(um_store *store, const char *id, const char *worker, um_error *err)
+{
+    sqlite_store *s = (sqlite_store *)store;
+    sqlite3_stmt *st = s->stmt[ST_RELEASE];
+    lock(s);
+    return end_one(s, st, bind_holder(st, id, worker), "release a job", err);
 }
 
 static int sqlite_cancel(um_store *store, const char *id, um_error *err)
@@ -570,8 +644,7 @@ static int sqlite_cancel(um_store *store, const char *id, um_error *err)
     int rc = bind_text(st, 1, id);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_double(st, 2, um_store_now());
-    int changed = end_change(s, st, rc, "cancel a job", err);
-    return changed < 0 ? -1 : changed > 0;
+    return end_one(s, st, rc, "cancel a job", err);
 }
 
 static int sqlite_update(um_store *store, const char *id, int priority, const char *metadata,
@@ -586,18 +659,42 @@ static int sqlite_update(um_store *store, const char *id, int priority, const ch
         rc = priority ? sqlite3_bind_int(st, 2, priority) : sqlite3_bind_null(st, 2);
     if (rc == SQLITE_OK)
         rc = bind_text(st, 3, metadata);
-    int changed = end_change(s, st, rc, "update a job", err);
-    return changed < 0 ? -1 : changed > 0;
+    return end_one(s, st, rc, "update a job", err);
 }
 
-static int sqlite_recover(um_store *store, int *requeued, um_error *err)
+static int sqlite_reap(um_store *store, int max_attempts, int *requeued, int *failed,
+                       um_error *err)
 {
     sqlite_store *s = (sqlite_store *)store;
+    sqlite3_stmt *st = s->stmt[ST_REAP];
+    const char *what = "requeue jobs whose worker was lost";
+    int result = -1;
     lock(s);
-    int changed = end_change(s, s->stmt[ST_RECOVER], SQLITE_OK, "requeue interrupted jobs", err);
-    if (changed < 0)
-        return -1;
-    *requeued = changed;
+    int rc = sqlite3_bind_double(st, 1, um_store_now());
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 2, max_attempts);
+    if (rc != SQLITE_OK) {
+        db_fail(s, what, err);
+        goto fail;
+    }
+    /* one row per job reaped: its new status */
+    int row;
+    while ((row = step_row(s, st, what, err)) == 1) {
+        const char *status = (const char *)sqlite3_column_text(st, 0);
+        (*(status && strcmp(status, "failed") == 0 ? failed : requeued))++;
+    }
+    result = row;
+fail:
+    done_with(st);
+    unlock(s);
+    return result;
+}
+
+static int sqlite_wait(um_store *store, double timeout_s, um_error *err)
+{
+    (void)store;
+    (void)err;
+    um_store_sleep(timeout_s);
     return 0;
 }
 
@@ -637,10 +734,13 @@ const um_store_ops um_store_sqlite_ops = {
     .get = sqlite_get,
     .list = sqlite_list,
     .claim = sqlite_claim,
+    .heartbeat = sqlite_heartbeat,
     .progress = sqlite_progress,
     .finish = sqlite_finish,
+    .release = sqlite_release,
     .cancel = sqlite_cancel,
     .update = sqlite_update,
-    .recover = sqlite_recover,
+    .reap = sqlite_reap,
+    .wait = sqlite_wait,
     .counts = sqlite_counts,
 };

@@ -2,7 +2,7 @@
 # `unmark serve` driven over real HTTP on loopback: submission and its
 # checks (each bad field named, 401, 413), a job run to completion, listing,
 # cancel, metrics, and persistence across restarts (a queued job runs after
-# one; a job killed mid-run runs again).
+# one; a job killed mid-run runs again once its lease runs out).
 #
 # With UNMARK_TEST_POSTGRES (a server's URI, which pg_server.sh run sets)
 # the same checks run with the jobs in that server's database instead of
@@ -20,7 +20,7 @@ TOKEN=secret-token
 # Starts the server on a free port; $port and $api are set once it answers.
 start() {
   UNMARK_API_TOKEN=$TOKEN UNMARK_MAX_BODY=4K UNMARK_MAX_UPLOAD=2M "$BIN" serve --listen 127.0.0.1:0 --data "$tmp/data" \
-    --workers "$1" >>"$tmp/log" 2>&1 &
+    --workers "$1" --lease 2 >>"$tmp/log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do
     port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$tmp/log" | tail -1)
@@ -246,7 +246,8 @@ call GET "/jobs/$id"; [ "$(field .status)" = completed ] || fail "the first job 
 call GET "/jobs/$canceled"; [ "$(field .status)" = canceled ] || fail "the canceled job ran"
 [ ! -e "$tmp/canceled.mp4" ] || fail "the canceled job wrote output"
 
-# A job killed mid-run is queued again at the next start and completes.
+# A job killed mid-run is queued again once its lease (2 s) has run out, and
+# completes.
 ffmpeg -v error -f lavfi -i testsrc2=size=640x360:rate=25:duration=40 -c:v libx264 -preset ultrafast "$tmp/long.mp4"
 call POST /jobs '{"source_uri":"'$tmp'/long.mp4","target_uri":"'$tmp'/long-out.mp4","watermark_removal_config":{"detector":"none","regions":[[10,10,50,50]]}}'
 expect 202 "submit a long job"
@@ -255,8 +256,9 @@ wait_status "$long" processing 30
 crash
 [ ! -e "$tmp/long-out.mp4" ] || fail "a killed job left output at its target"
 start 1
-grep -q "1 job(s) left processing" "$tmp/log" || fail "no recovery logged"
 wait_status "$long" completed 120
+grep -q "1 job(s) whose worker was lost (lease expired) are queued again" "$tmp/log" ||
+  fail "no recovery logged"
 [ "$(field .attempts)" = 2 ] || fail "attempts after recovery: $(field .attempts)"
 
 # Cancel reaches a running job: it stops and leaves no output.

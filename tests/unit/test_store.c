@@ -32,6 +32,15 @@
 #include "unmark/storage.h"
 #include "unmark/store.h"
 
+/* The worker the tests claim as, another one, and a lease that does not run
+ * out during a test. */
+#define WORKER "test-host:1:1"
+#define STRANGER "other-host:2:1"
+#define LEASE 600.0
+/* A lease that runs out at once, for reaping (SHORT_WAIT later). */
+#define SHORT_LEASE 0.1
+#define SHORT_WAIT_US 200000
+
 typedef struct {
     char dir[64];       /* SQLite: the store's folder */
     char path[128];     /* SQLite: its file */
@@ -200,6 +209,14 @@ static um_job_status status_of(um_store *store, const char *id)
     return status;
 }
 
+/* Monotonic seconds, for timing waits. */
+static double test_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void assert_str_or_null(const char *got, const char *want)
 {
     if (!want)
@@ -295,9 +312,9 @@ static void test_insert_get_round_trip(void **state)
 
         /* Claim and finish it: the worker's fields come back too. */
         um_job claimed = {0};
-        assert_int_equal(um_store_claim(f->store, &claimed, &err), 1);
+        assert_int_equal(um_store_claim(f->store, WORKER, LEASE, &claimed, &err), 1);
         assert_string_equal(claimed.id, job.id);
-        assert_int_equal(um_store_finish(f->store, job.id, cases[i].end, cases[i].error,
+        assert_int_equal(um_store_finish(f->store, job.id, WORKER, cases[i].end, cases[i].error,
                                          cases[i].result_url, &err),
                          1);
         /* get into the job it reads the id from: the id survives clearing */
@@ -380,7 +397,7 @@ static void test_claim_order(void **state)
     for (int i = 0; i < N; i++) {
         um_error err = {0};
         um_job job = {0};
-        assert_int_equal(um_store_claim(f->store, &job, &err), 1);
+        assert_int_equal(um_store_claim(f->store, WORKER, LEASE, &job, &err), 1);
         assert_string_equal(job.id, ids[order[i]]);
         assert_int_equal(job.priority, priorities[order[i]]);
         assert_int_equal(job.status, UM_JOB_PROCESSING);
@@ -390,7 +407,7 @@ static void test_claim_order(void **state)
     }
     um_error err = {0};
     um_job job = {0};
-    assert_int_equal(um_store_claim(f->store, &job, &err), 0);
+    assert_int_equal(um_store_claim(f->store, WORKER, LEASE, &job, &err), 0);
 }
 
 static void test_claim_empty(void **state)
@@ -398,7 +415,7 @@ static void test_claim_empty(void **state)
     fixture *f = *state;
     um_error err = {0};
     um_job job = {0};
-    assert_int_equal(um_store_claim(f->store, &job, &err), 0);
+    assert_int_equal(um_store_claim(f->store, WORKER, LEASE, &job, &err), 0);
     assert_int_equal(err.status, UM_OK);
 }
 
@@ -419,7 +436,7 @@ static void *claim_all(void *arg)
     for (;;) {
         um_error err = {0};
         um_job job = {0};
-        int ret = um_store_claim(c->store, &job, &err);
+        int ret = um_store_claim(c->store, WORKER, LEASE, &job, &err);
         if (ret < 0) {
             fprintf(stderr, "claim: %s\n", err.msg);
             c->failed = 1;
@@ -499,9 +516,9 @@ static void test_progress(void **state)
     add_job(f->store, 9, running);
     add_job(f->store, 1, queued);
     um_job job = {0};
-    assert_int_equal(um_store_claim(f->store, &job, &err), 1);
-    assert_int_equal(um_store_progress(f->store, running, 0.25, &err), 0);
-    assert_int_equal(um_store_progress(f->store, queued, 0.5, &err), 0); /* not processing */
+    assert_int_equal(um_store_claim(f->store, WORKER, LEASE, &job, &err), 1);
+    assert_int_equal(um_store_progress(f->store, running, WORKER, 0.25, &err), 1);
+    assert_int_equal(um_store_progress(f->store, queued, WORKER, 0.5, &err), 0); /* not processing */
     assert_int_equal(um_store_get(f->store, running, &job, &err), 1);
     assert_true(job.progress == 0.25);
     assert_int_equal(um_store_get(f->store, queued, &job, &err), 1);
@@ -511,7 +528,7 @@ static void test_progress(void **state)
     static const double bad[] = {-0.1, 1.5};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         um_error_clear(&err);
-        assert_int_equal(um_store_progress(f->store, running, bad[i], &err), -1);
+        assert_int_equal(um_store_progress(f->store, running, WORKER, bad[i], &err), -1);
         assert_int_equal(err.status, UM_ERR_USAGE);
     }
 }
@@ -535,11 +552,11 @@ static void test_finish(void **state)
         char id[UM_JOB_ID_SIZE];
         add_job(f->store, 5, id);
         um_job job = {0};
-        assert_int_equal(um_store_finish(f->store, id, cases[i].status, NULL, NULL, &err), 0);
-        assert_int_equal(um_store_claim(f->store, &job, &err), 1);
-        assert_int_equal(um_store_progress(f->store, id, 0.5, &err), 0);
+        assert_int_equal(um_store_finish(f->store, id, WORKER, cases[i].status, NULL, NULL, &err), 0);
+        assert_int_equal(um_store_claim(f->store, WORKER, LEASE, &job, &err), 1);
+        assert_int_equal(um_store_progress(f->store, id, WORKER, 0.5, &err), 1);
         assert_int_equal(
-            um_store_finish(f->store, id, cases[i].status, cases[i].error, cases[i].result_url, &err),
+            um_store_finish(f->store, id, WORKER, cases[i].status, cases[i].error, cases[i].result_url, &err),
             1);
         assert_int_equal(um_store_get(f->store, id, &job, &err), 1);
         assert_int_equal(job.status, cases[i].status);
@@ -548,13 +565,13 @@ static void test_finish(void **state)
         assert_true(job.progress == cases[i].progress);
         assert_true(job.finished_at > 0);
         /* already ended: a second finish changes nothing */
-        assert_int_equal(um_store_finish(f->store, id, UM_JOB_FAILED, "late", NULL, &err), 0);
+        assert_int_equal(um_store_finish(f->store, id, WORKER, UM_JOB_FAILED, "late", NULL, &err), 0);
         assert_int_equal(status_of(f->store, id), cases[i].status);
         um_job_clear(&job);
         assert_int_equal(err.status, UM_OK);
     }
     um_error err = {0};
-    assert_int_equal(um_store_finish(f->store, "x", UM_JOB_QUEUED, NULL, NULL, &err), -1);
+    assert_int_equal(um_store_finish(f->store, "x", WORKER, UM_JOB_QUEUED, NULL, NULL, &err), -1);
     assert_int_equal(err.status, UM_ERR_USAGE);
 }
 
@@ -567,9 +584,9 @@ static void test_finish_after_cancel(void **state)
     um_job job = {0};
     char id[UM_JOB_ID_SIZE];
     add_job(f->store, 5, id);
-    assert_int_equal(um_store_claim(f->store, &job, &err), 1);
+    assert_int_equal(um_store_claim(f->store, WORKER, LEASE, &job, &err), 1);
     assert_int_equal(um_store_cancel(f->store, id, &err), 1);
-    assert_int_equal(um_store_finish(f->store, id, UM_JOB_COMPLETED, NULL, "s3://out/x", &err), 0);
+    assert_int_equal(um_store_finish(f->store, id, WORKER, UM_JOB_COMPLETED, NULL, "s3://out/x", &err), 0);
     assert_int_equal(um_store_get(f->store, id, &job, &err), 1);
     assert_int_equal(job.status, UM_JOB_CANCELED);
     assert_null(job.result_url);
@@ -586,9 +603,9 @@ static void test_cancel(void **state)
     add_job(f->store, 10, processing);
     add_job(f->store, 9, done);
     add_job(f->store, 1, queued);
-    assert_int_equal(um_store_claim(f->store, &job, &err), 1);
-    assert_int_equal(um_store_claim(f->store, &job, &err), 1);
-    assert_int_equal(um_store_finish(f->store, done, UM_JOB_COMPLETED, NULL, NULL, &err), 1);
+    assert_int_equal(um_store_claim(f->store, WORKER, LEASE, &job, &err), 1);
+    assert_int_equal(um_store_claim(f->store, WORKER, LEASE, &job, &err), 1);
+    assert_int_equal(um_store_finish(f->store, done, WORKER, UM_JOB_COMPLETED, NULL, NULL, &err), 1);
     um_job_clear(&job);
 
     const struct {
@@ -608,7 +625,7 @@ static void test_cancel(void **state)
     assert_int_equal(um_store_cancel(f->store, "no-such-job", &err), 0);
     assert_int_equal(err.status, UM_OK);
     /* a canceled queued job is never claimed */
-    assert_int_equal(um_store_claim(f->store, &job, &err), 0);
+    assert_int_equal(um_store_claim(f->store, WORKER, LEASE, &job, &err), 0);
 }
 
 /* Priority and metadata change while queued, each alone or both; not once
@@ -643,7 +660,7 @@ static void test_update(void **state)
     um_error_clear(&err);
     assert_int_equal(um_store_update(f->store, "no-such-job", 4, NULL, &err), 0);
 
-    assert_int_equal(um_store_claim(f->store, &got, &err), 1);
+    assert_int_equal(um_store_claim(f->store, WORKER, LEASE, &got, &err), 1);
     assert_int_equal(um_store_update(f->store, job.id, 9, "{\"d\":4}", &err), 0);
     assert_int_equal(um_store_get(f->store, job.id, &got, &err), 1);
     assert_int_equal(got.priority, 2);
@@ -653,40 +670,202 @@ static void test_update(void **state)
     um_job_clear(&job);
 }
 
-/* Processing jobs go back to the queue (counted, progress and start reset,
- * attempts kept); other jobs stay as they are. */
-static void test_recover(void **state)
+/* ---- leases ------------------------------------------------------------ */
+
+/* A claim records the worker and a lease; the holder renews it, a stranger
+ * can neither renew it, record progress nor finish the job; once the job is
+ * canceled the holder's renewal says it is lost. */
+static void test_heartbeat(void **state)
 {
     fixture *f = *state;
     um_error err = {0};
     um_job job = {0};
-    char ids[4][UM_JOB_ID_SIZE];
-    for (int i = 0; i < 4; i++)
-        add_job(f->store, 10 - i, ids[i]);
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(um_store_claim(f->store, &job, &err), 1);
-    assert_int_equal(um_store_progress(f->store, ids[0], 0.75, &err), 0);
-    assert_int_equal(um_store_finish(f->store, ids[2], UM_JOB_COMPLETED, NULL, NULL, &err), 1);
+    char id[UM_JOB_ID_SIZE];
+    add_job(f->store, 5, id);
+    double before = (double)time(NULL) - 1;
+    assert_int_equal(um_store_claim(f->store, WORKER, LEASE, &job, &err), 1);
+    assert_string_equal(job.worker, WORKER);
+    assert_true(job.lease_expires_at >= before + LEASE && job.lease_expires_at <= before + LEASE + 60);
+    double first = job.lease_expires_at;
 
-    int requeued = -1;
-    assert_int_equal(um_store_recover(f->store, &requeued, &err), 0);
-    assert_int_equal(requeued, 2);
-    static const um_job_status want[4] = {UM_JOB_QUEUED, UM_JOB_QUEUED, UM_JOB_COMPLETED,
+    usleep(10000);
+    assert_int_equal(um_store_heartbeat(f->store, id, WORKER, LEASE, &err), 1);
+    assert_int_equal(um_store_get(f->store, id, &job, &err), 1);
+    assert_true(job.lease_expires_at > first);
+    double renewed = job.lease_expires_at;
+
+    assert_int_equal(um_store_heartbeat(f->store, id, STRANGER, LEASE * 2, &err), 0);
+    assert_int_equal(um_store_progress(f->store, id, STRANGER, 0.5, &err), 0);
+    assert_int_equal(um_store_finish(f->store, id, STRANGER, UM_JOB_COMPLETED, NULL, "x", &err), 0);
+    assert_int_equal(um_store_release(f->store, id, STRANGER, &err), 0);
+    assert_int_equal(um_store_get(f->store, id, &job, &err), 1);
+    assert_int_equal(job.status, UM_JOB_PROCESSING);
+    assert_string_equal(job.worker, WORKER);
+    assert_true(job.lease_expires_at == renewed && job.progress == 0);
+    assert_null(job.result_url);
+    assert_int_equal(err.status, UM_OK);
+
+    assert_int_equal(um_store_cancel(f->store, id, &err), 1);
+    assert_int_equal(um_store_heartbeat(f->store, id, WORKER, LEASE, &err), 0);
+    assert_int_equal(um_store_progress(f->store, id, WORKER, 0.5, &err), 0);
+    assert_int_equal(um_store_get(f->store, id, &job, &err), 1);
+    assert_true(job.lease_expires_at == 0);
+    um_job_clear(&job);
+
+    /* bad arguments: usage errors, whatever the store holds */
+    static const struct {
+        const char *worker;
+        double lease;
+    } bad[] = {{NULL, LEASE}, {"", LEASE}, {WORKER, 0}, {WORKER, -1}, {WORKER, 1e9}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        um_error_clear(&err);
+        assert_int_equal(um_store_heartbeat(f->store, id, bad[i].worker, bad[i].lease, &err), -1);
+        assert_int_equal(err.status, UM_ERR_USAGE);
+        um_error_clear(&err);
+        assert_int_equal(um_store_claim(f->store, bad[i].worker, bad[i].lease, &job, &err), -1);
+        assert_int_equal(err.status, UM_ERR_USAGE);
+    }
+}
+
+/* Reaps with max_attempts: how many came back and how many failed. */
+static void reap(um_store *store, int max_attempts, int want_requeued, int want_failed)
+{
+    um_error err = {0};
+    int requeued = -1, failed = -1;
+    assert_int_equal(um_store_reap(store, max_attempts, &requeued, &failed, &err), 0);
+    assert_int_equal(requeued, want_requeued);
+    assert_int_equal(failed, want_failed);
+}
+
+/* A lease that runs out: the job goes back to the queue (progress and start
+ * reset, attempts and last worker kept), is claimed by another worker, and
+ * the first one can no longer renew, report or finish it; the new holder
+ * finishes it, once. Jobs with live leases, queued or ended are left alone. */
+static void test_reap_requeues(void **state)
+{
+    fixture *f = *state;
+    um_error err = {0};
+    um_job job = {0};
+    char lost[UM_JOB_ID_SIZE], live[UM_JOB_ID_SIZE], done[UM_JOB_ID_SIZE], queued[UM_JOB_ID_SIZE];
+    add_job(f->store, 10, lost);
+    add_job(f->store, 9, live);
+    add_job(f->store, 8, done);
+    add_job(f->store, 1, queued);
+    assert_int_equal(um_store_claim(f->store, WORKER, SHORT_LEASE, &job, &err), 1);
+    assert_int_equal(um_store_progress(f->store, lost, WORKER, 0.75, &err), 1);
+    assert_int_equal(um_store_claim(f->store, STRANGER, LEASE, &job, &err), 1);
+    assert_int_equal(um_store_claim(f->store, WORKER, SHORT_LEASE, &job, &err), 1);
+    assert_int_equal(um_store_finish(f->store, done, WORKER, UM_JOB_COMPLETED, NULL, NULL, &err), 1);
+    usleep(SHORT_WAIT_US);
+
+    reap(f->store, 3, 1, 0);
+    static const um_job_status want[4] = {UM_JOB_QUEUED, UM_JOB_PROCESSING, UM_JOB_COMPLETED,
                                           UM_JOB_QUEUED};
+    const char *ids[4] = {lost, live, done, queued};
     for (int i = 0; i < 4; i++)
         assert_int_equal(status_of(f->store, ids[i]), want[i]);
-    assert_int_equal(um_store_get(f->store, ids[0], &job, &err), 1);
-    assert_true(job.progress == 0 && job.started_at == 0);
+    assert_int_equal(um_store_get(f->store, lost, &job, &err), 1);
+    assert_true(job.progress == 0 && job.started_at == 0 && job.lease_expires_at == 0);
     assert_int_equal(job.attempts, 1);
+    assert_string_equal(job.worker, WORKER);
+    assert_null(job.error);
+    reap(f->store, 3, 0, 0); /* nothing left to reap */
 
-    /* claimed again, first in line as before */
-    assert_int_equal(um_store_claim(f->store, &job, &err), 1);
-    assert_string_equal(job.id, ids[0]);
+    /* claimed again, first in line as before, by another worker */
+    assert_int_equal(um_store_claim(f->store, STRANGER, LEASE, &job, &err), 1);
+    assert_string_equal(job.id, lost);
     assert_int_equal(job.attempts, 2);
-    assert_int_equal(um_store_recover(f->store, NULL, &err), 0);
-    assert_int_equal(um_store_recover(f->store, &requeued, &err), 0);
-    assert_int_equal(requeued, 0);
+    assert_int_equal(um_store_heartbeat(f->store, lost, WORKER, LEASE, &err), 0);
+    assert_int_equal(um_store_progress(f->store, lost, WORKER, 0.5, &err), 0);
+    assert_int_equal(um_store_finish(f->store, lost, WORKER, UM_JOB_COMPLETED, NULL, "a", &err), 0);
+    assert_int_equal(um_store_finish(f->store, lost, STRANGER, UM_JOB_COMPLETED, NULL, "b", &err), 1);
+    assert_int_equal(um_store_get(f->store, lost, &job, &err), 1);
+    assert_int_equal(job.status, UM_JOB_COMPLETED);
+    assert_string_equal(job.result_url, "b");
     um_job_clear(&job);
+
+    /* the counts are optional; the limit must be 1 or more */
+    assert_int_equal(um_store_reap(f->store, 3, NULL, NULL, &err), 0);
+    assert_int_equal(um_store_reap(f->store, 0, NULL, NULL, &err), -1);
+    assert_int_equal(err.status, UM_ERR_USAGE);
+}
+
+/* A job whose worker is lost max_attempts times fails, saying so and naming
+ * the last worker; "once" when the limit is 1. */
+static void test_reap_fails_at_limit(void **state)
+{
+    fixture *f = *state;
+    um_error err = {0};
+    um_job job = {0};
+    char id[UM_JOB_ID_SIZE], single[UM_JOB_ID_SIZE];
+    add_job(f->store, 5, id);
+    assert_int_equal(um_store_claim(f->store, WORKER, SHORT_LEASE, &job, &err), 1);
+    usleep(SHORT_WAIT_US);
+    reap(f->store, 2, 1, 0);
+    assert_int_equal(um_store_claim(f->store, STRANGER, SHORT_LEASE, &job, &err), 1);
+    assert_int_equal(um_store_progress(f->store, id, STRANGER, 0.5, &err), 1);
+    usleep(SHORT_WAIT_US);
+    reap(f->store, 2, 0, 1);
+    assert_int_equal(um_store_get(f->store, id, &job, &err), 1);
+    assert_int_equal(job.status, UM_JOB_FAILED);
+    assert_int_equal(job.attempts, 2);
+    assert_string_equal(job.error,
+                        "its worker was lost 2 times (lease expired; last worker " STRANGER ")");
+    assert_true(job.finished_at > 0 && job.lease_expires_at == 0 && job.progress == 0.5);
+    assert_int_equal(um_store_finish(f->store, id, STRANGER, UM_JOB_COMPLETED, NULL, NULL, &err), 0);
+    assert_int_equal(um_store_claim(f->store, WORKER, LEASE, &job, &err), 0);
+
+    add_job(f->store, 5, single);
+    assert_int_equal(um_store_claim(f->store, WORKER, SHORT_LEASE, &job, &err), 1);
+    usleep(SHORT_WAIT_US);
+    reap(f->store, 1, 0, 1);
+    assert_int_equal(um_store_get(f->store, single, &job, &err), 1);
+    assert_string_equal(job.error, "its worker was lost once (lease expired; last worker " WORKER ")");
+    um_job_clear(&job);
+}
+
+/* A worker stopping gives its job back at once: queued, its attempt not
+ * counted, so releases never bring a job to the limit; only the holder
+ * can, and only while it holds it. */
+static void test_release(void **state)
+{
+    fixture *f = *state;
+    um_error err = {0};
+    um_job job = {0};
+    char id[UM_JOB_ID_SIZE];
+    add_job(f->store, 5, id);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(um_store_claim(f->store, WORKER, LEASE, &job, &err), 1);
+        assert_int_equal(job.attempts, 1);
+        assert_int_equal(um_store_progress(f->store, id, WORKER, 0.5, &err), 1);
+        assert_int_equal(um_store_release(f->store, id, STRANGER, &err), 0);
+        assert_int_equal(um_store_release(f->store, id, WORKER, &err), 1);
+        assert_int_equal(um_store_release(f->store, id, WORKER, &err), 0); /* twice */
+        assert_int_equal(um_store_get(f->store, id, &job, &err), 1);
+        assert_int_equal(job.status, UM_JOB_QUEUED);
+        assert_int_equal(job.attempts, 0);
+        assert_true(job.progress == 0 && job.started_at == 0 && job.lease_expires_at == 0);
+        reap(f->store, 1, 0, 0);
+    }
+    assert_int_equal(um_store_release(f->store, id, "", &err), -1);
+    assert_int_equal(err.status, UM_ERR_USAGE);
+    um_job_clear(&job);
+}
+
+/* A store that cannot be told of new jobs (SQLite) sleeps the timeout; on
+ * PostgreSQL nothing was queued since the wait began listening, so it
+ * times out too. */
+static void test_wait_times_out(void **state)
+{
+    fixture *f = *state;
+    um_error err = {0};
+    assert_int_equal(um_store_wait(f->store, 0, &err), 0); /* PostgreSQL: starts listening */
+    double start = test_now();
+    assert_int_equal(um_store_wait(f->store, 0.2, &err), 0);
+    double took = test_now() - start;
+    assert_true(took >= 0.15 && took < 2);
+    assert_int_equal(um_store_wait(f->store, -1, &err), -1);
+    assert_int_equal(err.status, UM_ERR_USAGE);
 }
 
 static void test_counts(void **state)
@@ -698,9 +877,9 @@ static void test_counts(void **state)
     for (int i = 0; i < 7; i++)
         add_job(f->store, 10 - i, ids[i]);
     for (int i = 0; i < 4; i++)
-        assert_int_equal(um_store_claim(f->store, &job, &err), 1);
-    assert_int_equal(um_store_finish(f->store, ids[0], UM_JOB_COMPLETED, NULL, NULL, &err), 1);
-    assert_int_equal(um_store_finish(f->store, ids[1], UM_JOB_FAILED, "x", NULL, &err), 1);
+        assert_int_equal(um_store_claim(f->store, WORKER, LEASE, &job, &err), 1);
+    assert_int_equal(um_store_finish(f->store, ids[0], WORKER, UM_JOB_COMPLETED, NULL, NULL, &err), 1);
+    assert_int_equal(um_store_finish(f->store, ids[1], WORKER, UM_JOB_FAILED, "x", NULL, &err), 1);
     assert_int_equal(um_store_cancel(f->store, ids[6], &err), 1);
     um_job_clear(&job);
 
@@ -724,8 +903,8 @@ static void test_list(void **state)
     for (int i = 0; i < N; i++)
         add_job(f->store, 5, ids[i]);
     um_job job = {0};
-    assert_int_equal(um_store_claim(f->store, &job, &err), 1); /* ids[0], the oldest */
-    assert_int_equal(um_store_claim(f->store, &job, &err), 1); /* ids[1] */
+    assert_int_equal(um_store_claim(f->store, WORKER, LEASE, &job, &err), 1); /* ids[0], the oldest */
+    assert_int_equal(um_store_claim(f->store, WORKER, LEASE, &job, &err), 1); /* ids[1] */
     um_job_clear(&job);
 
     static const struct {
@@ -773,8 +952,8 @@ static void test_list(void **state)
 }
 
 /* Jobs outlive the store handle. SQLite: the file is in WAL mode at schema
- * version 2, and "sqlite:PATH" opens the same file as PATH. PostgreSQL: the
- * schema is at version 1, and "postgresql://" opens what "postgres://"
+ * version 3, and "sqlite:PATH" opens the same file as PATH. PostgreSQL: the
+ * schema is at version 2, and "postgresql://" opens what "postgres://"
  * does. */
 static void test_persistence(void **state)
 {
@@ -798,7 +977,7 @@ static void test_persistence(void **state)
     assert_string_equal(job.job_type, "transcode");
     um_job_clear(&job);
     if (pg_server) {
-        assert_int_equal(pg_query_int(f->db, "SELECT version FROM unmark_schema_version"), 1);
+        assert_int_equal(pg_query_int(f->db, "SELECT version FROM unmark_schema_version"), 2);
         return;
     }
 
@@ -807,7 +986,7 @@ static void test_persistence(void **state)
     assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 2);
+    assert_int_equal(sqlite3_column_int(st, 0), 3);
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -816,8 +995,8 @@ static void test_persistence(void **state)
     sqlite3_close(db);
 }
 
-/* A store made by the first schema (before source_options) is brought up
- * to date when opened, its jobs intact. */
+/* A store made by the first schema (before source_options and leases) is
+ * brought up to date when opened, its jobs intact. */
 static void test_migrates_version_1(void **state)
 {
     fixture *f = *state;
@@ -835,6 +1014,9 @@ static void test_migrates_version_1(void **state)
                      " started_at REAL, finished_at REAL);"
                      "INSERT INTO jobs (id, job_type, source_uri, target_uri, priority, status,"
                      " created_at) VALUES ('old-job', 'transcode', 'a.mp4', 'b.mp4', 3, 'queued', 1);"
+                     "INSERT INTO jobs (id, job_type, source_uri, target_uri, priority, status,"
+                     " attempts, created_at) VALUES ('running-job', 'transcode', 'a.mp4', 'c.mp4',"
+                     " 3, 'processing', 1, 2);"
                      "PRAGMA user_version = 1;",
                      NULL, NULL, NULL),
         SQLITE_OK);
@@ -845,6 +1027,12 @@ static void test_migrates_version_1(void **state)
     assert_int_equal(um_store_get(f->store, "old-job", &job, &err), 1);
     assert_int_equal(job.priority, 3);
     assert_null(job.source_options);
+    /* a job left processing before leases has none: reaping requeues it */
+    assert_int_equal(um_store_get(f->store, "running-job", &job, &err), 1);
+    assert_null(job.worker);
+    assert_true(job.lease_expires_at == 0);
+    reap(f->store, 3, 1, 0);
+    assert_int_equal(status_of(f->store, "running-job"), UM_JOB_QUEUED);
     um_job_clear(&job);
 }
 
@@ -965,18 +1153,58 @@ static void test_pg_concurrent_migration(void **state)
     for (int t = 0; t < OPENERS; t++)
         if (o[t].ret != 0)
             fail_msg("opener %d: %s", t, o[t].err.msg);
-    assert_int_equal(pg_query_int(f->db, "SELECT version FROM unmark_schema_version"), 1);
+    assert_int_equal(pg_query_int(f->db, "SELECT version FROM unmark_schema_version"), 2);
     assert_int_equal(pg_query_int(f->db, "SELECT COUNT(*) FROM unmark_schema_version"), 1);
 
     char id[UM_JOB_ID_SIZE];
     add_job(o[0].store, 3, id);
     um_error err = {0};
     um_job job = {0};
-    assert_int_equal(um_store_claim(o[OPENERS - 1].store, &job, &err), 1);
+    assert_int_equal(um_store_claim(o[OPENERS - 1].store, WORKER, LEASE, &job, &err), 1);
     assert_string_equal(job.id, id);
     um_job_clear(&job);
     for (int t = 0; t < OPENERS; t++)
         um_store_close(&o[t].store);
+}
+
+/* Waits on store until told (at most 5 s): how long it took, or fails. */
+static double wait_told(um_store *store)
+{
+    um_error err = {0};
+    double start = test_now();
+    int told = um_store_wait(store, 5, &err);
+    if (told != 1)
+        fail_msg("wait: %d %s", told, err.msg);
+    return test_now() - start;
+}
+
+/* An idle worker's wait on one connection hears at once of jobs queued on
+ * another: inserted, released, or reaped; a notice is taken once. */
+static void test_pg_wait_notified(void **state)
+{
+    fixture *f = *state;
+    um_error err = {0};
+    um_store *other = NULL;
+    um_job job = {0};
+    char id[UM_JOB_ID_SIZE];
+    assert_int_equal(um_store_open(&other, f->location, &err), 0);
+    assert_int_equal(um_store_wait(f->store, 0, &err), 0); /* starts listening */
+
+    add_job(other, 5, id);
+    assert_true(wait_told(f->store) < 1);
+    assert_int_equal(um_store_wait(f->store, 0.1, &err), 0);
+
+    assert_int_equal(um_store_claim(other, WORKER, LEASE, &job, &err), 1);
+    assert_int_equal(um_store_wait(f->store, 0.1, &err), 0); /* a claim queues nothing */
+    assert_int_equal(um_store_release(other, id, WORKER, &err), 1);
+    assert_true(wait_told(f->store) < 1);
+
+    assert_int_equal(um_store_claim(other, WORKER, SHORT_LEASE, &job, &err), 1);
+    usleep(SHORT_WAIT_US);
+    reap(other, 3, 1, 0);
+    assert_true(wait_told(f->store) < 1);
+    um_job_clear(&job);
+    um_store_close(&other);
 }
 
 /* Four servers' connections claim 200 jobs at once. */
@@ -1029,11 +1257,11 @@ static void test_pg_reconnect(void **state)
     assert_int_equal(um_store_get(f->store, id, &job, &err), 1);
 
     cut_connections(f);
-    assert_int_equal(um_store_claim(f->store, &job, &err), -1);
+    assert_int_equal(um_store_claim(f->store, WORKER, LEASE, &job, &err), -1);
     assert_non_null(strstr(err.msg, f->shown));
     assert_non_null(strstr(err.msg, "cannot claim a job"));
     um_error_clear(&err);
-    assert_int_equal(um_store_claim(f->store, &job, &err), 1);
+    assert_int_equal(um_store_claim(f->store, WORKER, LEASE, &job, &err), 1);
     assert_string_equal(job.id, id);
     assert_int_equal(job.attempts, 1); /* the failed claim took nothing */
     um_job_clear(&job);
@@ -1098,7 +1326,11 @@ int main(void)
     STORE_TEST(test_finish_after_cancel),           \
     STORE_TEST(test_cancel),                        \
     STORE_TEST(test_update),                        \
-    STORE_TEST(test_recover),                       \
+    STORE_TEST(test_heartbeat),                     \
+    STORE_TEST(test_reap_requeues),                 \
+    STORE_TEST(test_reap_fails_at_limit),           \
+    STORE_TEST(test_release),                       \
+    STORE_TEST(test_wait_times_out),                \
     STORE_TEST(test_counts),                        \
     STORE_TEST(test_list),                          \
     STORE_TEST(test_persistence)
@@ -1115,6 +1347,7 @@ int main(void)
         STORE_TEST(test_pg_newer_schema_refused),
         STORE_TEST(test_pg_concurrent_migration),
         STORE_TEST(test_pg_claim_four_connections),
+        STORE_TEST(test_pg_wait_notified),
         STORE_TEST(test_pg_reconnect),
         STORE_TEST(test_pg_open_errors),
     };
