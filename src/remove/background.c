@@ -3,15 +3,16 @@
  * moving camera): a mosaic of what the camera saw around the mark, in the
  * scene's own coordinates.
  *
- * Each frame is registered against the mosaic by the picture around the
- * mark (a translation, to a fraction of a pixel), and its pixels around the
- * mark are added to the mosaic there. As the camera moves, the part of the
+ * Each frame is registered against the one before by blocks of the picture
+ * around the mark (a similarity: pan, zoom, a little rotation, to a
+ * fraction of a pixel), and its pixels around the mark are added to the
+ * mosaic there. As the camera moves, the part of the
  * scene that is under the mark in one frame shows beside it in others: the
  * mosaic then knows the true picture I under the mark, which no inpainting
  * can guess, and the matte fit gets exact pairs (J, I) instead of guesses.
  *
- * Only translation is modelled; frames that do not register well (a cut, a
- * zoom, a crowd walking by) are neither added nor positioned.
+ * A frame that does not register (a cut, a crowd walking by) is neither
+ * added nor positioned, and ends the chain of poses.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -202,23 +203,20 @@ static double block_sad(const um_background *bg, const um_frame *f, int bx, int 
     return sum;
 }
 
-/* How textured the previous frame's block is: flat blocks cannot be placed. */
+/* How textured the previous frame's block is (its mean absolute deviation,
+ * 8-bit levels): flat blocks cannot be placed. */
 static double block_texture(const um_background *bg, int bx, int by)
 {
     int rw = bg->region.x2 - bg->region.x1;
+    const float *block = bg->prev + (size_t)(by - bg->region.y1) * rw + (bx - bg->region.x1);
     double mean = 0, dev = 0;
-    for (int pass = 0; pass < 2; pass++)
-        for (int r = 0; r < BLOCK; r++) {
-            const float *prev = bg->prev + (size_t)(by - bg->region.y1 + r) * rw + (bx - bg->region.x1);
-            for (int c = 0; c < BLOCK; c++) {
-                if (pass == 0)
-                    mean += prev[c];
-                else
-                    dev += fabs(prev[c] - mean);
-            }
-            if (pass == 0 && r == BLOCK - 1)
-                mean /= BLOCK * BLOCK;
-        }
+    for (int r = 0; r < BLOCK; r++)
+        for (int c = 0; c < BLOCK; c++)
+            mean += block[(size_t)r * rw + c];
+    mean /= BLOCK * BLOCK;
+    for (int r = 0; r < BLOCK; r++)
+        for (int c = 0; c < BLOCK; c++)
+            dev += fabs(block[(size_t)r * rw + c] - mean);
     return dev / (BLOCK * BLOCK) / (1 << (bg->depth - 8));
 }
 
@@ -293,9 +291,12 @@ static int estimate_step(um_background *bg, const um_frame *f, um_background_pos
         y[i] = bg->block_y[i];
         use[i] = (uint8_t)match_block(bg, f, i, &u[i], &v[i]);
     }
-    for (int round = 0; round < 2; round++) {
+    /* Fit, drop the blocks far from the fit, twice; the third fit stands. */
+    for (int round = 0;; round++) {
         if (!fit_similarity(x, y, u, v, use, bg->nb_blocks, step))
             return 0;
+        if (round == 2)
+            return 1;
         for (int i = 0; i < bg->nb_blocks; i++) {
             float px, py;
             apply(step, x[i], y[i], &px, &py);
@@ -303,7 +304,6 @@ static int estimate_step(um_background *bg, const um_frame *f, um_background_pos
                 use[i] = 0;
         }
     }
-    return fit_similarity(x, y, u, v, use, bg->nb_blocks, step);
 }
 
 /* Bilinear sample of plane p of the frame at plane coordinates (x, y). */
