@@ -94,6 +94,41 @@ void um_kernel_unblend_u16(uint16_t *plane, ptrdiff_t stride, const float *alpha
                            int w, int h, float colour, float a_max, float noise, int max_value,
                            void *scratch);
 
+/* ---- keeping a restored area steady in time (float planes, dense) ---- */
+
+/*
+ * The translation (dx, dy) that best maps prev onto cur, prev(x + dx,
+ * y + dy) ~ cur(x, y), to a fraction of a sample: the integer shift, within
+ * radius of (guess_x, guess_y) and at most reach either way, with the least
+ * mean squared difference over the samples at least reach from the border
+ * where use (w x h, or NULL for all) is nonzero, refined by a parabola
+ * through its neighbours. No motion, (0, 0), unless a shift matches
+ * clearly better than standing still. Returns the mean squared difference
+ * left, infinite when too few samples count (then the shift means nothing).
+ */
+float um_kernel_shift_estimate(const float *cur, const float *prev, const uint8_t *use, int w, int h,
+                               float guess_x, float guess_y, int radius, int reach, float *dx,
+                               float *dy);
+
+/*
+ * One step of a per-sample Kalman filter over a restored area (w x h
+ * samples of one plane): each sample the restoration changed (opacity,
+ * alpha at (ax, ay) .. (ax + aw, ay + ah) of the plane, a_stride floats
+ * apart, not ~0) is merged with prev (the last result) read at (x + dx,
+ * y + dy), weighted by their variances: the sample's is the coding noise
+ * (noise, in sample units) amplified by 1 / (1 - a), or a guess's where
+ * a > a_max (it was filled); the prediction's is prev_var's plus drift.
+ * A disagreement beyond three deviations keeps the sample as it is, and
+ * when the inverted samples disagree with their predictions far more than
+ * their variances explain on average (the motion is wrong here), nothing
+ * is merged. var gets every sample's variance after the step (for the
+ * next). prev NULL: the first frame, nothing to merge. Returns 1 when
+ * merged, 0 when not.
+ */
+int um_kernel_temporal_filter(float *cur, float *var, const float *prev, const float *prev_var, int w,
+                               int h, float dx, float dy, const float *alpha, ptrdiff_t a_stride,
+                               int ax, int ay, int aw, int ah, float a_max, float noise, float drift);
+
 /* ---- detection kernels ------------------------------------------------ */
 
 /* Averages factor x factor blocks of an 8-bit plane into dst

@@ -44,4 +44,18 @@ int um_background_lookup(const um_background *bg, int p, const um_background_pos
                          uint16_t *out);
 void um_background_free(um_background **bg);
 
+/*
+ * Keeps restored areas steady in time (stabilise.c): after a frame's marks
+ * are restored and their residue filled, um_stabiliser_run merges matte m's
+ * area with its result on the frame before, moved by the picture's motion,
+ * and keeps this frame's result for the next. a_max and noise are the
+ * restoration's (the opacity above which samples were filled, the coding
+ * noise in sample units). Frames must come in order.
+ */
+typedef struct um_stabiliser um_stabiliser;
+
+um_stabiliser *um_stabiliser_new(void);
+void um_stabiliser_run(um_stabiliser *s, const um_matte *m, um_frame *f, float a_max, float noise);
+void um_stabiliser_free(um_stabiliser **s);
+
 #endif

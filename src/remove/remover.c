@@ -57,6 +57,7 @@ struct um_remover {
     unsigned clock;
     void *scratch;             /* the unblending kernel's */
     size_t scratch_size;
+    um_stabiliser *stabiliser;
 };
 
 /* Clips a region to the frame; fails when nothing of it is inside. */
@@ -93,6 +94,7 @@ int um_remove_create(um_remover **remover, const um_remove_config *c, int width,
     r->height = height;
     r->transparent = c->transparent;
     r->method = c->method;
+    r->stabiliser = um_stabiliser_new();
     r->residue_alpha = c->method == UM_METHOD_UNBLEND ? RESIDUE_ALPHA_UNBLEND : RESIDUE_ALPHA_AUTO;
     r->nb_regions = c->nb_regions;
     for (int i = 0; i < c->nb_regions; i++) {
@@ -296,9 +298,14 @@ static void *unblend_scratch(um_remover *r, int w, int h)
 
 /* Inverts the blend of every restored region of the key, on every colour
  * plane the matte has. */
+static float coding_noise(const um_frame *f)
+{
+    return UNBLEND_NOISE * (float)(1 << (f->depth - 8));
+}
+
 static void unblend_regions(um_remover *r, const mask_key *key, um_frame *f)
 {
-    float noise = UNBLEND_NOISE * (float)(1 << (f->depth - 8));
+    float noise = coding_noise(f);
     for (int i = 0; i < key->nb_boxes; i++) {
         const um_matte *m = key->boxes[i].matte;
         for (int p = 0; m && p < m->nb_planes && p < f->nb_planes; p++) {
@@ -334,6 +341,9 @@ int um_remove_frame(um_remover *r, um_frame *f, const um_region *boxes, int nb_b
         int subsampled = (p == 1 || p == 2) && s->chroma;
         fill_plane(subsampled ? s->chroma : s->luma, f, p);
     }
+    for (int i = 0; i < key.nb_boxes; i++)
+        if (key.boxes[i].matte)
+            um_stabiliser_run(r->stabiliser, key.boxes[i].matte, f, r->residue_alpha, coding_noise(f));
     if (r->transparent) {
         f->removed = s->mask;
         f->removed_stride = r->width;
@@ -350,6 +360,7 @@ void um_remove_free(um_remover **remover)
         plan_set_clear(&r->cache[i]);
     free(r->user_mask);
     free(r->scratch);
+    um_stabiliser_free(&r->stabiliser);
     free(r);
     *remover = NULL;
 }

@@ -492,6 +492,69 @@ static void test_mask_dilate_radius_past_plane(void **state)
     }
 }
 
+/* ---- the shift estimate ------------------------------------------------ */
+
+typedef struct {
+    const char *name;
+    double dx, dy;      /* the picture's true motion */
+    int textured;       /* 0: a flat picture, whose motion cannot be seen */
+    float want_x, want_y;
+} shift_case;
+
+static const shift_case shift_cases[] = {
+    {"still", 0, 0, 1, 0, 0},
+    {"integer", 3, -2, 1, 3, -2},
+    {"half", 0.5, 0, 1, 0.5f, 0},
+    {"fraction", -1.3, 0.7, 1, -1.3f, 0.7f},
+    {"flat", 4, 1, 0, 0, 0},
+};
+
+/* A smooth texture (wavelength 9..23 px), or a flat grey with a ramp too
+ * gentle to register under the noise. */
+static float shift_picture(int textured, double x, double y)
+{
+    if (!textured)
+        return 100.0f + (float)(0.01 * x);
+    return (float)(128 + 40 * sin(x / 3.7 + 0.5 * sin(y / 5.1)) + 30 * cos(y / 2.9 - x / 7.3));
+}
+
+/* Coding noise: +-0.5 level, different in every frame. */
+static float shift_noise(uint32_t *rng)
+{
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 17;
+    *rng ^= *rng << 5;
+    return (float)(*rng % 1001) / 1000.0f - 0.5f;
+}
+
+/* Under noise, the motion of a textured picture is found to a tenth of a
+ * pixel, a still or flat one stays at (0, 0), whatever the guess; at a
+ * whole shift only the noise is left (two frames' of +-0.5: 1/6). */
+static void test_shift_estimate_cases(void **state)
+{
+    (void)state;
+    enum { W = 64, H = 48 };
+    static float cur[W * H], prev[W * H];
+    uint32_t rng = 5u;
+    for (size_t i = 0; i < sizeof(shift_cases) / sizeof(shift_cases[0]); i++) {
+        const shift_case *c = &shift_cases[i];
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                cur[y * W + x] = shift_picture(c->textured, x, y) + shift_noise(&rng);
+                prev[y * W + x] = shift_picture(c->textured, x - c->dx, y - c->dy) + shift_noise(&rng);
+            }
+        float dx = 99, dy = 99;
+        float mse = um_kernel_shift_estimate(cur, prev, NULL, W, H, 1, 1, 4, 8, &dx, &dy);
+        if (!(fabsf(dx - c->want_x) <= 0.1f && fabsf(dy - c->want_y) <= 0.1f))
+            fail_msg("%s: (%.2f, %.2f), want (%.2f, %.2f)", c->name, dx, dy, c->want_x, c->want_y);
+        if (c->dx == floor(c->dx) && c->dy == floor(c->dy)) /* a whole shift leaves the noise */
+            assert_true(mse < 0.3f);
+    }
+    /* Too few samples to compare: nothing to go by. */
+    float dx, dy;
+    assert_true(isinf(um_kernel_shift_estimate(cur, prev, NULL, 20, 20, 0, 0, 2, 8, &dx, &dy)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -504,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_mask_subsample_cases),
         cmocka_unit_test(test_mask_dilate_matches_brute_force),
         cmocka_unit_test(test_mask_dilate_radius_past_plane),
+        cmocka_unit_test(test_shift_estimate_cases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

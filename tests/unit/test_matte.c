@@ -970,11 +970,13 @@ static double mean_change(const test_frame *a, const test_frame *b, const mark *
  * with its own +-1 level of noise, restored with the matte fitted from the
  * smooth moving picture (test_fit_recovers_known_mark's "smooth" case).
  * Inverting multiplies the noise by 1 / (1 - a) (4 on the strokes, about 2
- * on average over the mark), which the kernel's smoothing averages down
- * again; the restored mark must not flicker more than 1.3x the picture
- * around it does. Measured: input change 0.89 per frame outside the mark,
- * restored 0.78 (ratio 0.88; with the remover's smoothing off, 2.0), mean
- * error against the clean picture 1.33 levels (bound 2).
+ * on average over the mark); the kernel's smoothing averages it down
+ * within the frame and the stabiliser across frames, so the restored mark
+ * must change less from frame to frame than half what the picture around
+ * it does. Measured: input change 0.88 per frame outside the mark,
+ * restored 0.27 (ratio 0.30; without the stabiliser 0.78, ratio 0.88; with
+ * the smoothing off too, 2.0), mean error against the clean picture 1.26
+ * levels (bound 2).
  */
 static void test_remover_stable_in_time(void **state)
 {
@@ -1016,7 +1018,7 @@ static void test_remover_stable_in_time(void **state)
     report("flicker: input %.3f, restored %.3f (ratio %.2f), mean error %.2f", input, restored,
            restored / input, error);
     assert_true(input > 0.5); /* the noise is there to be amplified */
-    assert_below(restored, 1.3 * input);
+    assert_below(restored, 0.5 * input);
     assert_below(error, 2.0);
 
     um_remove_free(&r);
@@ -1024,6 +1026,96 @@ static void test_remover_stable_in_time(void **state)
     frame_free(&clean);
     frame_free(&frames[0]);
     frame_free(&frames[1]);
+}
+
+/* Restores frame t of a scene moving by (2, 1) px a frame, marked and with
+ * +-1 level of noise; returns the luma's mean error over the mark, and adds
+ * its flicker (mean |restored change - clean change| over the mark, from
+ * the frame before, kept in prev/prev_clean) to *flicker. */
+static double restore_moving(um_remover *r, const scene *sc, const mark *m, const um_region *box, int t,
+                             uint32_t *rng, test_frame frames[2], test_frame clean[2], double *flicker)
+{
+    test_frame *f = &frames[t % 2], *c = &clean[t % 2];
+    paint(c, sc, 2.0 * t, 1.0 * t);
+    paint(f, sc, 2.0 * t, 1.0 * t);
+    blend(f, m);
+    for (int y = 0; y < FH; y++)
+        for (int x = 0; x < FW; x++) {
+            int v = *sample(f, 0, x, y) + rng_int(rng, -1, 1);
+            *sample(f, 0, x, y) = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    f->f.index = t;
+    f->f.time = t / 25.0;
+    um_error err = {0};
+    assert_int_equal(um_remove_frame(r, &f->f, box, 1, &err), 0);
+    if (t > 0) {
+        const test_frame *pf = &frames[(t + 1) % 2], *pc = &clean[(t + 1) % 2];
+        double sum = 0;
+        int n = 0;
+        for (int y = 0; y < FH; y++)
+            for (int x = 0; x < FW; x++)
+                if (in_mark(m->luma[y][x])) {
+                    int got = *sample(f, 0, x, y) - *sample(pf, 0, x, y);
+                    int want = *sample(c, 0, x, y) - *sample(pc, 0, x, y);
+                    sum += abs(got - want);
+                    n++;
+                }
+        *flicker += sum / n;
+    }
+    return mean_change(f, c, m, in_mark);
+}
+
+/*
+ * The stabiliser follows the camera and lets go at a cut: twelve frames of
+ * a picture panning by (2, 1) px a frame, then a cut to another picture,
+ * restored once by one remover (frames in order: merged along the motion)
+ * and once by a new remover per frame (nothing to merge). Merging must
+ * steady the mark without blurring or dragging it: less flicker, no more
+ * error; right after the cut, nothing of the old picture may be dragged in.
+ * Measured: flicker 0.59 merged vs 0.87 alone; error 1.04 vs 1.32; at the
+ * cut 1.44 vs 1.44.
+ */
+static void test_remover_follows_motion(void **state)
+{
+    (void)state;
+    enum { PAN = 12 };
+    static mark m;
+    mark_init(&m, 0.75f);
+    um_matte *matte = fit_mark(&m, 40, &smooth_moving_scene);
+    assert_non_null(matte);
+    um_region box = matte_box(matte);
+    test_frame frames[2], clean[2];
+    for (int i = 0; i < 2; i++) {
+        frame_init(&frames[i]);
+        frame_init(&clean[i]);
+    }
+    double flicker[2] = {0, 0}, error[2] = {0, 0}, cut[2];
+    for (int merged = 0; merged < 2; merged++) {
+        uint32_t rng = 7u;
+        um_remover *r = merged ? remover_new(UM_METHOD_AUTO, 0) : NULL;
+        for (int t = 0; t <= PAN; t++) {
+            um_remover *once = merged ? NULL : remover_new(UM_METHOD_AUTO, 0);
+            const scene *sc = t < PAN ? &still_scene : &detailed_scene;
+            double e = restore_moving(merged ? r : once, sc, &m, &box, t, &rng, frames, clean,
+                                      t < PAN ? &flicker[merged] : &(double){0});
+            if (t < PAN)
+                error[merged] += e / PAN;
+            else
+                cut[merged] = e;
+            um_remove_free(&once);
+        }
+        um_remove_free(&r);
+    }
+    report("moving: flicker %.2f merged vs %.2f alone; error %.2f vs %.2f; at the cut %.2f vs %.2f",
+           flicker[1] / (PAN - 1), flicker[0] / (PAN - 1), error[1], error[0], cut[1], cut[0]);
+    assert_below(flicker[1], 0.8 * flicker[0]);
+    assert_below(error[1], error[0] + 0.1);
+    assert_below(cut[1], cut[0] + 0.2);
+    for (int i = 0; i < 2; i++) {
+        frame_free(&frames[i]);
+        frame_free(&clean[i]);
+    }
+    um_matte_free(&matte);
 }
 
 /* ---- 7: the method's name ---------------------------------------------- */
@@ -1081,6 +1173,7 @@ int main(void)
         cmocka_unit_test(test_fit_tracks_background),
         cmocka_unit_test(test_remover_fills_opaque_core),
         cmocka_unit_test(test_remover_stable_in_time),
+        cmocka_unit_test(test_remover_follows_motion),
         cmocka_unit_test(test_parse_method_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,253 @@
+/*
+ * unmark — kernels: keeping a restored area steady from frame to frame.
+ *
+ * Inverting a blend multiplies the coding noise of each frame by
+ * 1 / (1 - a), and each frame's noise is different: restored strokes
+ * shimmer even when the picture under them stands still. The picture
+ * itself changes little from one frame to the next once the camera's
+ * motion is followed, so each restored sample is a noisy measurement of
+ * something that was also measured, through other noise, one frame
+ * before. A per-sample Kalman filter weighs the two by their variances:
+ *   - the measurement's: the amplified coding noise (large where the mark
+ *     is opaque, larger still where the sample was filled, not inverted);
+ *   - the prediction's: the variance the filter already holds for the
+ *     sample a frame ago, plus the drift the motion model misses (measured
+ *     on the untouched pixels around the mark).
+ * Where the two disagree by more than their variances explain (something
+ * moved on its own, the scene cut), the prediction is dropped and the
+ * sample starts afresh, so nothing is dragged along.
+ *
+ * The prediction is read from the last result by a Catmull-Rom cubic,
+ * which keeps texture sharp over many frames where a bilinear read would
+ * blur it a little at every step.
+ */
+#include "unmark/kernels.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* Below this opacity a sample was left untouched by the restoration. */
+#define MIN_ALPHA (0.1f / 255.0f)
+/* A filled sample (opacity above a_max) is a guess: its variance in
+ * noise units squared (a deviation of 6 noise levels). */
+#define FILLED_VARIANCE 36.0f
+/* Disagreements beyond this many deviations are real changes. */
+#define GATE 3.0f
+/* The motion is wrong for the mark's area when the inverted samples
+ * disagree with their predictions by this many times the variance
+ * expected, on average: nothing is merged then. */
+#define MAX_SCORE 2.0f
+/* Candidate positions are read on every other row and column: the
+ * estimate needs hundreds of samples, not thousands. */
+#define SEARCH_STEP 2
+#define MIN_SEARCH_SAMPLES 64
+/* A shift is motion when it leaves less than this share of the difference
+ * that standing still leaves; a sub-sample position is sought only where
+ * the differences around the best shift rise by this share of it. */
+#define MOTION_GAIN 0.85f
+#define MIN_CURVATURE 0.2f
+
+static float catmull_rom(float p0, float p1, float p2, float p3, float t)
+{
+    return p1 + 0.5f * t * (p2 - p0 + t * (2.0f * p0 - 5.0f * p1 + 4.0f * p2 - p3 +
+                                           t * (3.0f * (p1 - p2) + p3 - p0)));
+}
+
+/* The cubic value of p at (x, y): 1, or 0 when its 4x4 taps are not all
+ * inside the plane. */
+static int read_cubic(const float *p, int w, int h, float x, float y, float *out)
+{
+    int ix = (int)floorf(x), iy = (int)floorf(y);
+    if (ix < 1 || iy < 1 || ix + 2 >= w || iy + 2 >= h)
+        return 0;
+    float fx = x - (float)ix, fy = y - (float)iy, rows[4];
+    for (int k = 0; k < 4; k++) {
+        const float *r = p + (size_t)(iy - 1 + k) * w + ix - 1;
+        rows[k] = catmull_rom(r[0], r[1], r[2], r[3], fx);
+    }
+    *out = catmull_rom(rows[0], rows[1], rows[2], rows[3], fy);
+    return 1;
+}
+
+/* The bilinear value of p at (x, y), the position clamped inside. */
+static float read_bilinear(const float *p, int w, int h, float x, float y)
+{
+    x = x < 0 ? 0 : x > (float)(w - 1) ? (float)(w - 1) : x;
+    y = y < 0 ? 0 : y > (float)(h - 1) ? (float)(h - 1) : y;
+    int ix = (int)x, iy = (int)y;
+    int jx = ix + 1 < w ? ix + 1 : ix, jy = iy + 1 < h ? iy + 1 : iy;
+    float fx = x - (float)ix, fy = y - (float)iy;
+    float top = p[(size_t)iy * w + ix] * (1 - fx) + p[(size_t)iy * w + jx] * fx;
+    float bottom = p[(size_t)jy * w + ix] * (1 - fx) + p[(size_t)jy * w + jx] * fx;
+    return top * (1 - fy) + bottom * fy;
+}
+
+/* Mean squared difference between cur and prev moved by (sx, sy) over the
+ * used samples on the search grid at least reach from the border (the
+ * same samples for every shift up to reach); infinite when too few. */
+static float shifted_cost(const float *cur, const float *prev, const uint8_t *use, int w, int h,
+                          int reach, int sx, int sy)
+{
+    double sum = 0;
+    int n = 0;
+    for (int y = reach; y < h - reach; y += SEARCH_STEP)
+        for (int x = reach; x < w - reach; x += SEARCH_STEP) {
+            if (use && !use[(size_t)y * w + x])
+                continue;
+            float d = cur[(size_t)y * w + x] - prev[(size_t)(y + sy) * w + x + sx];
+            sum += d * d;
+            n++;
+        }
+    return n >= MIN_SEARCH_SAMPLES ? (float)(sum / n) : INFINITY;
+}
+
+/* Where, within half a sample of (0, 0), the quadratic fitted to the 3x3
+ * costs c[dy + 1][dx + 1] around the best shift has its least, into
+ * (*x, *y): (0, 0) along an axis whose costs are not clearly curved (a flat
+ * picture has no sub-sample position: noise would choose one). The cross
+ * term matters: a texture running diagonally ties the axes together. */
+static void refine(const float c[3][3], float *x, float *y)
+{
+    *x = *y = 0;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            if (!isfinite(c[i][j]))
+                return;
+    float gx = 0, gy = 0, cxx = 0, cyy = 0;
+    for (int k = 0; k < 3; k++) {
+        gx += (c[k][2] - c[k][0]) / 6;
+        gy += (c[2][k] - c[0][k]) / 6;
+        cxx += (c[k][2] + c[k][0] - 2 * c[k][1]) / 3;
+        cyy += (c[2][k] + c[0][k] - 2 * c[1][k]) / 3;
+    }
+    float cxy = (c[2][2] - c[0][2] - c[2][0] + c[0][0]) / 4;
+    int curved_x = cxx > MIN_CURVATURE * c[1][1], curved_y = cyy > MIN_CURVATURE * c[1][1];
+    float det = cxx * cyy - cxy * cxy;
+    if (curved_x && curved_y && det > 0) {
+        *x = (cxy * gy - cyy * gx) / det;
+        *y = (cxy * gx - cxx * gy) / det;
+    } else {
+        *x = curved_x ? -gx / cxx : 0;
+        *y = curved_y ? -gy / cyy : 0;
+    }
+    *x = *x < -0.5f ? -0.5f : *x > 0.5f ? 0.5f : *x;
+    *y = *y < -0.5f ? -0.5f : *y > 0.5f ? 0.5f : *y;
+}
+
+/* The cost of shift (sx, sy), infinite beyond reach. */
+static float cost_at(const float *cur, const float *prev, const uint8_t *use, int w, int h, int reach,
+                     int sx, int sy)
+{
+    if (abs(sx) > reach || abs(sy) > reach)
+        return INFINITY;
+    return shifted_cost(cur, prev, use, w, h, reach, sx, sy);
+}
+
+float um_kernel_shift_estimate(const float *cur, const float *prev, const uint8_t *use, int w, int h,
+                               float guess_x, float guess_y, int radius, int reach, float *dx, float *dy)
+{
+    int cx = (int)lrintf(guess_x), cy = (int)lrintf(guess_y), bx = 0, by = 0;
+    float still = cost_at(cur, prev, use, w, h, reach, 0, 0), best = still;
+    for (int sy = cy - radius; sy <= cy + radius; sy++)
+        for (int sx = cx - radius; sx <= cx + radius; sx++) {
+            float c = cost_at(cur, prev, use, w, h, reach, sx, sy);
+            if (c < best) {
+                best = c;
+                bx = sx;
+                by = sy;
+            }
+        }
+    /* A picture with little texture matches many shifts about as well:
+     * only a clearly better match means motion. */
+    if (!(best < MOTION_GAIN * still)) {
+        best = still;
+        bx = by = 0;
+    }
+    *dx = (float)bx;
+    *dy = (float)by;
+    if (!isfinite(best))
+        return best;
+    float around[3][3], fx, fy;
+    for (int j = 0; j < 3; j++)
+        for (int i = 0; i < 3; i++)
+            around[j][i] = cost_at(cur, prev, use, w, h, reach, bx + i - 1, by + j - 1);
+    refine(around, &fx, &fy);
+    *dx += fx;
+    *dy += fy;
+    return best;
+}
+
+/* The variance of a restored sample's value, in squared sample units. */
+static float measurement_variance(float a, float a_max, float noise)
+{
+    if (a > a_max)
+        return FILLED_VARIANCE * noise * noise;
+    float g = noise / (1.0f - a);
+    return g * g;
+}
+
+/* The opacity over plane sample (x, y), 0 outside the alpha window. */
+static float alpha_at(const float *alpha, ptrdiff_t a_stride, int ax, int ay, int aw, int ah, int x, int y)
+{
+    int inside = x >= ax && y >= ay && x < ax + aw && y < ay + ah;
+    return inside ? alpha[(y - ay) * a_stride + (x - ax)] : 0.0f;
+}
+
+/* How well prev, moved, predicts the inverted samples of cur: their mean
+ * squared disagreement in units of the variance expected (about 1 when the
+ * motion is right), infinite when no sample can be predicted. */
+static float prediction_score(const float *cur, const float *prev, const float *prev_var, int w, int h,
+                              float dx, float dy, const float *alpha, ptrdiff_t a_stride, int ax,
+                              int ay, int aw, int ah, float a_max, float noise, float drift)
+{
+    double sum = 0;
+    int n = 0;
+    for (int y = ay; y < ay + ah && y < h; y++)
+        for (int x = ax; x < ax + aw && x < w; x++) {
+            float a = alpha_at(alpha, a_stride, ax, ay, aw, ah, x, y), pred;
+            if (a < MIN_ALPHA || a > a_max)
+                continue;
+            float sx = (float)x + dx, sy = (float)y + dy;
+            if (!read_cubic(prev, w, h, sx, sy, &pred))
+                continue;
+            float d = cur[(size_t)y * w + x] - pred;
+            sum += d * d / (read_bilinear(prev_var, w, h, sx, sy) + drift +
+                            measurement_variance(a, a_max, noise));
+            n++;
+        }
+    return n ? (float)(sum / n) : INFINITY;
+}
+
+int um_kernel_temporal_filter(float *cur, float *var, const float *prev, const float *prev_var, int w,
+                              int h, float dx, float dy, const float *alpha, ptrdiff_t a_stride, int ax,
+                              int ay, int aw, int ah, float a_max, float noise, float drift)
+{
+    if (prev && !(prediction_score(cur, prev, prev_var, w, h, dx, dy, alpha, a_stride, ax, ay, aw, ah,
+                                   a_max, noise, drift) <= MAX_SCORE))
+        prev = NULL;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            size_t i = (size_t)y * w + x;
+            float a = alpha_at(alpha, a_stride, ax, ay, aw, ah, x, y);
+            float r = measurement_variance(a, a_max, noise), pred;
+            if (a < MIN_ALPHA) {
+                var[i] = noise * noise;
+                continue;
+            }
+            float sx = (float)x + dx, sy = (float)y + dy;
+            if (!prev || !read_cubic(prev, w, h, sx, sy, &pred)) {
+                var[i] = r;
+                continue;
+            }
+            float p = read_bilinear(prev_var, w, h, sx, sy) + drift;
+            float d = cur[i] - pred;
+            if (d * d > GATE * GATE * (p + r)) {
+                var[i] = r;
+                continue;
+            }
+            float k = p / (p + r);
+            cur[i] = pred + k * d;
+            var[i] = (1.0f - k) * p;
+        }
+    return prev != NULL;
+}
