@@ -234,6 +234,31 @@ static void form_field_name(const char *json_field, char *out)
         snprintf(out, JOB_FIELD_SIZE, "%s", json_field);
 }
 
+/*
+ * On a fleet the workers cannot read this server's data folder: with a
+ * bucket for uploads (UNMARK_S3_BUCKET), the upload is put there as
+ * uploads/ID/NAME and the job's source becomes that object; the local
+ * copy is then removed with the upload's folder.
+ */
+static int share_upload(api_upload *u, um_job *job, um_error *err)
+{
+    const um_storage_s3 *s3 = &u->state->config->s3;
+    if (!s3->bucket || !*s3->bucket)
+        return 0;
+    const char *slash = strrchr(u->path, '/');
+    const char *name = slash ? slash + 1 : u->path;
+    char key[256];
+    snprintf(key, sizeof(key), "uploads/%s/%s", job->id, name);
+    if (um_storage_s3_put(s3, key, u->path, um_storage_content_type(name), err) < 0)
+        return -1;
+    size_t cap = strlen(s3->bucket) + strlen(key) + sizeof("s3:///");
+    free(job->source_uri);
+    job->source_uri = um_xmalloc(cap);
+    snprintf(job->source_uri, cap, "s3://%s/%s", s3->bucket, key);
+    um_log(UM_LOG_INFO, "job %s: upload stored as %s", job->id, job->source_uri);
+    return 0;
+}
+
 int api_upload_finish(struct MHD_Connection *c, api_upload *u)
 {
     end_body(u);
@@ -258,7 +283,14 @@ int api_upload_finish(struct MHD_Connection *c, api_upload *u)
         um_job_clear(&job);
         return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, err.msg, NULL);
     }
-    u->taken = 1;
+    if (share_upload(u, &job, &err) < 0) {
+        char msg[sizeof(err.msg) + 64];
+        snprintf(msg, sizeof(msg), "cannot store the upload in S3: %s", err.msg);
+        um_log(UM_LOG_ERROR, "job %s: %s", job.id, msg);
+        um_job_clear(&job);
+        return http_send_error(c, MHD_HTTP_BAD_GATEWAY, msg, "file");
+    }
+    u->taken = strcmp(job.source_uri, u->path) == 0; /* shared: the local copy goes */
     return api_submit(c, u->state, &job);
 }
 

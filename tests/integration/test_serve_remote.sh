@@ -116,6 +116,27 @@ wait_end "$id"
 [ "$status" = failed ] && job_field .error | grep -q 404 || fail "404 source: $(cat "$tmp/job")"
 stop
 
+# With a bucket for uploads, an upload goes to S3 (where workers anywhere
+# read it), the job's source is that object, and no local copy is left.
+start UNMARK_S3_BUCKET=unmark-test
+curl -s -o "$tmp/body" -F file=@"$tmp/www/clip.mp4" -F target_filename=up.mp4 \
+  -F 'watermark_config_json={"detector":"none","regions":[[20,20,100,40]]}' "$api/jobs/upload"
+id=$(jq -r .id "$tmp/body")
+[ "$id" != null ] || fail "upload with a bucket: $(cat "$tmp/body")"
+wait_end "$id"
+[ "$status" = completed ] || fail "upload with a bucket: $(cat "$tmp/job")"
+[ "$(job_field .source_uri)" = "s3://unmark-test/uploads/$id/clip.mp4" ] ||
+  fail "the upload's source: $(job_field .source_uri)"
+[ ! -e "$tmp/data/uploads/$id" ] || fail "the upload's local copy was left: $(ls -R "$tmp/data/uploads")"
+# A bucket that does not exist: 502 naming S3's code, nothing queued, nothing left.
+stop
+start UNMARK_S3_BUCKET=no-such-bucket
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' -F file=@"$tmp/www/clip.mp4" "$api/jobs/upload")
+[ "$code" = 502 ] && jq -r .error "$tmp/body" | grep -q NoSuchBucket || fail "upload to a missing bucket: $code $(cat "$tmp/body")"
+[ "$(curl -s "$api/jobs?status=queued" | jq '.jobs | length')" = 0 ] || fail "a failed upload queued a job"
+[ -z "$(ls -A "$tmp/data/uploads")" ] || fail "a failed upload left its file: $(ls -R "$tmp/data/uploads")"
+stop
+
 # The RunPod worker's S3 path (local test mode): the result goes to the
 # bucket under s3_prefix and is answered as a presigned URL that downloads
 # it; an S3 key source comes from the same bucket; no secret in the answer.
