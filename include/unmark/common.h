@@ -113,6 +113,10 @@ typedef struct {
 /* Width and height of plane p. */
 int um_frame_plane_width(const um_frame *f, int p);
 int um_frame_plane_height(const um_frame *f, int p);
+/* How plane p is subsampled against luma: log2 of its horizontal and
+ * vertical factors (0 but on the chroma planes of YUV). */
+int um_frame_plane_log2_w(const um_frame *f, int p);
+int um_frame_plane_log2_h(const um_frame *f, int p);
 
 #ifdef __cplusplus
 }

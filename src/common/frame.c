@@ -6,16 +6,24 @@ static int is_chroma_plane(const um_frame *f, int p)
     return (p == 1 || p == 2) && !f->is_rgb;
 }
 
+int um_frame_plane_log2_w(const um_frame *f, int p)
+{
+    return is_chroma_plane(f, p) ? f->log2_chroma_w : 0;
+}
+
+int um_frame_plane_log2_h(const um_frame *f, int p)
+{
+    return is_chroma_plane(f, p) ? f->log2_chroma_h : 0;
+}
+
 int um_frame_plane_width(const um_frame *f, int p)
 {
-    if (!is_chroma_plane(f, p))
-        return f->width;
-    return (f->width + (1 << f->log2_chroma_w) - 1) >> f->log2_chroma_w;
+    int s = um_frame_plane_log2_w(f, p);
+    return (f->width + (1 << s) - 1) >> s;
 }
 
 int um_frame_plane_height(const um_frame *f, int p)
 {
-    if (!is_chroma_plane(f, p))
-        return f->height;
-    return (f->height + (1 << f->log2_chroma_h) - 1) >> f->log2_chroma_h;
+    int s = um_frame_plane_log2_h(f, p);
+    return (f->height + (1 << s) - 1) >> s;
 }

@@ -22,8 +22,7 @@ static int outline_value(const um_frame *f, int p)
 
 static void outline_plane(const um_frame *f, int p, const um_region *b)
 {
-    int sx = (p == 1 || p == 2) && !f->is_rgb ? f->log2_chroma_w : 0;
-    int sy = (p == 1 || p == 2) && !f->is_rgb ? f->log2_chroma_h : 0;
+    int sx = um_frame_plane_log2_w(f, p), sy = um_frame_plane_log2_h(f, p);
     int pw = um_frame_plane_width(f, p), ph = um_frame_plane_height(f, p);
     int x1 = b->x >> sx, y1 = b->y >> sy, x2 = (b->x + b->w - 1) >> sx, y2 = (b->y + b->h - 1) >> sy;
     int thick = sx || sy ? 1 : 2, v = outline_value(f, p);

@@ -79,17 +79,6 @@ void um_stabiliser_free(um_stabiliser **s)
     *s = NULL;
 }
 
-/* Plane p's shift of luma coordinates. */
-static int shift_w(const um_frame *f, int p)
-{
-    return (p == 1 || p == 2) && !f->is_rgb ? f->log2_chroma_w : 0;
-}
-
-static int shift_h(const um_frame *f, int p)
-{
-    return (p == 1 || p == 2) && !f->is_rgb ? f->log2_chroma_h : 0;
-}
-
 /* The matte's crop grown by the margin, inside the frame and on the chroma
  * grid. */
 static um_box region_of(const um_matte *m, const um_frame *f)
@@ -113,7 +102,7 @@ static void track_start(track *t, const um_matte *m, const um_frame *f)
     t->noise2 = -1;
     t->region = region_of(m, f);
     for (int p = 0; p < m->nb_planes; p++) {
-        int sw = shift_w(f, p), sh = shift_h(f, p);
+        int sw = um_frame_plane_log2_w(f, p), sh = um_frame_plane_log2_h(f, p);
         t->x[p] = t->region.x1 >> sw;
         t->y[p] = t->region.y1 >> sh;
         t->w[p] = -(-t->region.x2 >> sw) - t->x[p];
@@ -214,7 +203,8 @@ void um_stabiliser_run(um_stabiliser *s, const um_matte *m, um_frame *f, float a
         continues = 0;
     }
     for (int p = 0; p < m->nb_planes; p++) {
-        float dx = t->dx / (float)(1 << shift_w(f, p)), dy = t->dy / (float)(1 << shift_h(f, p));
+        float dx = t->dx / (float)(1 << um_frame_plane_log2_w(f, p));
+        float dy = t->dy / (float)(1 << um_frame_plane_log2_h(f, p));
         /* Luma decides whether the motion holds; chroma follows. */
         continues = um_kernel_temporal_filter(t->next_value[p], t->next_var[p], continues ? t->value[p] : NULL,
                                   t->var[p], t->w[p], t->h[p], dx, dy, m->alpha[p], m->pw[p],
