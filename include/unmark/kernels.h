@@ -73,6 +73,12 @@ void um_kernel_mask_subsample(const uint8_t *mask, ptrdiff_t mask_stride, int w,
 void um_kernel_mask_dilate(const uint8_t *src, ptrdiff_t src_stride, int w, int h, int r,
                            uint8_t *dst, ptrdiff_t dst_stride);
 
+/* Marks (sets to 1) every unmasked pixel of a w x h mask that no path of
+ * unmasked pixels (4-connected) links to the mask's border: the holes a
+ * detected shape leaves where the picture under the mark happened to look
+ * like the mark. Allocates a queue of w x h positions. */
+void um_kernel_mask_fill_holes(uint8_t *mask, ptrdiff_t stride, int w, int h);
+
 /* ---- reverse blending ------------------------------------------------- */
 
 /*

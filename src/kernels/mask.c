@@ -1,5 +1,6 @@
 /*
- * unmark — kernels: mask preparation (subsampling to a chroma grid, growing).
+ * unmark — kernels: mask preparation (subsampling to a chroma grid, growing,
+ * filling holes).
  *
  * Masks are bytes where nonzero means "masked". Both operations take the
  * maximum over a neighbourhood rather than writing a fixed 255, so a binary
@@ -129,4 +130,52 @@ void um_kernel_mask_dilate(const uint8_t *src, ptrdiff_t src_stride, int w, int 
     for (int x = 0; x < w; x++)
         max_filter_line(dst + x, dst_stride, h, ry, dst + x, dst_stride, scratch);
     free(scratch);
+}
+
+/* Visits (x, y) from outside when it is unmasked and not yet reached, and
+ * queues it for its neighbours. */
+static void reach(const uint8_t *mask, ptrdiff_t stride, int x, int y, int w, uint8_t *reached,
+                  int32_t *queue, size_t *n)
+{
+    size_t k = (size_t)y * w + x;
+    if (mask[(ptrdiff_t)y * stride + x] || reached[k])
+        return;
+    reached[k] = 1;
+    queue[(*n)++] = (int32_t)k;
+}
+
+/* A flood from the border over unmasked pixels: what it cannot reach is a
+ * hole, and is masked with 1. */
+void um_kernel_mask_fill_holes(uint8_t *mask, ptrdiff_t stride, int w, int h)
+{
+    if (w <= 0 || h <= 0)
+        return;
+    uint8_t *reached = um_xcalloc((size_t)w * h, 1);
+    int32_t *queue = um_xmalloc((size_t)w * h * sizeof(int32_t));
+    size_t n = 0;
+    for (int x = 0; x < w; x++) {
+        reach(mask, stride, x, 0, w, reached, queue, &n);
+        reach(mask, stride, x, h - 1, w, reached, queue, &n);
+    }
+    for (int y = 0; y < h; y++) {
+        reach(mask, stride, 0, y, w, reached, queue, &n);
+        reach(mask, stride, w - 1, y, w, reached, queue, &n);
+    }
+    for (size_t next = 0; next < n; next++) {
+        int x = (int)(queue[next] % w), y = (int)(queue[next] / w);
+        if (x > 0)
+            reach(mask, stride, x - 1, y, w, reached, queue, &n);
+        if (x < w - 1)
+            reach(mask, stride, x + 1, y, w, reached, queue, &n);
+        if (y > 0)
+            reach(mask, stride, x, y - 1, w, reached, queue, &n);
+        if (y < h - 1)
+            reach(mask, stride, x, y + 1, w, reached, queue, &n);
+    }
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            if (!reached[(size_t)y * w + x] && !mask[(ptrdiff_t)y * stride + x])
+                mask[(ptrdiff_t)y * stride + x] = 1;
+    free(queue);
+    free(reached);
 }

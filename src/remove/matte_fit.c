@@ -118,6 +118,7 @@ int um_matte_fit_add_spot(um_matte_fit *f, um_box box, int mark, const uint8_t *
                 s->region[(size_t)(y - s->crop.y1) * cw + (x - s->crop.x1)] =
                     !shape || shape[(ptrdiff_t)(y - box.y1) * shape_stride + (x - box.x1)] != 0;
         um_kernel_mask_dilate(s->region, cw, cw, ch, SHAPE_GROWTH, s->region, cw);
+        um_kernel_mask_fill_holes(s->region, cw, cw, ch);
     }
     return f->nb_spots++;
 }
@@ -226,11 +227,24 @@ static uint8_t *plane_region(const um_matte_fit *f, const fit_spot *s, int p)
     return out;
 }
 
-/* Adds one sample's (1) to the sums: I from the background where it is
- * known (seen), else Î from the inpainting plan. */
+/* Adds sample value j with picture guess g to the sums at pixel k. */
+static void add_term(fit_sums *sums, size_t k, double j, double g)
+{
+    double d = j - g;
+    sums->n[k] += 1;
+    sums->i[k] += g;
+    sums->ii[k] += g * g;
+    sums->d[k] += d;
+    sums->di[k] += d * g;
+    sums->dd[k] += d * d;
+}
+
+/* Adds one sample's (1) to the sums: to `guessed` with Î from the
+ * inpainting plan, and, where the background knows the picture (known, may
+ * be NULL), to `seen` with the true I. */
 static void add_sample_sums(const um_inpaint_plan *plan, const uint8_t *region, const uint16_t *j,
                             const uint16_t *known, int w, int h, int max_value, uint16_t *guess,
-                            fit_sums *sums)
+                            fit_sums *guessed, fit_sums *seen)
 {
     size_t n = (size_t)w * h;
     memcpy(guess, j, n * sizeof(uint16_t));
@@ -238,14 +252,9 @@ static void add_sample_sums(const um_inpaint_plan *plan, const uint8_t *region, 
     for (size_t k = 0; k < n; k++) {
         if (!region[k])
             continue;
-        double g = known && known[k] != UM_BACKGROUND_UNKNOWN ? known[k] : guess[k];
-        double d = (double)j[k] - g;
-        sums->n[k] += 1;
-        sums->i[k] += g;
-        sums->ii[k] += g * g;
-        sums->d[k] += d;
-        sums->di[k] += d * g;
-        sums->dd[k] += d * d;
+        add_term(guessed, k, j[k], guess[k]);
+        if (known && known[k] != UM_BACKGROUND_UNKNOWN)
+            add_term(seen, k, j[k], known[k]);
     }
 }
 
@@ -270,24 +279,59 @@ static void sums_free(fit_sums *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* The sums of (1) over a spot's samples on plane p. */
-static void spot_sums(const um_matte_fit *f, const fit_spot *s, int p, const uint8_t *region,
-                      fit_sums *sums)
+/* Where at least this many samples saw the true picture (the background
+ * of a mark that never leaves), a pixel's sums use those samples only. */
+#define MIN_SEEN 6
+
+/* Takes pixel k's sums from `from`. */
+static void take_sums(fit_sums *to, const fit_sums *from, size_t k)
+{
+    to->n[k] = from->n[k];
+    to->i[k] = from->i[k];
+    to->ii[k] = from->ii[k];
+    to->d[k] = from->d[k];
+    to->di[k] = from->di[k];
+    to->dd[k] = from->dd[k];
+}
+
+/*
+ * The sums of (1) over a spot's samples on plane p. Where the background
+ * saw the picture under the mark often enough, only those samples count:
+ * an inpainting's error e biases the fitted opacity up by about
+ * (1 - a) sum e^2 / sum (W - Î)^2, which on textured ground (e the size of
+ * the texture) is tenths, and drags the joint W down with it. Returns the
+ * share of the region's pixels fitted from the true picture.
+ */
+static double spot_sums(const um_matte_fit *f, const fit_spot *s, int p, const uint8_t *region,
+                        fit_sums *sums)
 {
     int x, y, w, h;
     plane_rect(f, p, s->crop, &x, &y, &w, &h);
-    sums_alloc(sums, (size_t)w * h);
+    size_t size = (size_t)w * h;
+    fit_sums seen;
+    sums_alloc(sums, size);
+    sums_alloc(&seen, size);
     um_inpaint_plan *plan = um_kernel_inpaint_plan(region, w, w, h, INPAINT_RADIUS);
-    uint16_t *guess = um_xmalloc((size_t)w * h * sizeof(uint16_t));
-    uint16_t *known = s->background ? um_xmalloc((size_t)w * h * sizeof(uint16_t)) : NULL;
+    uint16_t *guess = um_xmalloc(size * sizeof(uint16_t));
+    uint16_t *known = s->background ? um_xmalloc(size * sizeof(uint16_t)) : NULL;
     for (int t = 0; t < s->n && plan; t++) {
-        int seen = s->placed[t] && um_background_lookup(s->background, p, &s->at[t], s->crop, known) > 0;
-        add_sample_sums(plan, region, s->samples[p][t], seen ? known : NULL, w, h, (1 << f->depth) - 1,
-                        guess, sums);
+        int placed = s->placed[t] && um_background_lookup(s->background, p, &s->at[t], s->crop, known) > 0;
+        add_sample_sums(plan, region, s->samples[p][t], placed ? known : NULL, w, h,
+                        (1 << f->depth) - 1, guess, sums, &seen);
     }
+    size_t in_region = 0, fitted_seen = 0;
+    for (size_t k = 0; k < size; k++) {
+        in_region += region[k] != 0;
+        if (region[k] && seen.n[k] >= MIN_SEEN) {
+            take_sums(sums, &seen, k);
+            fitted_seen++;
+        }
+    }
+    sums_free(&seen);
     free(known);
     free(guess);
     um_kernel_inpaint_plan_free(plan);
+    return in_region ? (double)fitted_seen / (double)in_region : 0;
 }
 
 /* sum (J - Î)(W - Î) and sum (W - Î)^2 at pixel k. */
@@ -490,16 +534,19 @@ static void tighten_region(fit_spot *s, const float *alpha)
     free(opaque);
 }
 
-/* The sums of (1) on plane p for every spot of a mark. */
-static void mark_sums(const um_matte_fit *f, int p, const int *ids, int count, um_matte **mattes,
-                      fit_sums *sums, size_t *sizes)
+/* The sums of (1) on plane p for every spot of a mark; returns the share
+ * of their pixels fitted from the true picture. */
+static double mark_sums(const um_matte_fit *f, int p, const int *ids, int count, um_matte **mattes,
+                        fit_sums *sums, size_t *sizes)
 {
+    double seen = 0;
     for (int i = 0; i < count; i++) {
         uint8_t *region = plane_region(f, &f->spots[ids[i]], p);
-        spot_sums(f, &f->spots[ids[i]], p, region, &sums[i]);
+        seen += spot_sums(f, &f->spots[ids[i]], p, region, &sums[i]);
         sizes[i] = (size_t)mattes[ids[i]]->pw[p] * mattes[ids[i]]->ph[p];
         free(region);
     }
+    return count ? seen / count : 0;
 }
 
 /* NCC of spot a's opacity with spot b's shifted by (dx, dy), over a's crop. */
@@ -609,8 +656,15 @@ static void pool_alpha(const int *ids, int count, const um_matte_fit *f, const f
     free(weight);
 }
 
-/* Luma: where the mark is (a first, joint fit), then W from the spread
- * and a from (1) over that tighter region, pooled over the mark's spots. */
+/* A mark whose background was seen behind this share of its pixels has W
+ * fitted jointly with a from the true picture: exact where the spread's
+ * assumption (the picture's spread is the same under the mark as around
+ * it) is only close. */
+#define MIN_SEEN_SHARE 0.5
+
+/* Luma: where the mark is (a first, joint fit), then W (from the seen
+ * background or the spread) and a from (1) over that tighter region, pooled
+ * over the mark's spots. */
 static void solve_luma(um_matte_fit *f, const int *ids, int count, um_matte **mattes)
 {
     fit_sums *sums = um_xcalloc((size_t)count, sizeof(*sums));
@@ -624,11 +678,13 @@ static void solve_luma(um_matte_fit *f, const int *ids, int count, um_matte **ma
         free(first);
         sums_free(&sums[i]);
     }
-    mark_sums(f, 0, ids, count, mattes, sums, sizes);
-    double colour = spread_colour(f, ids, count);
+    double seen = mark_sums(f, 0, ids, count, mattes, sums, sizes);
+    double colour = seen >= MIN_SEEN_SHARE ? best_colour(sums, sizes, count, max_value)
+                                           : spread_colour(f, ids, count);
     if (colour < 0)
         colour = best_colour(sums, sizes, count, max_value);
-    um_log(UM_LOG_DEBUG, "matte: W %.1f (joint fit %.1f)", colour, joint);
+    um_log(UM_LOG_DEBUG, "matte: W %.1f (first joint fit %.1f, %.0f%% of the mark seen behind it)",
+           colour, joint, 100 * seen);
     float **alphas = um_xcalloc((size_t)count, sizeof(float *));
     int(*shift)[2] = um_xcalloc((size_t)count, sizeof(*shift));
     uint8_t *pooled = um_xcalloc((size_t)count, 1);

@@ -492,6 +492,78 @@ static void test_mask_dilate_radius_past_plane(void **state)
     }
 }
 
+/* Hole filling, table-driven on 7 x 5 masks drawn as text ('#' masked with
+ * 200, '.' clear): a closed ring's inside is filled with 1, a gap to the
+ * border (4-connected) keeps it clear, a diagonal gap does not, and masked
+ * values are kept. The stride is wider than the mask. */
+static void test_mask_fill_holes_table(void **state)
+{
+    (void)state;
+    enum { W = 7, H = 5, STRIDE = 9 };
+    static const char *const drawings[][2] = {
+        /* ring */
+        {"......."
+         ".#####."
+         ".#...#."
+         ".#####."
+         ".......",
+         "......."
+         ".#####."
+         ".#111#."
+         ".#####."
+         "......."},
+        /* open to the border above: untouched */
+        {"......."
+         ".##.##."
+         ".#...#."
+         ".#####."
+         ".......",
+         NULL},
+        /* closed but for a diagonal step: 4-connectivity does not leak */
+        {"......."
+         ".###..."
+         ".#.#..."
+         ".##...."
+         "......#",
+         "......."
+         ".###..."
+         ".#1#..."
+         ".##...."
+         "......#"},
+        /* every pixel masked, and none */
+        {"#######"
+         "#######"
+         "#######"
+         "#######"
+         "#######",
+         NULL},
+        {"......."
+         "......."
+         "......."
+         "......."
+         ".......",
+         NULL},
+    };
+    for (size_t k = 0; k < sizeof drawings / sizeof drawings[0]; k++) {
+        uint8_t mask[H * STRIDE];
+        memset(mask, 7, sizeof mask);
+        const char *in = drawings[k][0], *want = drawings[k][1] ? drawings[k][1] : in;
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                mask[y * STRIDE + x] = in[y * W + x] == '#' ? 200 : 0;
+        um_kernel_mask_fill_holes(mask, STRIDE, W, H);
+        for (int y = 0; y < H; y++) {
+            for (int x = 0; x < W; x++) {
+                char c = want[y * W + x];
+                int expect = c == '#' ? 200 : c == '1' ? 1 : 0;
+                if (mask[y * STRIDE + x] != expect)
+                    fail_msg("drawing %zu: (%d, %d) is %d, want %d", k, x, y, mask[y * STRIDE + x], expect);
+            }
+            assert_int_equal(mask[y * STRIDE + W], 7); /* past the row: untouched */
+        }
+    }
+}
+
 /* ---- the shift estimate ------------------------------------------------ */
 
 typedef struct {
@@ -567,6 +639,7 @@ int main(void)
         cmocka_unit_test(test_mask_subsample_cases),
         cmocka_unit_test(test_mask_dilate_matches_brute_force),
         cmocka_unit_test(test_mask_dilate_radius_past_plane),
+        cmocka_unit_test(test_mask_fill_holes_table),
         cmocka_unit_test(test_shift_estimate_cases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

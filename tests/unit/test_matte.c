@@ -727,10 +727,11 @@ static void test_fit_recovers_known_mark(void **state)
 /*
  * A mark that never leaves, over a moving camera: the fit learns the scene
  * behind it from the frames around it and fits against the true picture,
- * not an inpainted guess, so most of the detailed scene's bias (0.0346
- * without tracking, above) goes. Measured: W 231.47 (the first frames,
- * before the camera has shown what is behind the mark, still use the
- * guess), mean |a' - a| 0.0117 (max 0.024).
+ * not an inpainted guess, so the detailed scene's bias (0.0346 without
+ * tracking, above) goes. Pixels seen behind the mark in enough samples use
+ * only those, and W is fitted with a from them. Measured: W 235.31 (true
+ * 235), mean |a' - a| 0.0011 (max 0.003); mixing in the guessed samples
+ * had left W at 231.47 and the error at 0.0117.
  */
 static void test_fit_tracks_background(void **state)
 {
@@ -747,8 +748,8 @@ static void test_fit_tracks_background(void **state)
     um_matte_describe(tracked, colour, &crop);
     report("tracked fit: W %.2f %.2f %.2f, mean |a'-a| %.4f (max %.3f), without tracking %.4f", colour[0],
            colour[1], colour[2], e.mark_error, e.max_error, g.mark_error);
-    assert_below(fabs(colour[0] - m.colour[0]), 5.0);
-    assert_below(e.mark_error, 0.5 * g.mark_error);
+    assert_below(fabs(colour[0] - m.colour[0]), 1.5);
+    assert_below(e.mark_error, 0.1 * g.mark_error);
     assert_below(e.clear_alpha, 0.004);
     um_matte_free(&guessed);
     um_matte_free(&tracked);
