@@ -31,9 +31,14 @@
  * 2.5 levels): a perfect match says little about a single frame. */
 #define MIN_NOISE_SHARE 0.12f
 /* The motion is followed when it explains the picture around the mark to
- * within a few times the coding noise's variance; beyond that (a shaky
- * hand, a crowd, a cut) the restored area starts afresh. */
+ * within a few times the coding noise's variance, or, on a detailed
+ * picture (a handheld camera over rock leaves tens of levels^2 however well
+ * it is followed), leaves less than this share of the difference two
+ * unrelated frames of it would show (twice its variance). Beyond that (a
+ * crowd, a cut) the restored area starts afresh; within it the drift left
+ * is the prediction's extra variance, so the filter trusts it less. */
 #define MAX_DRIFT 4.0f
+#define MAX_UNEXPLAINED 0.05f
 
 typedef struct {
     const um_matte *matte;      /* NULL: the slot is free */
@@ -163,6 +168,20 @@ static void write_region(um_frame *f, int p, int x0, int y0, int w, int h, const
     }
 }
 
+/* The variance of the untouched picture around the mark, this frame. */
+static float still_variance(const track *t)
+{
+    double sum = 0, sum2 = 0;
+    size_t n = 0;
+    for (size_t k = 0; k < (size_t)t->w[0] * t->h[0]; k++)
+        if (t->still[k]) {
+            sum += t->next_value[0][k];
+            sum2 += (double)t->next_value[0][k] * t->next_value[0][k];
+            n++;
+        }
+    return n ? (float)(sum2 / n - (sum / n) * (sum / n)) : 0;
+}
+
 /* The motion since the last frame into the track, the coding noise's
  * variance and the drift the motion leaves unexplained (variance, luma
  * units); -1 when the two frames cannot be matched. The noise is what the
@@ -184,7 +203,7 @@ static float follow(track *t, float noise)
     if (t->noise2 > noise * noise)
         t->noise2 = noise * noise;
     float drift = mse - 2.0f * t->noise2;
-    if (drift > MAX_DRIFT * t->noise2)
+    if (drift > MAX_DRIFT * t->noise2 && mse > MAX_UNEXPLAINED * 2.0f * still_variance(t))
         return -1;
     return drift > 0 ? drift : 0;
 }

@@ -1033,12 +1033,13 @@ static void test_remover_stable_in_time(void **state)
  * +-1 level of noise; returns the luma's mean error over the mark, and adds
  * its flicker (mean |restored change - clean change| over the mark, from
  * the frame before, kept in prev/prev_clean) to *flicker. */
-static double restore_moving(um_remover *r, const scene *sc, const mark *m, const um_region *box, int t,
-                             uint32_t *rng, test_frame frames[2], test_frame clean[2], double *flicker)
+static double restore_moving(um_remover *r, const scene *sc, double vx, double vy, const mark *m,
+                             const um_region *box, int t, uint32_t *rng, test_frame frames[2],
+                             test_frame clean[2], double *flicker)
 {
     test_frame *f = &frames[t % 2], *c = &clean[t % 2];
-    paint(c, sc, 2.0 * t, 1.0 * t);
-    paint(f, sc, 2.0 * t, 1.0 * t);
+    paint(c, sc, vx * t, vy * t);
+    paint(f, sc, vx * t, vy * t);
     blend(f, m);
     for (int y = 0; y < FH; y++)
         for (int x = 0; x < FW; x++) {
@@ -1066,15 +1067,40 @@ static double restore_moving(um_remover *r, const scene *sc, const mark *m, cons
     return mean_change(f, c, m, in_mark);
 }
 
+typedef struct {
+    const char *name;
+    const scene *pan, *cut;     /* the picture panned, the one cut to */
+    double vx, vy;              /* the pan, luma pixels a frame */
+    double flicker_ratio;       /* bound on flicker merged / alone */
+} motion_case;
+
+/*
+ * Measured (flicker merged vs alone; error merged vs alone; at the cut):
+ *   smooth: 0.58 vs 0.87; 1.04 vs 1.32; 1.44 vs 1.44.
+ *   fine: a sub-pixel pan over 3 px detail leaves a drift many times the
+ *   coding noise, yet the motion explains nearly all of the picture's
+ *   change, so it is followed with the drift as the prediction's extra
+ *   variance: 1.91 vs 2.24; 1.82 vs 2.02; 1.36 vs 1.36 (when the drift
+ *   was judged against the noise alone, every frame let go: 2.24 vs 2.24).
+ */
+/* Rock-like detail down to 3 px under a handheld camera. */
+static const scene fine_scene = {
+    {20, 200, 8, 3, 61u},
+    {{78, 178, 8, 3, 67u}, {78, 178, 8, 3, 71u}},
+};
+
+static const motion_case motion_cases[] = {
+    {"smooth", &still_scene, &detailed_scene, 2.0, 1.0, 0.8},
+    {"fine", &fine_scene, &still_scene, 1.5, 0.5, 0.9},
+};
+
 /*
  * The stabiliser follows the camera and lets go at a cut: twelve frames of
- * a picture panning by (2, 1) px a frame, then a cut to another picture,
- * restored once by one remover (frames in order: merged along the motion)
- * and once by a new remover per frame (nothing to merge). Merging must
- * steady the mark without blurring or dragging it: less flicker, no more
- * error; right after the cut, nothing of the old picture may be dragged in.
- * Measured: flicker 0.59 merged vs 0.87 alone; error 1.04 vs 1.32; at the
- * cut 1.44 vs 1.44.
+ * a panning picture, then a cut to another picture, restored once by one
+ * remover (frames in order: merged along the motion) and once by a new
+ * remover per frame (nothing to merge). Merging must steady the mark
+ * without blurring or dragging it: less flicker, no more error; right
+ * after the cut, nothing of the old picture may be dragged in.
  */
 static void test_remover_follows_motion(void **state)
 {
@@ -1090,28 +1116,34 @@ static void test_remover_follows_motion(void **state)
         frame_init(&frames[i]);
         frame_init(&clean[i]);
     }
-    double flicker[2] = {0, 0}, error[2] = {0, 0}, cut[2];
-    for (int merged = 0; merged < 2; merged++) {
-        uint32_t rng = 7u;
-        um_remover *r = merged ? remover_new(UM_METHOD_AUTO, 0) : NULL;
-        for (int t = 0; t <= PAN; t++) {
-            um_remover *once = merged ? NULL : remover_new(UM_METHOD_AUTO, 0);
-            const scene *sc = t < PAN ? &still_scene : &detailed_scene;
-            double e = restore_moving(merged ? r : once, sc, &m, &box, t, &rng, frames, clean,
-                                      t < PAN ? &flicker[merged] : &(double){0});
-            if (t < PAN)
-                error[merged] += e / PAN;
-            else
-                cut[merged] = e;
-            um_remove_free(&once);
+    for (size_t k = 0; k < sizeof motion_cases / sizeof motion_cases[0]; k++) {
+        const motion_case *c = &motion_cases[k];
+        double flicker[2] = {0, 0}, error[2] = {0, 0}, cut[2];
+        for (int merged = 0; merged < 2; merged++) {
+            uint32_t rng = 7u;
+            um_remover *r = merged ? remover_new(UM_METHOD_AUTO, 0) : NULL;
+            for (int t = 0; t <= PAN; t++) {
+                um_remover *once = merged ? NULL : remover_new(UM_METHOD_AUTO, 0);
+                double e = restore_moving(merged ? r : once, t < PAN ? c->pan : c->cut, c->vx, c->vy, &m,
+                                          &box, t, &rng, frames, clean,
+                                          t < PAN ? &flicker[merged] : &(double){0});
+                if (t < PAN)
+                    error[merged] += e / PAN;
+                else
+                    cut[merged] = e;
+                um_remove_free(&once);
+            }
+            um_remove_free(&r);
         }
-        um_remove_free(&r);
+        report("moving %s: flicker %.2f merged vs %.2f alone; error %.2f vs %.2f; at the cut %.2f vs %.2f",
+               c->name, flicker[1] / (PAN - 1), flicker[0] / (PAN - 1), error[1], error[0], cut[1], cut[0]);
+        if (!(flicker[1] < c->flicker_ratio * flicker[0]))
+            fail_msg("%s: flicker %.2f merged, %.2f alone", c->name, flicker[1], flicker[0]);
+        if (!(error[1] < error[0] + 0.1))
+            fail_msg("%s: error %.2f merged, %.2f alone", c->name, error[1], error[0]);
+        if (!(cut[1] < cut[0] + 0.2))
+            fail_msg("%s: at the cut %.2f merged, %.2f alone", c->name, cut[1], cut[0]);
     }
-    report("moving: flicker %.2f merged vs %.2f alone; error %.2f vs %.2f; at the cut %.2f vs %.2f",
-           flicker[1] / (PAN - 1), flicker[0] / (PAN - 1), error[1], error[0], cut[1], cut[0]);
-    assert_below(flicker[1], 0.8 * flicker[0]);
-    assert_below(error[1], error[0] + 0.1);
-    assert_below(cut[1], cut[0] + 0.2);
     for (int i = 0; i < 2; i++) {
         frame_free(&frames[i]);
         frame_free(&clean[i]);
