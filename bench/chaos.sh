@@ -17,6 +17,7 @@
 # about 2 s later; the retry limit stays at its default (3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. tests/integration/serve_lib.sh
 build=${1:-build}
 jobs=${2:-200}
 period=${3:-2}
@@ -46,13 +47,7 @@ mkdir -p "$work/out"
 
 "$bin" serve --listen 127.0.0.1:0 --data "$work/data" --workers 0 >"$work/serve.log" 2>&1 &
 pids[serve]=$!
-port=
-for _ in $(seq 100); do
-  port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/serve.log" | head -1)
-  [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat "$work/serve.log"; echo "chaos: the server did not start"; exit 1; }
+port=$(serve_port "$work/serve.log") || { cat "$work/serve.log"; echo "chaos: the server did not start"; exit 1; }
 api=http://127.0.0.1:$port/api/v1
 
 # start_worker N: worker N's next life, logging to its own file.

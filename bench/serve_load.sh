@@ -13,6 +13,7 @@
 #    the burst and the run took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. tests/integration/serve_lib.sh
 build=${1:-build}
 burst=${2:-1000}
 bin=$build/unmark
@@ -26,12 +27,7 @@ token=bench-token
 start() { # workers
   "$bin" serve --listen 127.0.0.1:0 --data "$work/data" --workers "$1" >"$work/log" 2>&1 &
   pid=$!
-  for _ in $(seq 100); do
-    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/log" | head -1)
-    [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break
-    sleep 0.1
-  done
-  [ -n "$port" ] || { echo "the server did not start"; cat "$work/log"; exit 1; }
+  port=$(serve_port "$work/log") || { echo "the server did not start"; cat "$work/log"; exit 1; }
   api=http://127.0.0.1:$port/api/v1
 }
 stop() { kill -TERM "$pid"; wait "$pid" || true; pid=; }

@@ -8,6 +8,7 @@
 # the same checks run with the jobs in that server's database instead of
 # the data folder's SQLite file.
 set -euo pipefail
+. "$(dirname "$0")/serve_lib.sh"
 BIN=${UNMARK_BIN:?} MEDIA=${UNMARK_TEST_MEDIA:?}
 [ -z "${UNMARK_TEST_POSTGRES:-}" ] || export UNMARK_STORE=$UNMARK_TEST_POSTGRES/postgres
 tmp=$(mktemp -d /tmp/unmark-serve.XXXXXX)
@@ -22,12 +23,7 @@ start() {
   UNMARK_API_TOKEN=$TOKEN UNMARK_MAX_BODY=4K UNMARK_MAX_UPLOAD=2M "$BIN" serve --listen 127.0.0.1:0 --data "$tmp/data" \
     --workers "$1" --lease 2 >>"$tmp/log" 2>&1 &
   pid=$!
-  for _ in $(seq 100); do
-    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$tmp/log" | tail -1)
-    [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break
-    sleep 0.1
-  done
-  [ -n "$port" ] || fail "the server did not start"
+  port=$(serve_port "$tmp/log") || fail "the server did not start"
   api=http://127.0.0.1:$port/api/v1
   # the store is named, without the password its URI may hold
   [ -z "${UNMARK_STORE:-}" ] || ! grep -qF "${UNMARK_STORE%%@*}" "$tmp/log" ||

@@ -12,6 +12,7 @@ BIN=${UNMARK_BIN:?} MEDIA=${UNMARK_TEST_MEDIA:?}
 S3RVER=${1:?usage: test_serve_remote.sh TOOLS_DIR}/node_modules/.bin/s3rver
 PY=/usr/bin/python3
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/serve_lib.sh"
 tmp=$(mktemp -d /tmp/unmark-remote.XXXXXX)
 pid= pids=()
 cleanup() {
@@ -46,12 +47,7 @@ export UNMARK_S3_ENDPOINT=http://127.0.0.1:$s3port UNMARK_S3_PATH_STYLE=1 \
 start() { # [VAR=VALUE ...]: the server, with those settings too
   env "$@" "$BIN" serve --listen 127.0.0.1:0 --data "$tmp/data" --workers 1 >>"$tmp/log" 2>&1 &
   pid=$!
-  for _ in $(seq 100); do
-    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$tmp/log" | tail -1)
-    [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break
-    sleep 0.1
-  done
-  [ -n "$port" ] || fail "the server did not start"
+  port=$(serve_port "$tmp/log") || fail "the server did not start"
   api=http://127.0.0.1:$port/api/v1
 }
 stop() { kill -TERM "$pid"; wait "$pid" || true; pid=; : >"$tmp/log"; }

@@ -16,6 +16,7 @@
 # UNMARK_TEST_POSTGRES (a server's URI, which pg_server.sh run sets), that
 # server's database.
 set -euo pipefail
+. "$(dirname "$0")/serve_lib.sh"
 BIN=${UNMARK_BIN:?} MEDIA=${UNMARK_TEST_MEDIA:?}
 tmp=$(mktemp -d /tmp/unmark-worker.XXXXXX)
 if [ -n "${UNMARK_TEST_POSTGRES:-}" ]; then
@@ -40,13 +41,8 @@ serve() {
   : >"$tmp/serve.log"
   "$BIN" serve --listen 127.0.0.1:0 --data "$tmp/data" --workers 0 "$@" >>"$tmp/serve.log" 2>&1 &
   pids[serve]=$!
-  local port=
-  for _ in $(seq 100); do
-    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$tmp/serve.log" | tail -1)
-    [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break
-    sleep 0.1
-  done
-  [ -n "$port" ] || fail "the server did not start"
+  local port
+  port=$(serve_port "$tmp/serve.log") || fail "the server did not start"
   api=http://127.0.0.1:$port/api/v1
 }
 # worker NAME ARGS...: starts a worker process logging to $tmp/NAME.log.
