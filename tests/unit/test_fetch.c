@@ -26,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "itest.h"
 #include "storage/storage_internal.h"
 #include "unmark/storage.h"
 
@@ -54,23 +55,6 @@ typedef struct {
     char path[128]; /* dir/out.bin: where single-file tests write */
 } fixture;
 
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char path[512];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 /* Entries in dir other than "." and "..": a failed fetch must leave 0. */
 static int count_entries(const char *dir)
 {
@@ -89,7 +73,7 @@ static int count_entries(const char *dir)
 /* Removes every entry of dir, keeping dir. */
 static void empty_dir(const char *dir)
 {
-    remove_dir(dir);
+    it_rmtree(dir);
     mkdir(dir, 0700);
 }
 
@@ -107,7 +91,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    remove_dir(f->dir);
+    it_rmtree(f->dir);
     free(f);
     return 0;
 }

@@ -13,7 +13,6 @@
  * connections, a lost connection, and connection errors that must not show
  * the password.
  */
-#include <dirent.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,6 +28,7 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "itest.h"
 #include "unmark/storage.h"
 #include "unmark/store.h"
 
@@ -101,24 +101,6 @@ static void assert_no_password(const char *msg)
         fail_msg("\"%s\" shows the password", msg);
 }
 
-/* Removes the folder and the files in it (the database, its WAL and shm). */
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char path[512];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 /* A new, empty place for a store: a folder for SQLite, a database for
  * PostgreSQL. */
 static int make_place(fixture *f)
@@ -144,7 +126,7 @@ static int make_place(fixture *f)
 static void remove_place(fixture *f)
 {
     if (!pg_server) {
-        remove_dir(f->dir);
+        it_rmtree(f->dir);
         return;
     }
     char sql[128];
