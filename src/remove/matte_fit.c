@@ -308,9 +308,10 @@ static double spot_sums(const um_matte_fit *f, const fit_spot *s, int p, const u
     int x, y, w, h;
     plane_rect(f, p, s->crop, &x, &y, &w, &h);
     size_t size = (size_t)w * h;
-    fit_sums seen;
+    fit_sums seen = {0};
     sums_alloc(sums, size);
-    sums_alloc(&seen, size);
+    if (s->background)
+        sums_alloc(&seen, size);
     um_inpaint_plan *plan = um_kernel_inpaint_plan(region, w, w, h, INPAINT_RADIUS);
     uint16_t *guess = um_xmalloc(size * sizeof(uint16_t));
     uint16_t *known = s->background ? um_xmalloc(size * sizeof(uint16_t)) : NULL;
@@ -322,7 +323,7 @@ static double spot_sums(const um_matte_fit *f, const fit_spot *s, int p, const u
     size_t in_region = 0, fitted_seen = 0;
     for (size_t k = 0; k < size; k++) {
         in_region += region[k] != 0;
-        if (region[k] && seen.n[k] >= MIN_SEEN) {
+        if (region[k] && s->background && seen.n[k] >= MIN_SEEN) {
             take_sums(sums, &seen, k);
             fitted_seen++;
         }
