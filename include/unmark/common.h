@@ -102,6 +102,10 @@ typedef struct {
     int has_alpha;
     uint8_t *data[4];
     ptrdiff_t linesize[4];
+    /* Where pixel 0,0 sits in the video's frame: 0,0 but for a crop of it
+     * (the matte pass reads crops that detection kept), whose corner is on
+     * the chroma grid. Only readers that say so accept a crop. */
+    int x0, y0;
     int64_t index;  /* display order, from 0 */
     double time;    /* seconds from the stream's start */
     /* Optional: width x height bytes, nonzero where a processor removed the

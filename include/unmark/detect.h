@@ -70,6 +70,21 @@ int um_detect_add_template(um_detector *det, const um_detect_template *t, um_err
 
 /* Feeds the next frame in display order (only its luma plane is read). */
 int um_detect_push(um_detector *det, const um_frame *frame, um_error *err);
+/* While frames are still coming: the spots found so far, in the order they
+ * were found (a spot keeps its place), so that a caller can keep what is
+ * around them of frames it will not see again. box: where the spot could
+ * put a box (frame pixels, every scale and offset the search tries);
+ * steady: the mark has clearly been missing from few of the frames scored
+ * so far (it may never leave). Fills up to cap and returns how many. */
+typedef struct {
+    um_box box;
+    int steady;
+} um_detect_live;
+
+int um_detect_live_spots(const um_detector *det, um_detect_live *spots, int cap);
+/* The most frames a mark can show at a new place before the detector finds
+ * it there (a caller keeping frames for it keeps this many back). */
+int um_detect_learning_frames(const um_detector *det);
 /* After the last frame: scores what is still buffered and builds the
  * per-frame boxes. */
 int um_detect_finish(um_detector *det, um_error *err);

@@ -32,6 +32,8 @@ typedef struct {
 
 typedef void (*um_progress_fn)(void *opaque, const um_progress *progress);
 
+#define UM_PIPELINE_MATTE_CACHE_DEFAULT ((int64_t)256 << 20)
+
 typedef struct {
     const char *input;
     const char *output;
@@ -51,6 +53,10 @@ typedef struct {
     const um_detector *detections;
     /* Draw the detected boxes instead of removing the mark (--overlay). */
     int outline;
+    /* Bytes the detection pass may keep of the frames around the marks, so
+     * that the matte fit needs no decoding pass of its own (0: keep none,
+     * decode again). Default UM_PIPELINE_MATTE_CACHE_DEFAULT. */
+    int64_t matte_cache;
     um_progress_fn progress;    /* optional, called about 10 times a second */
     void *progress_opaque;
     /* Optional: set to nonzero (from a signal handler, say) to stop the job;

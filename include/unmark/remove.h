@@ -91,17 +91,29 @@ um_matte_fit *um_matte_fit_new(int width, int height);
 int um_matte_fit_add_spot(um_matte_fit *fit, um_box box, int mark, const uint8_t *shape,
                           ptrdiff_t shape_stride);
 /* Adds a frame in which the mark clearly stands at spot `spot` (keeps a
- * crop of it; at most 64 per spot, later ones are ignored). */
+ * crop of it; at most 64 per spot, later ones are ignored). The frame may
+ * itself be a crop (um_frame x0, y0) that covers um_matte_fit_needs(fit,
+ * spot, 0); one that does not is ignored. */
 void um_matte_fit_add_sample(um_matte_fit *fit, int spot, const um_frame *frame);
+/* The frame area that a sample of spot (following = 0) or a frame given to
+ * its tracked background (following = 1) must cover. */
+um_box um_matte_fit_needs(const um_matte_fit *fit, int spot, int following);
+/* The most of a width x height frame that the fit reads for a mark at box
+ * (for a sample of it, or with following also for its tracked background):
+ * what a caller keeping crops for the fit must keep. */
+um_box um_matte_fit_reach(um_box box, int width, int height, int following);
 int um_matte_fit_samples(const um_matte_fit *fit, int spot);
 /* Declares that a spot's mark never leaves its place (a TV bug): the fit
  * then learns the scene behind it from the camera's motion, out of every
  * frame given to um_matte_fit_add_frame, and fits the matte against the
  * true picture wherever the camera has shown it beside the mark. */
 void um_matte_fit_track_background(um_matte_fit *fit, int spot);
-/* Gives the fit the next frame of the video, in order, before that frame's
- * um_matte_fit_add_sample calls (only tracked spots use it). */
-void um_matte_fit_add_frame(um_matte_fit *fit, const um_frame *frame);
+int um_matte_fit_tracks_background(const um_matte_fit *fit, int spot);
+/* Gives tracked spot `spot` the next frame of the video, in order, before
+ * that frame's um_matte_fit_add_sample calls (other spots ignore it). The
+ * frame may be a crop that covers um_matte_fit_needs(fit, spot, 1); from
+ * one that does not, the scene behind the mark is no longer followed. */
+void um_matte_fit_add_frame(um_matte_fit *fit, int spot, const um_frame *frame);
 /* Solves every spot: mattes[i] (free with um_matte_free) or NULL where there
  * were too few samples (fewer than 6). */
 void um_matte_fit_solve(um_matte_fit *fit, um_matte **mattes);

@@ -65,6 +65,7 @@ typedef struct {
     int discarded;
     int from_still;              /* learnt over a still picture: its box is the template's */
     int64_t born;                /* frames pushed when it was found */
+    int64_t scored, missed;      /* frames scored against it, and clearly missed */
 } det_spot;
 
 struct um_detector {

@@ -264,6 +264,8 @@ static void score_frame(um_detector *d, int64_t frame)
             }
         }
         s->score[frame] = (float)best;
+        s->scored++;
+        s->missed += best < CLEAR_MISS;
         if (best >= EVIDENCE_SCORE && s->scale_idx[frame] == 0)
             det_spot_add_sighting(d, s, luma, 1, s->off_x[frame], s->off_y[frame]);
         else if (best < CLEAR_MISS)
@@ -315,6 +317,46 @@ int um_detect_push(um_detector *d, const um_frame *f, um_error *err)
         take_sample(d, slot);
     d->frames++;
     return 0;
+}
+
+/* A steady spot was clearly missed in at most this share of the frames
+ * scored since it was found (and a few frames more). */
+#define STEADY_MISSES 0.1
+#define STEADY_SLACK 3
+
+static int steady(const det_spot *s)
+{
+    return (double)s->missed <= STEADY_SLACK + STEADY_MISSES * (double)s->scored;
+}
+
+int um_detect_learning_frames(const um_detector *d)
+{
+    return (d->window_stride + DET_MIN_SAMPLES) * d->sample_step;
+}
+
+int um_detect_live_spots(const um_detector *d, um_detect_live *spots, int cap)
+{
+    double largest = 0;
+    for (int k = 0; k < det_scales_in_use(d); k++)
+        largest = fmax(largest, d->o.scales[k]);
+    int n = 0;
+    for (int i = 0; i < d->nb_spots && n < cap; i++) {
+        /* As timeline.c places a box: the template window scaled about its
+         * centre, moved by up to the search range. */
+        const det_spot *s = &d->spots[i];
+        double cx = s->x + s->w / 2.0, cy = s->y + s->h / 2.0;
+        double hw = s->w / 2.0 * largest + DET_SEARCH, hh = s->h / 2.0 * largest + DET_SEARCH;
+        int f = d->factor;
+        um_box b = {(int)floor((cx - hw) * f), (int)floor((cy - hh) * f), (int)ceil((cx + hw) * f),
+                    (int)ceil((cy + hh) * f)};
+        b.x1 = b.x1 < 0 ? 0 : b.x1;
+        b.y1 = b.y1 < 0 ? 0 : b.y1;
+        b.x2 = b.x2 > d->width ? d->width : b.x2;
+        b.y2 = b.y2 > d->height ? d->height : b.y2;
+        if (b.x2 > b.x1 && b.y2 > b.y1)
+            spots[n++] = (um_detect_live){b, steady(s)};
+    }
+    return n;
 }
 
 int um_detect_finish(um_detector *d, um_error *err)

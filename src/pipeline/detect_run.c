@@ -3,7 +3,9 @@
  * progress. Used by `unmark detect` and by `remove` before its removal pass.
  * Over a still picture the mark is learnt late (it must have hopped first),
  * so a second pass starts out knowing the spots and finds it from the first
- * frame.
+ * frame. Inside `remove`, the pass also keeps crops around the marks it has
+ * found for the matte pass (crop_cache.c), and so decodes exactly as the
+ * removal pass will (no shortcuts).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +22,13 @@ static void append_time(double **times, int64_t *n, int64_t *cap, double t)
 }
 
 /* Opens the input and makes the detector: a new one, or (learnt != NULL) one
- * that starts out knowing learnt's spots. */
-static int open_pass(const um_pipeline_detect_job *job, const um_detector *learnt, um_media_reader **r,
-                     um_detector **d, um_error *err)
+ * that starts out knowing learnt's spots. Only a pass whose frames are kept
+ * must decode them in full. */
+static int open_pass(const um_pipeline_detect_job *job, const um_detector *learnt, int keeping,
+                     um_media_reader **r, um_detector **d, um_error *err)
 {
     um_media_options media = job->media;
-    media.analysis = 1;
+    media.analysis = !keeping;
     if (um_media_reader_open(r, job->input, &media, err) < 0)
         return -1;
     const um_media_info *info = um_media_reader_info(*r);
@@ -41,6 +44,7 @@ static int open_pass(const um_pipeline_detect_job *job, const um_detector *learn
 
 typedef struct {
     um_detector *detector;
+    um_crop_cache *cache;
     double *times;
     int64_t n, cap;
 } pass_state;
@@ -50,19 +54,28 @@ static int push_frame(void *opaque, um_frame *frame, um_error *err)
     pass_state *p = opaque;
     if (um_detect_push(p->detector, frame, err) < 0)
         return -1;
+    if (p->cache) {
+        um_detect_live spots[16];
+        int n = um_detect_live_spots(p->detector, spots, (int)(sizeof(spots) / sizeof(spots[0])));
+        um_crop_cache_keep(p->cache, frame, spots, n);
+    }
     append_time(&p->times, &p->n, &p->cap, frame->time);
     return 0;
 }
 
 /* One decoding pass into a detector; its frames' times into *times. */
-static int run_pass(const um_pipeline_detect_job *job, const um_detector *learnt, um_detector **out,
-                    double **times, um_media_info *info_out, um_error *err)
+static int run_pass(const um_pipeline_detect_job *job, const um_detector *learnt, um_crop_cache *cache,
+                    um_detector **out, double **times, um_media_info *info_out, um_error *err)
 {
     um_media_reader *r = NULL;
-    pass_state p = {.times = *times};
+    pass_state p = {.cache = cache, .times = *times};
     int result = -1;
-    if (open_pass(job, learnt, &r, &p.detector, err) < 0)
+    if (cache)
+        um_crop_cache_clear(cache);
+    if (open_pass(job, learnt, cache != NULL, &r, &p.detector, err) < 0)
         goto fail;
+    if (cache)
+        um_crop_cache_hold_back(cache, um_detect_learning_frames(p.detector));
     if (info_out)
         *info_out = *um_media_reader_info(r);
     um_pass_report report = {"detect", um_media_reader_expected_frames(r), job->progress,
@@ -70,6 +83,8 @@ static int run_pass(const um_pipeline_detect_job *job, const um_detector *learnt
     if (um_pipeline_each_frame(r, &report, push_frame, &p, err) < 0 ||
         um_detect_finish(p.detector, err) < 0)
         goto fail;
+    if (cache)
+        um_crop_cache_hold_back(cache, 0); /* the frames held whole are done with */
     *out = p.detector;
     p.detector = NULL;
     result = 0;
@@ -83,15 +98,22 @@ fail:
 int um_pipeline_detect(const um_pipeline_detect_job *job, um_detector **detector, double **times,
                        um_media_info *info, um_error *err)
 {
+    return um_pipeline_detect_keeping(job, NULL, detector, times, info, err);
+}
+
+int um_pipeline_detect_keeping(const um_pipeline_detect_job *job, um_crop_cache *cache,
+                               um_detector **detector, double **times, um_media_info *info,
+                               um_error *err)
+{
     um_detector *first = NULL, *second = NULL;
     double *pts = NULL;
-    if (run_pass(job, NULL, &first, &pts, info, err) < 0)
+    if (run_pass(job, NULL, cache, &first, &pts, info, err) < 0)
         goto fail;
     if (um_detect_wants_second_pass(first)) {
         um_log(UM_LOG_INFO, "detection: the mark was learnt over a still picture; a second pass finds it from the start");
         free(pts);
         pts = NULL;
-        if (run_pass(job, first, &second, &pts, NULL, err) < 0)
+        if (run_pass(job, first, cache, &second, &pts, NULL, err) < 0)
             goto fail;
         um_detect_free(&first);
         first = second;

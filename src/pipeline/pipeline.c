@@ -20,6 +20,7 @@ void um_pipeline_job_init(um_pipeline_job *job)
 {
     memset(job, 0, sizeof(*job));
     um_media_options_init(&job->media);
+    job->matte_cache = UM_PIPELINE_MATTE_CACHE_DEFAULT;
 }
 
 /* The folder that holds path ("." for a bare name). */
@@ -112,6 +113,7 @@ typedef struct {
     um_detector *detector;      /* owned detection, NULL without */
     const um_detector *detections; /* the one in use: owned or the job's */
     um_matte **mattes;          /* per detected spot, NULL where filled instead */
+    um_crop_cache *crops;       /* kept by detection for the matte pass, NULL without */
     int64_t frames_with_mark;
     double started, last_report;
     int64_t frames;
@@ -209,6 +211,12 @@ static int needs_remover(const run_state *s)
            (s->detections && um_detect_spot_count(s->detections) > 0);
 }
 
+/* Whether the job fits mattes (restores) from what detection finds. */
+static int fits_mattes(const um_pipeline_job *job)
+{
+    return job->remove.method != UM_METHOD_INPAINT && !job->outline;
+}
+
 /* The detection pass. A still has no time to learn from: without a
  * template it finds nothing, and says why. */
 static int run_detection(run_state *s, um_error *err)
@@ -222,7 +230,9 @@ static int run_detection(run_state *s, um_error *err)
                                 .progress = job->progress, .progress_opaque = job->progress_opaque,
                                 .cancel = job->cancel};
     um_media_info info;
-    if (um_pipeline_detect(&d, &s->detector, NULL, &info, err) < 0)
+    if (fits_mattes(job) && job->matte_cache > 0)
+        s->crops = um_crop_cache_new(job->matte_cache);
+    if (um_pipeline_detect_keeping(&d, s->crops, &s->detector, NULL, &info, err) < 0)
         return -1;
     s->detections = s->detector;
     int spots = um_detect_spot_count(s->detector);
@@ -242,10 +252,11 @@ static int run_detection(run_state *s, um_error *err)
 /* The matte pass, when the method restores and something was detected. */
 static int run_matte_fit(run_state *s, um_error *err)
 {
-    if (!s->detections || um_detect_spot_count(s->detections) == 0 ||
-        s->job->remove.method == UM_METHOD_INPAINT || s->job->outline)
+    if (!s->detections || um_detect_spot_count(s->detections) == 0 || !fits_mattes(s->job))
         return 0;
-    return um_pipeline_fit_mattes(s->job, s->detections, &s->mattes, err);
+    int ret = um_pipeline_fit_mattes(s->job, s->detections, s->crops, &s->mattes, err);
+    um_crop_cache_free(&s->crops);
+    return ret;
 }
 
 int um_pipeline_run(const um_pipeline_job *job, um_pipeline_result *result, um_error *err)
@@ -293,6 +304,7 @@ fail:
     for (int i = 0; s.mattes && s.detections && i < um_detect_spot_count(s.detections); i++)
         um_matte_free(&s.mattes[i]);
     free(s.mattes);
+    um_crop_cache_free(&s.crops);
     um_detect_free(&s.detector);
     if (tmp[0])
         unlink(tmp);

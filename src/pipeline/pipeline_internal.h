@@ -12,11 +12,40 @@ double um_pipeline_now(void);
 void um_pipeline_report(um_progress_fn fn, void *opaque, const char *stage, int64_t done, int64_t total,
                         double started);
 
+/*
+ * The crops the detection pass keeps for the matte pass (crop_cache.c):
+ * around the marks found so far (spots, as um_detect_live_spots gives
+ * them), what the matte fit may read of each frame, in at most limit bytes
+ * (<= 0: nothing is kept). The last `frames` frames are held whole so that
+ * a mark found late is kept from where it showed up
+ * (um_crop_cache_hold_back, with um_detect_learning_frames). Past the
+ * limit the kept frames thin out evenly. um_crop_cache_find gives the kept
+ * crop of frame t that covers need (a frame of its own, x0 and y0 its
+ * place), or 0.
+ */
+typedef struct um_crop_cache um_crop_cache;
+
+um_crop_cache *um_crop_cache_new(int64_t limit);
+void um_crop_cache_hold_back(um_crop_cache *cache, int frames);
+void um_crop_cache_keep(um_crop_cache *cache, const um_frame *frame, const um_detect_live *spots, int n);
+int um_crop_cache_find(const um_crop_cache *cache, int64_t t, um_box need, um_frame *crop);
+int64_t um_crop_cache_bytes(const um_crop_cache *cache);
+/* Lets everything go (a second detection pass starts over). */
+void um_crop_cache_clear(um_crop_cache *cache);
+void um_crop_cache_free(um_crop_cache **cache);
+
 /* The matte pass (matte_run.c): fits the matte of each of det's spots from
- * the frames that clearly show it. *mattes gets one per spot (NULL where it
+ * the frames that clearly show it, taken from cache (if not NULL) where it
+ * kept them, else decoded again. *mattes gets one per spot (NULL where it
  * could not be fitted; free each with um_matte_free, then the array). */
-int um_pipeline_fit_mattes(const um_pipeline_job *job, const um_detector *det, um_matte ***mattes,
-                           um_error *err);
+int um_pipeline_fit_mattes(const um_pipeline_job *job, const um_detector *det, const um_crop_cache *cache,
+                           um_matte ***mattes, um_error *err);
+
+/* Detection over a whole file (detect_run.c), keeping crops in cache (if
+ * not NULL) for the matte pass. */
+int um_pipeline_detect_keeping(const um_pipeline_detect_job *job, um_crop_cache *cache,
+                               um_detector **detector, double **times, um_media_info *info,
+                               um_error *err);
 
 /* How a looking pass reports: its stage name, expected frames (< 0:
  * unknown), where progress goes, what stops it, and the output named when

@@ -26,6 +26,10 @@
 #define RING 64
 /* The mark's box grown by this much is never read: its soft edge. */
 #define GUARD 4
+/* Beyond the region, how far a block may be searched for: a camera moving
+ * up to about this many pixels a frame (a block searched beyond a crop
+ * given instead of a frame counts as off the picture). */
+#define REACH 32
 /* How far the camera may wander from where it began, in pixels. */
 #define EXCURSION 256
 /* Blocks matched from one frame to the next: their size, the spacing of
@@ -52,7 +56,6 @@ typedef struct {
 struct um_background {
     um_box region;      /* frame pixels read: the box grown by RING */
     um_box inner;       /* frame pixels never read: the box grown by GUARD */
-    int width, height;
     int nb_planes, depth;
     canvas planes[MATTE_MAX_PLANES];
     float *prev;        /* the last frame's luma, region-sized */
@@ -104,13 +107,13 @@ static void place_blocks(um_background *bg)
             }
 }
 
-um_background *um_background_new(um_box box, const um_frame *layout)
+um_box um_background_reads(um_box box, int width, int height) { return grow(box, RING + REACH, width, height); }
+
+um_background *um_background_new(um_box box, int width, int height, const um_frame *layout)
 {
     um_background *bg = um_xcalloc(1, sizeof(*bg));
-    bg->width = layout->width;
-    bg->height = layout->height;
-    bg->region = grow(box, RING, layout->width, layout->height);
-    bg->inner = grow(box, GUARD, layout->width, layout->height);
+    bg->region = grow(box, RING, width, height);
+    bg->inner = grow(box, GUARD, width, height);
     bg->nb_planes = layout->nb_planes - (layout->has_alpha ? 1 : 0);
     bg->nb_planes = bg->nb_planes > MATTE_MAX_PLANES ? MATTE_MAX_PLANES : bg->nb_planes;
     bg->depth = layout->depth;
@@ -146,6 +149,7 @@ void um_background_free(um_background **bg)
     *bg = NULL;
 }
 
+/* The sample at (x, y) of plane p of f, counted from f's own corner. */
 static float sample_at(const um_frame *f, int p, int x, int y)
 {
     const uint8_t *row = f->data[p] + (ptrdiff_t)y * f->linesize[p];
@@ -188,11 +192,14 @@ static float vertex(double a, double b, double c)
 }
 
 /* Sum of absolute differences between the previous frame's block at
- * (bx, by) and the frame's at (x, y); infinite outside the frame. */
+ * (bx, by) and the frame's at (x, y); infinite outside the frame (or the
+ * crop of it that f is). */
 static double block_sad(const um_background *bg, const um_frame *f, int bx, int by, int x, int y)
 {
-    if (x < 0 || y < 0 || x + BLOCK > bg->width || y + BLOCK > bg->height)
+    if (x < f->x0 || y < f->y0 || x + BLOCK > f->x0 + f->width || y + BLOCK > f->y0 + f->height)
         return INFINITY;
+    x -= f->x0;
+    y -= f->y0;
     int rw = bg->region.x2 - bg->region.x1;
     double sum = 0;
     for (int r = 0; r < BLOCK; r++) {
@@ -324,6 +331,7 @@ static void paste(um_background *bg, const um_frame *f, int p)
     canvas *c = &bg->planes[p];
     float s = (float)(1 << c->lw), t = (float)(1 << c->lh);
     int pw = um_frame_plane_width(f, p), ph = um_frame_plane_height(f, p);
+    float ox = (float)(f->x0 >> c->lw), oy = (float)(f->y0 >> c->lh);
     um_background_pose back = invert(&bg->pose);
     /* the canvas cells the region can reach: its corners' images */
     float u1 = INFINITY, v1 = INFINITY, u2 = -INFINITY, v2 = -INFINITY;
@@ -343,7 +351,7 @@ static void paste(um_background *bg, const um_frame *f, int p)
             if (!in_ring(bg, ix - 1, iy - 1) || !in_ring(bg, ix + 2, iy - 1) || !in_ring(bg, ix - 1, iy + 2) ||
                 !in_ring(bg, ix + 2, iy + 2))
                 continue;
-            float fx = lx / s, fy = ly / t;
+            float fx = lx / s - ox, fy = ly / t - oy;
             if (fx < 0 || fy < 0 || fx + 1 >= (float)pw || fy + 1 >= (float)ph)
                 continue;
             size_t k = (size_t)v * c->w + u;
@@ -359,13 +367,21 @@ static void keep_luma(um_background *bg, const um_frame *f)
     int rw = bg->region.x2 - bg->region.x1;
     for (int y = bg->region.y1; y < bg->region.y2; y++)
         for (int x = bg->region.x1; x < bg->region.x2; x++)
-            bg->prev[(size_t)(y - bg->region.y1) * rw + (x - bg->region.x1)] = sample_at(f, 0, x, y);
+            bg->prev[(size_t)(y - bg->region.y1) * rw + (x - bg->region.x1)] = sample_at(f, 0, x - f->x0, y - f->y0);
 }
 
 int um_background_add(um_background *bg, const um_frame *f, um_background_pose *pose)
 {
     if (bg->lost)
         return 0;
+    if (bg->region.x1 < f->x0 || bg->region.y1 < f->y0 || bg->region.x2 > f->x0 + f->width ||
+        bg->region.y2 > f->y0 + f->height) {
+        um_log(UM_LOG_INFO, "matte: frame %lld lacks the picture around the mark at %d,%d: "
+               "from there on the mark's matte is fitted without the scene behind it",
+               (long long)f->index, bg->inner.x1 + GUARD, bg->inner.y1 + GUARD);
+        bg->lost = 1;
+        return 0;
+    }
     if (bg->frames > 0) {
         um_background_pose step;
         if (!estimate_step(bg, f, &step)) {

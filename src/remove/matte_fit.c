@@ -89,14 +89,14 @@ static int align_down(int v) { return v / CROP_ALIGN * CROP_ALIGN; }
 static int align_up(int v) { return (v + CROP_ALIGN - 1) / CROP_ALIGN * CROP_ALIGN; }
 static int clamp_int(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-static um_box crop_around(const um_matte_fit *f, um_box b)
+static um_box crop_around(int width, int height, um_box b)
 {
     um_box c = {align_down(b.x1 - CROP_MARGIN), align_down(b.y1 - CROP_MARGIN),
                 align_up(b.x2 + CROP_MARGIN), align_up(b.y2 + CROP_MARGIN)};
-    c.x1 = clamp_int(c.x1, 0, f->width);
-    c.y1 = clamp_int(c.y1, 0, f->height);
-    c.x2 = clamp_int(c.x2, 0, f->width);
-    c.y2 = clamp_int(c.y2, 0, f->height);
+    c.x1 = clamp_int(c.x1, 0, width);
+    c.y1 = clamp_int(c.y1, 0, height);
+    c.x2 = clamp_int(c.x2, 0, width);
+    c.y2 = clamp_int(c.y2, 0, height);
     return c;
 }
 
@@ -109,7 +109,7 @@ int um_matte_fit_add_spot(um_matte_fit *f, um_box box, int mark, const uint8_t *
     s->last_frame = -1;
     s->mark = mark;
     s->box = box;
-    s->crop = crop_around(f, box);
+    s->crop = crop_around(f->width, f->height, box);
     int cw = s->crop.x2 - s->crop.x1, ch = s->crop.y2 - s->crop.y1;
     if (cw > 0 && ch > 0) {
         s->region = um_xcalloc((size_t)cw * ch, 1);
@@ -148,10 +148,20 @@ static int colour_planes(const um_frame *frame)
     return n > MATTE_MAX_PLANES ? MATTE_MAX_PLANES : n;
 }
 
+/* Whether frame (a whole frame or a crop of one) holds all of box. */
+static int covers(const um_frame *frame, um_box box)
+{
+    return box.x1 >= frame->x0 && box.y1 >= frame->y0 && box.x2 <= frame->x0 + frame->width &&
+           box.y2 <= frame->y0 + frame->height;
+}
+
 static uint16_t *copy_crop(const um_matte_fit *f, int p, um_box crop, const um_frame *frame)
 {
-    int x, y, w, h;
+    int x, y, w, h, lw, lh;
     plane_rect(f, p, crop, &x, &y, &w, &h);
+    plane_shift(f, p, &lw, &lh);
+    x -= frame->x0 >> lw;
+    y -= frame->y0 >> lh;
     uint16_t *out = um_xmalloc((size_t)w * h * sizeof(uint16_t));
     for (int r = 0; r < h; r++) {
         const uint8_t *row = frame->data[p] + (ptrdiff_t)(y + r) * frame->linesize[p];
@@ -181,24 +191,36 @@ void um_matte_fit_track_background(um_matte_fit *f, int spot)
         f->spots[spot].track = 1;
 }
 
-void um_matte_fit_add_frame(um_matte_fit *f, const um_frame *frame)
+int um_matte_fit_tracks_background(const um_matte_fit *f, int spot)
 {
-    if (frame->width != f->width || frame->height != f->height)
+    return spot >= 0 && spot < f->nb_spots && f->spots[spot].track && f->spots[spot].region;
+}
+
+um_box um_matte_fit_needs(const um_matte_fit *f, int spot, int following)
+{
+    const fit_spot *s = &f->spots[spot];
+    return following ? um_background_reads(s->box, f->width, f->height) : s->crop;
+}
+
+um_box um_matte_fit_reach(um_box box, int width, int height, int following)
+{
+    return following ? um_background_reads(box, width, height) : crop_around(width, height, box);
+}
+
+void um_matte_fit_add_frame(um_matte_fit *f, int spot, const um_frame *frame)
+{
+    if (spot < 0 || spot >= f->nb_spots || !f->spots[spot].track || !f->spots[spot].region)
         return;
     learn_layout(f, frame);
-    for (int i = 0; i < f->nb_spots; i++) {
-        fit_spot *s = &f->spots[i];
-        if (!s->track || !s->region)
-            continue;
-        if (!s->background)
-            s->background = um_background_new(s->box, frame);
-        s->last_frame = um_background_add(s->background, frame, &s->last_pose) ? frame->index : -1;
-    }
+    fit_spot *s = &f->spots[spot];
+    if (!s->background)
+        s->background = um_background_new(s->box, f->width, f->height, frame);
+    s->last_frame = um_background_add(s->background, frame, &s->last_pose) ? frame->index : -1;
 }
 
 void um_matte_fit_add_sample(um_matte_fit *f, int spot, const um_frame *frame)
 {
-    if (spot < 0 || spot >= f->nb_spots || frame->width != f->width || frame->height != f->height)
+    if (spot < 0 || spot >= f->nb_spots || !covers(frame, f->spots[spot].crop))
         return;
     learn_layout(f, frame);
     fit_spot *s = &f->spots[spot];

@@ -38,7 +38,11 @@ typedef struct {
     float a, b, tx, ty;
 } um_background_pose;
 
-um_background *um_background_new(um_box box, const um_frame *layout);
+/* A mark at box in width x height frames; layout gives the planes. The
+ * frames added may be crops (um_frame x0, y0) that cover what
+ * um_background_reads says: the box's surroundings. */
+um_box um_background_reads(um_box box, int width, int height);
+um_background *um_background_new(um_box box, int width, int height, const um_frame *layout);
 int um_background_add(um_background *bg, const um_frame *frame, um_background_pose *pose);
 int um_background_lookup(const um_background *bg, int p, const um_background_pose *pose, um_box crop,
                          uint16_t *out);

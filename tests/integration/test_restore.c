@@ -1,6 +1,7 @@
 /* `remove --method`: restoring (inverting the blend with a matte fitted
  * from the video) against filling, on marked.mp4, whose clean original
  * (moving.mp4) is known; and the flag's usage errors. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -76,10 +77,36 @@ static void test_method_unblend(void **state)
     IT_CHECK(error < 7.0, "--method unblend leaves %.2f levels of error", error);
 }
 
+/* The matte fit reads the crops detection kept instead of decoding the
+ * video again (no "decoding ... again" line), and restores as well as from
+ * a second decode (--matte-cache 0): their samples differ a little, not
+ * their error. */
+static void test_matte_from_kept_crops(void **state)
+{
+    const char *kept = it_join(*state, "kept.mp4"), *decoded = it_join(*state, "decoded.mp4");
+    it_result r;
+    run_remove(kept, "auto", &r);
+    IT_CHECK(!strstr(r.err, "again"), "the matte pass decoded again:\n%s", r.err);
+    IT_CHECK(IT_HAS_LINE(r.err, "unmark: matte: mark 0", "fitted from"), "no fit in:\n%s", r.err);
+    it_result_free(&r);
+    IT_RUN(&r, "remove", it_media("marked.mp4"), "-o", decoded, "--fast", "--matte-cache", "0");
+    IT_EXPECT_STATUS(&r, 0);
+    it_result_free(&r);
+    double from_kept = mean_error(kept), from_decode = mean_error(decoded);
+    print_message("mean luma error in the box: from kept crops %.2f, decoded again %.2f\n", from_kept,
+                  from_decode);
+    IT_CHECK(fabs(from_kept - from_decode) < 0.5, "kept crops %.2f against %.2f decoded", from_kept,
+             from_decode);
+}
+
 static void test_method_usage_errors(void **state)
 {
     (void)state;
     it_result r;
+    IT_RUN(&r, "remove", it_media("marked.mp4"), "-o", "/tmp/unused-unmark.mp4", "--matte-cache", "lots");
+    IT_EXPECT_STATUS(&r, 2);
+    IT_CHECK(strstr(r.err, "--matte-cache \"lots\"") != NULL, "no mention of the flag:\n%s", r.err);
+    it_result_free(&r);
     IT_RUN(&r, "remove", it_media("marked.mp4"), "-o", "/tmp/unused-unmark.mp4", "--method", "blend");
     IT_EXPECT_STATUS(&r, 2);
     IT_CHECK(strstr(r.err, "--method blend") != NULL, "no mention of the flag:\n%s", r.err);
@@ -98,6 +125,7 @@ int main(void)
         cmocka_unit_test(test_method_usage_errors),
         cmocka_unit_test_setup_teardown(test_unblend_beats_inpaint, it_setup_tmpdir, it_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_method_unblend, it_setup_tmpdir, it_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_matte_from_kept_crops, it_setup_tmpdir, it_teardown_tmpdir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

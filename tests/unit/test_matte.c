@@ -570,10 +570,26 @@ static void fit_frame_offset(int t, double *ox, double *oy)
 
 static const um_box mark_box = {MARK_X, MARK_Y, MARK_X + MARK_W, MARK_Y + MARK_H};
 
+/* A view of the part of t's frame that holds box (its corner moved down
+ * and left onto the chroma grid), as the matte pass's crops are. */
+static um_frame crop_view(const test_frame *t, um_box box)
+{
+    um_frame v = t->f;
+    v.x0 = box.x1 & ~1;
+    v.y0 = box.y1 & ~1;
+    v.width = box.x2 - v.x0;
+    v.height = box.y2 - v.y0;
+    for (int p = 0; p < 3; p++)
+        v.data[p] = sample(t, p, p ? v.x0 / 2 : v.x0, p ? v.y0 / 2 : v.y0);
+    return v;
+}
+
 /* Fits the mark from `frames` frames of a moving scene: one spot at the
  * true box, the whole box as its shape; with track, the fit also learns
- * the scene behind the mark from every frame. NULL when the fit declines. */
-static um_matte *fit_mark_tracked(const mark *m, int frames, const scene *sc, int track)
+ * the scene behind the mark from every frame; with crops, the fit is given
+ * only the parts of the frames it says it needs. NULL when the fit
+ * declines. */
+static um_matte *fit_mark_tracked(const mark *m, int frames, const scene *sc, int track, int crops)
 {
     um_matte_fit *fit = um_matte_fit_new(FW, FH);
     int spot = um_matte_fit_add_spot(fit, mark_box, 0, NULL, 0);
@@ -586,8 +602,10 @@ static um_matte *fit_mark_tracked(const mark *m, int frames, const scene *sc, in
         fit_frame_offset(i, &ox, &oy);
         paint(&t, sc, ox, oy);
         blend(&t, m);
-        um_matte_fit_add_frame(fit, &t.f);
-        um_matte_fit_add_sample(fit, spot, &t.f);
+        um_frame follow = crops ? crop_view(&t, um_matte_fit_needs(fit, spot, 1)) : t.f;
+        um_frame take = crops ? crop_view(&t, um_matte_fit_needs(fit, spot, 0)) : t.f;
+        um_matte_fit_add_frame(fit, spot, &follow);
+        um_matte_fit_add_sample(fit, spot, &take);
     }
     assert_int_equal(um_matte_fit_samples(fit, spot), frames < 64 ? frames : 64);
     um_matte *matte = NULL;
@@ -600,7 +618,7 @@ static um_matte *fit_mark_tracked(const mark *m, int frames, const scene *sc, in
 
 static um_matte *fit_mark(const mark *m, int frames, const scene *sc)
 {
-    return fit_mark_tracked(m, frames, sc, 0);
+    return fit_mark_tracked(m, frames, sc, 0, 0);
 }
 
 /* The fitted luma opacity at frame pixel (x, y); 0 outside the crop. */
@@ -738,8 +756,8 @@ static void test_fit_tracks_background(void **state)
     (void)state;
     static mark m;
     mark_init(&m, 0.75f);
-    um_matte *guessed = fit_mark_tracked(&m, 40, &detailed_scene, 0);
-    um_matte *tracked = fit_mark_tracked(&m, 40, &detailed_scene, 1);
+    um_matte *guessed = fit_mark_tracked(&m, 40, &detailed_scene, 0, 0);
+    um_matte *tracked = fit_mark_tracked(&m, 40, &detailed_scene, 1, 0);
     assert_non_null(guessed);
     assert_non_null(tracked);
     alpha_errors g = compare_alpha(guessed, &m), e = compare_alpha(tracked, &m);
@@ -753,6 +771,28 @@ static void test_fit_tracks_background(void **state)
     assert_below(e.clear_alpha, 0.004);
     um_matte_free(&guessed);
     um_matte_free(&tracked);
+}
+
+/* The matte pass hands the fit crops that detection kept instead of whole
+ * frames: given just what it says it needs, the fit (the scene behind the
+ * mark included) comes out the same, sample for sample. */
+static void test_fit_from_crops(void **state)
+{
+    (void)state;
+    static mark m;
+    mark_init(&m, 0.75f);
+    um_matte *whole = fit_mark_tracked(&m, 40, &detailed_scene, 1, 0);
+    um_matte *cropped = fit_mark_tracked(&m, 40, &detailed_scene, 1, 1);
+    assert_non_null(whole);
+    assert_non_null(cropped);
+    assert_memory_equal(&whole->crop, &cropped->crop, sizeof(um_box));
+    for (int p = 0; p < whole->nb_planes; p++) {
+        assert_true(whole->colour[p] == cropped->colour[p]);
+        assert_memory_equal(whole->alpha[p], cropped->alpha[p],
+                            (size_t)whole->pw[p] * whole->ph[p] * sizeof(float));
+    }
+    um_matte_free(&whole);
+    um_matte_free(&cropped);
 }
 
 /*
@@ -1204,6 +1244,7 @@ int main(void)
         cmocka_unit_test(test_fit_recovers_known_mark),
         cmocka_unit_test(test_fit_needs_enough_samples),
         cmocka_unit_test(test_fit_tracks_background),
+        cmocka_unit_test(test_fit_from_crops),
         cmocka_unit_test(test_remover_fills_opaque_core),
         cmocka_unit_test(test_remover_stable_in_time),
         cmocka_unit_test(test_remover_follows_motion),
