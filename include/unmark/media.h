@@ -25,6 +25,8 @@ extern "C" {
 typedef enum { UM_HWDEC_AUTO = 0, UM_HWDEC_CUDA, UM_HWDEC_NONE } um_hwdec;
 typedef enum { UM_ENCODER_AUTO = 0, UM_ENCODER_NVENC, UM_ENCODER_X264 } um_encoder;
 
+#define UM_MEDIA_LOOK_EXACT 2
+
 typedef struct {
     um_hwdec hwdec;
     um_encoder encoder;
@@ -33,8 +35,10 @@ typedef struct {
     int fast;            /* pick a fast preset */
     const char *format;  /* muxer name; NULL: from the output's extension */
     int transparent;     /* image output: PNG with the removed area transparent */
-    int analysis;        /* frames are only looked at, never written: decode
-                            faster (no deblocking), trading exactness for speed */
+    int analysis;        /* frames are only looked at, never written: 1 also
+                            decodes faster (no deblocking), trading exactness
+                            for speed; UM_MEDIA_LOOK_EXACT keeps every pixel
+                            as the removal pass will see it */
     /* Trim: only the part from start to end (seconds from the file's
      * beginning; end 0: to the end) is read, and its timestamps start at 0.
      * Video is cut at frames, copied audio and subtitles at packets. */
@@ -119,6 +123,15 @@ int um_media_reader_open(um_media_reader **reader, const char *path, const um_me
  */
 int um_media_reader_next(um_media_reader *reader, um_frame **frame, um_media_packet **packet,
                          um_error *err);
+/*
+ * Keeps the frame last read (not a packet) beyond the next call, without a
+ * copy: the decoder's buffer is shared, and the decoder takes new ones
+ * meanwhile. The frame is only to be read. Release it when done.
+ */
+typedef struct um_media_held um_media_held;
+um_media_held *um_media_reader_hold(const um_media_reader *reader);
+const um_frame *um_media_held_frame(const um_media_held *held);
+void um_media_held_release(um_media_held **held);
 const um_media_info *um_media_reader_info(const um_media_reader *reader);
 /* The decode path taken, e.g. "h264 (software)" or "h264 (cuda)". */
 const char *um_media_reader_decode_path(const um_media_reader *reader);

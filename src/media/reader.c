@@ -106,7 +106,7 @@ static int open_decoder(um_media_reader *r, const um_media_options *o, um_error 
     r->dec->pkt_timebase = r->video->time_base;
     r->dec->thread_count = 0;
     r->analysis = o->analysis;
-    if (o->analysis) {
+    if (o->analysis && o->analysis != UM_MEDIA_LOOK_EXACT) {
         r->dec->skip_loop_filter = AVDISCARD_ALL;
         r->dec->flags2 |= AV_CODEC_FLAG2_FAST;
     }
@@ -453,6 +453,30 @@ int um_media_reader_next(um_media_reader *r, um_frame **frame, um_media_packet *
 }
 
 const um_media_info *um_media_reader_info(const um_media_reader *r) { return &r->info; }
+struct um_media_held {
+    AVFrame *frame;     /* a new reference to the buffers the view points into */
+    um_frame view;
+};
+
+um_media_held *um_media_reader_hold(const um_media_reader *r)
+{
+    um_media_held *h = um_xcalloc(1, sizeof(*h));
+    h->frame = um_check_alloc(av_frame_clone(r->current), "a held frame");
+    h->view = r->view;
+    return h;
+}
+
+const um_frame *um_media_held_frame(const um_media_held *h) { return &h->view; }
+
+void um_media_held_release(um_media_held **h)
+{
+    if (!*h)
+        return;
+    av_frame_free(&(*h)->frame);
+    free(*h);
+    *h = NULL;
+}
+
 const char *um_media_reader_decode_path(const um_media_reader *r) { return r->decode_path; }
 int64_t um_media_reader_expected_frames(const um_media_reader *r) { return expected_frames(r); }
 

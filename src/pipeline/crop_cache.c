@@ -8,8 +8,8 @@
  *
  * Detection finds a mark only a second or two after it shows up at a new
  * place, when those frames have gone by. So the last frames are held whole
- * for that long (a delay line), and a newly found mark's crops are taken
- * from them too.
+ * for that long (a delay line of the decoder's own frames, not copies), and
+ * a newly found mark's crops are taken from them too.
  *
  * Memory stays under a set number of bytes. When the crops would pass it,
  * every other kept frame is let go, and from then on only every other
@@ -44,7 +44,8 @@ struct um_crop_cache {
     int given_up;               /* one frame's crops alone pass the limit */
     int spots;                  /* live spots seen so far */
     /* the delay line: the last frames whole, oldest first from head */
-    kept_crop *delayed;
+    um_media_held **delayed;
+    int64_t frame_bytes;
     int delay, nb_delayed, head;
 };
 
@@ -67,10 +68,9 @@ static void drop_frame(um_crop_cache *c, kept_frame *f)
 
 static void drop_delayed(um_crop_cache *c)
 {
-    for (int i = 0; i < c->nb_delayed; i++) {
-        free(c->delayed[i].data);
-        c->bytes -= (int64_t)c->delayed[i].size;
-    }
+    for (int i = 0; i < c->nb_delayed; i++)
+        um_media_held_release(&c->delayed[i]);
+    c->bytes -= c->nb_delayed * c->frame_bytes;
     c->nb_delayed = c->head = 0;
 }
 
@@ -241,42 +241,43 @@ static void keep_areas(um_crop_cache *c, const um_frame *frame, const um_detect_
     }
 }
 
-/* Holds frame whole in the delay line, in place of the oldest once it is
- * full. The line is shortened to take at most half the limit. */
-static void delay_frame(um_crop_cache *c, const um_frame *frame)
+/* Holds the reader's frame in the delay line, in place of the oldest once
+ * it is full. The line is shortened to take at most half the limit. */
+static void delay_frame(um_crop_cache *c, const um_media_reader *reader, const um_frame *frame)
 {
-    um_box all = {0, 0, frame->width, frame->height};
     if (!c->delayed) {
-        kept_crop probe;
-        lay_out(frame, all, &probe);
-        int64_t fits = c->limit / 2 / (int64_t)probe.size;
+        kept_crop whole;
+        lay_out(frame, (um_box){0, 0, frame->width, frame->height}, &whole);
+        c->frame_bytes = (int64_t)whole.size;
+        int64_t fits = c->limit / 2 / c->frame_bytes;
         c->delay = fits < c->delay ? (int)fits : c->delay;
-        c->delayed = um_xcalloc((size_t)(c->delay ? c->delay : 1), sizeof(kept_crop));
+        c->delayed = um_xcalloc((size_t)(c->delay ? c->delay : 1), sizeof(*c->delayed));
     }
     if (!c->delay)
         return;
-    if (c->nb_delayed < c->delay) {
-        kept_crop *k = &c->delayed[(c->head + c->nb_delayed++) % c->delay];
-        *k = copy_area(frame, all);
-        c->bytes += (int64_t)k->size;
+    if (c->nb_delayed == c->delay) {
+        um_media_held_release(&c->delayed[c->head]);
+        c->delayed[c->head] = um_media_reader_hold(reader);
+        c->head = (c->head + 1) % c->delay;
         return;
     }
-    fill(frame, all, &c->delayed[c->head]);
-    c->head = (c->head + 1) % c->delay;
+    c->delayed[(c->head + c->nb_delayed++) % c->delay] = um_media_reader_hold(reader);
+    c->bytes += c->frame_bytes;
 }
 
-void um_crop_cache_keep(um_crop_cache *c, const um_frame *frame, const um_detect_live *spots, int n)
+void um_crop_cache_keep(um_crop_cache *c, const um_media_reader *reader, const um_frame *frame,
+                        const um_detect_live *spots, int n)
 {
     if (c->limit <= 0 || c->given_up || frame->index < 0)
         return;
     if (n > c->spots) {
         /* Newly found marks were showing in the frames held back. */
         for (int i = 0; i < c->nb_delayed; i++)
-            keep_areas(c, &c->delayed[(c->head + i) % c->delay].view, spots, c->spots, n);
+            keep_areas(c, um_media_held_frame(c->delayed[(c->head + i) % c->delay]), spots, c->spots, n);
         c->spots = n;
     }
     keep_areas(c, frame, spots, 0, n);
-    delay_frame(c, frame);
+    delay_frame(c, reader, frame);
     thin_out(c);
 }
 

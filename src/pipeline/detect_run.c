@@ -28,7 +28,7 @@ static int open_pass(const um_pipeline_detect_job *job, const um_detector *learn
                      um_media_reader **r, um_detector **d, um_error *err)
 {
     um_media_options media = job->media;
-    media.analysis = !keeping;
+    media.analysis = keeping ? UM_MEDIA_LOOK_EXACT : 1;
     if (um_media_reader_open(r, job->input, &media, err) < 0)
         return -1;
     const um_media_info *info = um_media_reader_info(*r);
@@ -45,6 +45,7 @@ static int open_pass(const um_pipeline_detect_job *job, const um_detector *learn
 typedef struct {
     um_detector *detector;
     um_crop_cache *cache;
+    const um_media_reader *reader;
     double *times;
     int64_t n, cap;
 } pass_state;
@@ -57,7 +58,7 @@ static int push_frame(void *opaque, um_frame *frame, um_error *err)
     if (p->cache) {
         um_detect_live spots[16];
         int n = um_detect_live_spots(p->detector, spots, (int)(sizeof(spots) / sizeof(spots[0])));
-        um_crop_cache_keep(p->cache, frame, spots, n);
+        um_crop_cache_keep(p->cache, p->reader, frame, spots, n);
     }
     append_time(&p->times, &p->n, &p->cap, frame->time);
     return 0;
@@ -74,6 +75,7 @@ static int run_pass(const um_pipeline_detect_job *job, const um_detector *learnt
         um_crop_cache_clear(cache);
     if (open_pass(job, learnt, cache != NULL, &r, &p.detector, err) < 0)
         goto fail;
+    p.reader = r;
     if (cache)
         um_crop_cache_hold_back(cache, um_detect_learning_frames(p.detector));
     if (info_out)

@@ -27,7 +27,9 @@ typedef struct um_crop_cache um_crop_cache;
 
 um_crop_cache *um_crop_cache_new(int64_t limit);
 void um_crop_cache_hold_back(um_crop_cache *cache, int frames);
-void um_crop_cache_keep(um_crop_cache *cache, const um_frame *frame, const um_detect_live *spots, int n);
+/* frame is the one reader read last (the delay line holds it from there). */
+void um_crop_cache_keep(um_crop_cache *cache, const um_media_reader *reader, const um_frame *frame,
+                        const um_detect_live *spots, int n);
 int um_crop_cache_find(const um_crop_cache *cache, int64_t t, um_box need, um_frame *crop);
 int64_t um_crop_cache_bytes(const um_crop_cache *cache);
 /* Lets everything go (a second detection pass starts over). */

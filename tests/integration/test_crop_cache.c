@@ -1,6 +1,7 @@
-/* The crops the detection pass keeps for the matte pass (crop_cache.c):
- * what is kept for a mark and where it comes from, the delay line that
- * keeps a mark found late from where it showed up, and the memory limit. */
+/* The crops the detection pass keeps for the matte pass (crop_cache.c), on
+ * frames decoded from moving.mp4: what is kept for a mark and where it
+ * comes from, the delay line (the decoder's own frames, held) that keeps a
+ * mark found late from where it showed up, and the memory limit. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,48 +11,16 @@
 
 #include <cmocka.h>
 
+#include "itest.h"
 #include "pipeline/pipeline_internal.h"
 
-#define W 320
-#define H 240
+/* moving.mp4 (make_media.sh): 480x270, 4:2:0, 8 bits. */
+#define W 480
+#define H 270
+#define FRAMES 40
 
-typedef struct {
-    um_frame f;
-    uint8_t *planes[3];
-} test_frame;
-
-/* A value that differs with the plane, the place and the frame, so that a
- * crop read from the wrong place or frame shows. */
-static uint8_t pattern(int p, int x, int y, int64_t t)
-{
-    return (uint8_t)(x * 7 + y * 13 + p * 50 + t * 3);
-}
-
-static void frame_make(test_frame *t, int64_t index)
-{
-    memset(t, 0, sizeof(*t));
-    t->f.width = W;
-    t->f.height = H;
-    t->f.nb_planes = 3;
-    t->f.depth = 8;
-    t->f.log2_chroma_w = t->f.log2_chroma_h = 1;
-    t->f.index = index;
-    for (int p = 0; p < 3; p++) {
-        int pw = p ? W / 2 : W, ph = p ? H / 2 : H;
-        t->planes[p] = malloc((size_t)pw * ph);
-        t->f.data[p] = t->planes[p];
-        t->f.linesize[p] = pw;
-        for (int y = 0; y < ph; y++)
-            for (int x = 0; x < pw; x++)
-                t->planes[p][y * pw + x] = pattern(p, x, y, index);
-    }
-}
-
-static void frame_free(test_frame *t)
-{
-    for (int p = 0; p < 3; p++)
-        free(t->planes[p]);
-}
+/* The frames as decoded, to check the crops against. */
+static uint8_t *decoded[FRAMES][3];
 
 /* Whether the cache gives frame t's pixels over all of need, from the
  * right places. */
@@ -62,28 +31,55 @@ static int holds(const um_crop_cache *c, int64_t t, um_box need)
         return 0;
     assert_int_equal(crop.index, t);
     for (int p = 0; p < 3; p++) {
-        int s = p ? 1 : 0;
+        int s = p ? 1 : 0, pw = p ? W / 2 : W;
         for (int y = need.y1 >> s; y < need.y2 >> s; y++)
             for (int x = need.x1 >> s; x < need.x2 >> s; x++) {
                 uint8_t got = crop.data[p][(y - (crop.y0 >> s)) * crop.linesize[p] + (x - (crop.x0 >> s))];
-                assert_int_equal(got, pattern(p, x, y, t));
+                assert_int_equal(got, decoded[t][p][y * pw + x]);
             }
     }
     return 1;
 }
 
+static void remember(const um_frame *f)
+{
+    assert_int_equal(f->width, W);
+    assert_int_equal(f->height, H);
+    for (int p = 0; p < 3; p++) {
+        int pw = p ? W / 2 : W, ph = p ? H / 2 : H;
+        free(decoded[f->index][p]);
+        decoded[f->index][p] = malloc((size_t)pw * ph);
+        for (int y = 0; y < ph; y++)
+            memcpy(decoded[f->index][p] + y * pw, f->data[p] + y * f->linesize[p], (size_t)pw);
+    }
+}
+
 static const um_box mark = {100, 80, 160, 110};
 
-/* Pushes frames 0..frames-1; the mark is live from frame `found` on. */
+/* Decodes frames 0..frames-1 of moving.mp4 into the cache, as detection
+ * does; the mark is live from frame `found` on. */
 static void push_frames(um_crop_cache *c, int frames, int found, int steady)
 {
+    um_media_reader *r = NULL;
+    um_media_options o;
+    um_error err = {0};
+    um_media_options_init(&o);
+    o.analysis = UM_MEDIA_LOOK_EXACT;
+    o.hwdec = UM_HWDEC_NONE;
+    assert_int_equal(um_media_reader_open(&r, it_media("moving.mp4"), &o, &err), 0);
     um_detect_live live = {mark, steady};
     for (int i = 0; i < frames; i++) {
-        test_frame t;
-        frame_make(&t, i);
-        um_crop_cache_keep(c, &t.f, &live, i >= found);
-        frame_free(&t);
+        um_frame *frame = NULL;
+        um_media_packet *packet = NULL;
+        int item;
+        while ((item = um_media_reader_next(r, &frame, &packet, &err)) == UM_MEDIA_PACKET)
+            ;
+        assert_int_equal(item, UM_MEDIA_FRAME);
+        assert_int_equal(frame->index, i);
+        remember(frame);
+        um_crop_cache_keep(c, r, frame, &live, i >= found);
     }
+    um_media_reader_close(&r);
 }
 
 static void test_keeps_what_the_fit_reads(void **state)
@@ -141,14 +137,14 @@ static void test_memory_limit(void **state)
     static const struct {
         int64_t crops;      /* the limit, in crops */
         int step;           /* every step-th frame kept; 0: none */
-    } cases[] = {{100, 1}, {40, 1}, {20, 2}, {10, 4}, {0, 0}};
+    } cases[] = {{100, 1}, {FRAMES, 1}, {FRAMES / 2, 2}, {FRAMES / 4, 4}, {0, 0}};
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
         int64_t limit = cases[k].crops * crop;
         um_crop_cache *c = um_crop_cache_new(limit);
         um_crop_cache_hold_back(c, 0);
-        push_frames(c, 40, 0, 0);
+        push_frames(c, FRAMES, 0, 0);
         assert_true(um_crop_cache_bytes(c) <= limit);
-        for (int64_t t = 0; t < 40; t++)
+        for (int64_t t = 0; t < FRAMES; t++)
             assert_int_equal(holds(c, t, sample), cases[k].step && t % cases[k].step == 0);
         um_crop_cache_free(&c);
     }
@@ -160,6 +156,15 @@ static void test_memory_limit(void **state)
     um_crop_cache_free(&c);
 }
 
+static int free_decoded(void **state)
+{
+    (void)state;
+    for (int t = 0; t < FRAMES; t++)
+        for (int p = 0; p < 3; p++)
+            free(decoded[t][p]);
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -167,5 +172,5 @@ int main(void)
         cmocka_unit_test(test_mark_found_late),
         cmocka_unit_test(test_memory_limit),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, free_decoded);
 }
