@@ -121,6 +121,9 @@ int um_frame_plane_height(const um_frame *f, int p);
  * vertical factors (0 but on the chroma planes of YUV). */
 int um_frame_plane_log2_w(const um_frame *f, int p);
 int um_frame_plane_log2_h(const um_frame *f, int p);
+/* Whether f (a whole frame, or a crop of one placed at x0, y0) holds all of
+ * box (frame pixels). */
+int um_frame_covers(const um_frame *f, um_box box);
 
 #ifdef __cplusplus
 }

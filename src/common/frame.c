@@ -27,3 +27,8 @@ int um_frame_plane_height(const um_frame *f, int p)
     int s = um_frame_plane_log2_h(f, p);
     return (f->height + (1 << s) - 1) >> s;
 }
+
+int um_frame_covers(const um_frame *f, um_box box)
+{
+    return box.x1 >= f->x0 && box.y1 >= f->y0 && box.x2 <= f->x0 + f->width && box.y2 <= f->y0 + f->height;
+}

@@ -120,6 +120,8 @@ struct um_detector {
     int nb_public;
 };
 
+/* timeline.c: b (frame pixels) cut to the frame. */
+um_box det_clip_box(const um_detector *d, um_box b);
 /* spots.c: finds the still, many-directional structures of the current
  * sample window and files them under spots. */
 void det_analyze_window(um_detector *d, int nsamples);

@@ -347,12 +347,8 @@ int um_detect_live_spots(const um_detector *d, um_detect_live *spots, int cap)
         double cx = s->x + s->w / 2.0, cy = s->y + s->h / 2.0;
         double hw = s->w / 2.0 * largest + DET_SEARCH, hh = s->h / 2.0 * largest + DET_SEARCH;
         int f = d->factor;
-        um_box b = {(int)floor((cx - hw) * f), (int)floor((cy - hh) * f), (int)ceil((cx + hw) * f),
-                    (int)ceil((cy + hh) * f)};
-        b.x1 = b.x1 < 0 ? 0 : b.x1;
-        b.y1 = b.y1 < 0 ? 0 : b.y1;
-        b.x2 = b.x2 > d->width ? d->width : b.x2;
-        b.y2 = b.y2 > d->height ? d->height : b.y2;
+        um_box b = det_clip_box(d, (um_box){(int)floor((cx - hw) * f), (int)floor((cy - hh) * f),
+                                            (int)ceil((cx + hw) * f), (int)ceil((cy + hh) * f)});
         if (b.x2 > b.x1 && b.y2 > b.y1)
             spots[n++] = (um_detect_live){b, steady(s)};
     }

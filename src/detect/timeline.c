@@ -130,14 +130,18 @@ static um_box unclipped_box(const um_detector *d, const det_spot *s, int64_t t)
     return b;
 }
 
-static um_box spot_box(const um_detector *d, const det_spot *s, int64_t t)
+um_box det_clip_box(const um_detector *d, um_box b)
 {
-    um_box b = unclipped_box(d, s, t);
     b.x1 = b.x1 < 0 ? 0 : b.x1;
     b.y1 = b.y1 < 0 ? 0 : b.y1;
     b.x2 = b.x2 > d->width ? d->width : b.x2;
     b.y2 = b.y2 > d->height ? d->height : b.y2;
     return b;
+}
+
+static um_box spot_box(const um_detector *d, const det_spot *s, int64_t t)
+{
+    return det_clip_box(d, unclipped_box(d, s, t));
 }
 
 /* Frames a spot was unsure about (no score, or a scale/offset from a bad

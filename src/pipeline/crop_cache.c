@@ -287,10 +287,8 @@ int um_crop_cache_find(const um_crop_cache *c, int64_t t, um_box need, um_frame 
         return 0;
     const kept_frame *f = &c->frames[t];
     for (int i = 0; i < f->n; i++) {
-        const um_frame *v = &f->crops[i].view;
-        if (need.x1 >= v->x0 && need.y1 >= v->y0 && need.x2 <= v->x0 + v->width &&
-            need.y2 <= v->y0 + v->height) {
-            *crop = *v;
+        if (um_frame_covers(&f->crops[i].view, need)) {
+            *crop = f->crops[i].view;
             return 1;
         }
     }

@@ -374,8 +374,7 @@ int um_background_add(um_background *bg, const um_frame *f, um_background_pose *
 {
     if (bg->lost)
         return 0;
-    if (bg->region.x1 < f->x0 || bg->region.y1 < f->y0 || bg->region.x2 > f->x0 + f->width ||
-        bg->region.y2 > f->y0 + f->height) {
+    if (!um_frame_covers(f, bg->region)) {
         um_log(UM_LOG_INFO, "matte: frame %lld lacks the picture around the mark at %d,%d: "
                "from there on the mark's matte is fitted without the scene behind it",
                (long long)f->index, bg->inner.x1 + GUARD, bg->inner.y1 + GUARD);

@@ -148,13 +148,6 @@ static int colour_planes(const um_frame *frame)
     return n > MATTE_MAX_PLANES ? MATTE_MAX_PLANES : n;
 }
 
-/* Whether frame (a whole frame or a crop of one) holds all of box. */
-static int covers(const um_frame *frame, um_box box)
-{
-    return box.x1 >= frame->x0 && box.y1 >= frame->y0 && box.x2 <= frame->x0 + frame->width &&
-           box.y2 <= frame->y0 + frame->height;
-}
-
 static uint16_t *copy_crop(const um_matte_fit *f, int p, um_box crop, const um_frame *frame)
 {
     int x, y, w, h, lw, lh;
@@ -196,20 +189,19 @@ int um_matte_fit_tracks_background(const um_matte_fit *f, int spot)
     return spot >= 0 && spot < f->nb_spots && f->spots[spot].track && f->spots[spot].region;
 }
 
-um_box um_matte_fit_needs(const um_matte_fit *f, int spot, int following)
-{
-    const fit_spot *s = &f->spots[spot];
-    return following ? um_background_reads(s->box, f->width, f->height) : s->crop;
-}
-
 um_box um_matte_fit_reach(um_box box, int width, int height, int following)
 {
     return following ? um_background_reads(box, width, height) : crop_around(width, height, box);
 }
 
+um_box um_matte_fit_needs(const um_matte_fit *f, int spot, int following)
+{
+    return um_matte_fit_reach(f->spots[spot].box, f->width, f->height, following);
+}
+
 void um_matte_fit_add_frame(um_matte_fit *f, int spot, const um_frame *frame)
 {
-    if (spot < 0 || spot >= f->nb_spots || !f->spots[spot].track || !f->spots[spot].region)
+    if (!um_matte_fit_tracks_background(f, spot))
         return;
     learn_layout(f, frame);
     fit_spot *s = &f->spots[spot];
@@ -220,7 +212,7 @@ void um_matte_fit_add_frame(um_matte_fit *f, int spot, const um_frame *frame)
 
 void um_matte_fit_add_sample(um_matte_fit *f, int spot, const um_frame *frame)
 {
-    if (spot < 0 || spot >= f->nb_spots || !covers(frame, f->spots[spot].crop))
+    if (spot < 0 || spot >= f->nb_spots || !um_frame_covers(frame, f->spots[spot].crop))
         return;
     learn_layout(f, frame);
     fit_spot *s = &f->spots[spot];
