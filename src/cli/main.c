@@ -239,6 +239,7 @@ int main(int argc, char **argv)
 {
     um_log_capture_ffmpeg();
     cli_load_config();
+    cli_use_huge_pages(argv);
     if (argc < 2) {
         fputs(overview_help, stderr);
         return UM_ERR_USAGE;

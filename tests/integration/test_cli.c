@@ -289,6 +289,51 @@ static void test_probe_plain(void **state)
     it_result_free(&r);
 }
 
+/* Huge pages: on unless the environment says no (see src/cli/huge_pages.c). */
+typedef struct {
+    const char *unmark_huge_pages; /* NULL: unset */
+    const char *glibc_tunables;    /* NULL: unset */
+    const char *expect;
+} huge_pages_case;
+
+static const huge_pages_case huge_pages_cases[] = {
+    {NULL, NULL, "\"huge_pages\":true"},
+    {"1", "glibc.malloc.check=0", "\"huge_pages\":true"},
+    {"0", NULL, "\"huge_pages\":false"},
+    {"no", "glibc.malloc.check=0", "\"huge_pages\":false"},
+    {NULL, "glibc.malloc.hugetlb=0", "\"huge_pages\":false"},
+    {"maybe", NULL, "\"huge_pages\":false"},
+};
+
+static void set_or_unset(const char *name, const char *value)
+{
+    if (value)
+        setenv(name, value, 1);
+    else
+        unsetenv(name);
+}
+
+static void test_probe_huge_pages(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof huge_pages_cases / sizeof huge_pages_cases[0]; i++) {
+        const huge_pages_case *c = &huge_pages_cases[i];
+        set_or_unset("UNMARK_HUGE_PAGES", c->unmark_huge_pages);
+        set_or_unset("GLIBC_TUNABLES", c->glibc_tunables);
+        it_result r;
+        IT_RUN(&r, "probe", it_media("cfr.mp4"), "--json");
+        unsetenv("UNMARK_HUGE_PAGES");
+        unsetenv("GLIBC_TUNABLES");
+        IT_EXPECT_STATUS(&r, 0);
+        IT_CHECK(it_json_has(r.out, c->expect), "UNMARK_HUGE_PAGES=%s GLIBC_TUNABLES=%s: not %s: %s",
+                 c->unmark_huge_pages ? c->unmark_huge_pages : "(unset)",
+                 c->glibc_tunables ? c->glibc_tunables : "(unset)", c->expect, r.out);
+        if (c->unmark_huge_pages && strcmp(c->unmark_huge_pages, "maybe") == 0)
+            IT_CHECK(strstr(r.err, "UNMARK_HUGE_PAGES") != NULL, "no warning for \"maybe\": %s", r.err);
+        it_result_free(&r);
+    }
+}
+
 /* ---- logs ----------------------------------------------------------------- */
 
 static void test_plain_logs(void **state)
@@ -536,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_probe_json),
         cmocka_unit_test(test_probe_json_numbers),
         cmocka_unit_test(test_probe_plain),
+        cmocka_unit_test(test_probe_huge_pages),
         cmocka_unit_test_setup_teardown(test_plain_logs, it_setup_tmpdir, it_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_verbose, it_setup_tmpdir, it_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_quiet, it_setup_tmpdir, it_teardown_tmpdir),
