@@ -58,7 +58,7 @@ struct um_background {
     um_box inner;       /* frame pixels never read: the box grown by GUARD */
     int nb_planes, depth;
     canvas planes[MATTE_MAX_PLANES];
-    float *prev;        /* the last frame's luma, region-sized */
+    uint16_t *prev;     /* the last frame's luma, region-sized */
     um_background_pose pose;  /* the last frame's */
     um_background_pose step;  /* the last motion, previous frame -> last frame */
     int frames;         /* frames added */
@@ -128,7 +128,7 @@ um_background *um_background_new(um_box box, int width, int height, const um_fra
         c->mean = um_xcalloc((size_t)c->w * c->h, sizeof(float));
         c->count = um_xcalloc((size_t)c->w * c->h, sizeof(uint16_t));
     }
-    bg->prev = um_xmalloc((size_t)rw * rh * sizeof(float));
+    bg->prev = um_xmalloc((size_t)rw * rh * sizeof(uint16_t));
     /* The first frame's region sits EXCURSION cells into the canvas. */
     bg->pose = (um_background_pose){1, 0, (float)(EXCURSION - bg->region.x1), (float)(EXCURSION - bg->region.y1)};
     bg->step = (um_background_pose){1, 0, 0, 0};
@@ -191,21 +191,43 @@ static float vertex(double a, double b, double c)
     return (float)(v < -0.5 ? -0.5 : v > 0.5 ? 0.5 : v);
 }
 
-/* Sum of absolute differences between the previous frame's block at
- * (bx, by) and the frame's at (x, y); infinite outside the frame (or the
+/* The square of the frame a block's search reads: the block and SEARCH
+ * samples around it. */
+#define WINDOW (BLOCK + 2 * SEARCH)
+
+/* Whether a block with its corner at (x, y) lies inside the frame (or the
  * crop of it that f is). */
-static double block_sad(const um_background *bg, const um_frame *f, int bx, int by, int x, int y)
+static int block_inside(const um_frame *f, int x, int y)
 {
-    if (x < f->x0 || y < f->y0 || x + BLOCK > f->x0 + f->width || y + BLOCK > f->y0 + f->height)
-        return INFINITY;
-    x -= f->x0;
-    y -= f->y0;
+    return x >= f->x0 && y >= f->y0 && x + BLOCK <= f->x0 + f->width && y + BLOCK <= f->y0 + f->height;
+}
+
+/* Copies the frame's luma in the window with its corner at (wx, wy) into
+ * win as whole numbers of one width, whatever the depth, so that the
+ * searches' sums vectorise; what lies outside the frame is left unset
+ * (no block inside the frame reads it). */
+static void read_window(const um_frame *f, int wx, int wy, uint16_t *win)
+{
+    for (int r = 0; r < WINDOW; r++)
+        for (int c = 0; c < WINDOW; c++) {
+            int x = wx + c - f->x0, y = wy + r - f->y0;
+            if (x >= 0 && y >= 0 && x < f->width && y < f->height)
+                win[r * WINDOW + c] = (uint16_t)sample_at(f, 0, x, y);
+        }
+}
+
+/* Sum of absolute differences between the previous frame's block at
+ * (bx, by) and the window's at (ox, oy). It runs (2 SEARCH + 1)^2 times
+ * per block and frame, the most of anything in the matte pass. */
+static double block_sad(const um_background *bg, int bx, int by, const uint16_t *win, int ox, int oy)
+{
     int rw = bg->region.x2 - bg->region.x1;
-    double sum = 0;
+    uint32_t sum = 0;
     for (int r = 0; r < BLOCK; r++) {
-        const float *prev = bg->prev + (size_t)(by - bg->region.y1 + r) * rw + (bx - bg->region.x1);
+        const uint16_t *prev = bg->prev + (size_t)(by - bg->region.y1 + r) * rw + (bx - bg->region.x1);
+        const uint16_t *cur = win + (oy + r) * WINDOW + ox;
         for (int c = 0; c < BLOCK; c++)
-            sum += fabsf(prev[c] - sample_at(f, 0, x + c, y + r));
+            sum += (uint32_t)abs((int)prev[c] - (int)cur[c]);
     }
     return sum;
 }
@@ -215,7 +237,7 @@ static double block_sad(const um_background *bg, const um_frame *f, int bx, int 
 static double block_texture(const um_background *bg, int bx, int by)
 {
     int rw = bg->region.x2 - bg->region.x1;
-    const float *block = bg->prev + (size_t)(by - bg->region.y1) * rw + (bx - bg->region.x1);
+    const uint16_t *block = bg->prev + (size_t)(by - bg->region.y1) * rw + (bx - bg->region.x1);
     double mean = 0, dev = 0;
     for (int r = 0; r < BLOCK; r++)
         for (int c = 0; c < BLOCK; c++)
@@ -239,9 +261,13 @@ static int match_block(const um_background *bg, const um_frame *f, int i, float 
     int cx = (int)lrintf(px), cy = (int)lrintf(py);
     double costs[2 * SEARCH + 1][2 * SEARCH + 1], best = INFINITY;
     int bi = 0, bj = 0;
+    uint16_t win[WINDOW * WINDOW];
+    read_window(f, cx - SEARCH, cy - SEARCH, win);
     for (int dy = -SEARCH; dy <= SEARCH; dy++)
         for (int dx = -SEARCH; dx <= SEARCH; dx++) {
-            double c = block_sad(bg, f, bx, by, cx + dx, cy + dy);
+            double c = block_inside(f, cx + dx, cy + dy)
+                           ? block_sad(bg, bx, by, win, dx + SEARCH, dy + SEARCH)
+                           : INFINITY;
             costs[dy + SEARCH][dx + SEARCH] = c;
             if (c < best) {
                 best = c;
@@ -367,7 +393,8 @@ static void keep_luma(um_background *bg, const um_frame *f)
     int rw = bg->region.x2 - bg->region.x1;
     for (int y = bg->region.y1; y < bg->region.y2; y++)
         for (int x = bg->region.x1; x < bg->region.x2; x++)
-            bg->prev[(size_t)(y - bg->region.y1) * rw + (x - bg->region.x1)] = sample_at(f, 0, x - f->x0, y - f->y0);
+            bg->prev[(size_t)(y - bg->region.y1) * rw + (x - bg->region.x1)] =
+                (uint16_t)sample_at(f, 0, x - f->x0, y - f->y0);
 }
 
 int um_background_add(um_background *bg, const um_frame *f, um_background_pose *pose)
