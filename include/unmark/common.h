@@ -81,6 +81,15 @@ void um_json_escape(char *buf, size_t cap, const char *s);
  * two when n is even; 0 when n is 0. */
 double um_median_in_place(double *v, size_t n);
 
+/* ---- parallel loops --------------------------------------------------- */
+/* Threads a parallel loop uses: one per online core. */
+int um_parallel_threads(void);
+/* Calls fn(ctx, i) for every i in [0, n), on the calling thread and up to
+ * one helper thread per other core, each taking the next i when free: list
+ * the biggest items first. fn must be safe to run concurrently with itself
+ * on distinct items. Returns when every item is done. */
+void um_parallel_for(int n, void (*fn)(void *ctx, int item), void *ctx);
+
 /* A box in pixels; x2, y2 exclusive. */
 typedef struct {
     int x1, y1, x2, y2;

@@ -549,19 +549,68 @@ static void tighten_region(fit_spot *s, const float *alpha)
     free(opaque);
 }
 
-/* The sums of (1) on plane p for every spot of a mark; returns the share
- * of their pixels fitted from the true picture. */
-static double mark_sums(const um_matte_fit *f, int p, const int *ids, int count, um_matte **mattes,
-                        fit_sums *sums, size_t *sizes)
+/* The sums pass over a mark's spots on some planes: one item per spot and
+ * plane, the spots with the most samples first. */
+typedef struct {
+    const um_matte_fit *f;
+    const int *ids;
+    int count, first_plane, planes;
+    int *order;    /* positions in ids, most samples first */
+    fit_sums *sums; /* [(p - first_plane) * count + position] */
+    double *seen;   /* the same, the share fitted from the true picture */
+} sums_pass;
+
+static void sums_item(void *opaque, int item)
 {
-    double seen = 0;
+    sums_pass *pass = opaque;
+    int i = pass->order[item / pass->planes], p = pass->first_plane + item % pass->planes;
+    size_t at = (size_t)(p - pass->first_plane) * pass->count + i;
+    const fit_spot *s = &pass->f->spots[pass->ids[i]];
+    uint8_t *region = plane_region(pass->f, s, p);
+    pass->seen[at] = spot_sums(pass->f, s, p, region, &pass->sums[at]);
+    free(region);
+}
+
+/* Positions 0 .. count - 1 of ids, the spots with the most samples first
+ * (an insertion sort: a mark has a handful of spots). */
+static int *rank_by_samples(const um_matte_fit *f, const int *ids, int count)
+{
+    int *order = um_xmalloc((size_t)(count ? count : 1) * sizeof(int));
     for (int i = 0; i < count; i++) {
-        uint8_t *region = plane_region(f, &f->spots[ids[i]], p);
-        seen += spot_sums(f, &f->spots[ids[i]], p, region, &sums[i]);
-        sizes[i] = (size_t)mattes[ids[i]]->pw[p] * mattes[ids[i]]->ph[p];
-        free(region);
+        int j = i;
+        for (; j > 0 && f->spots[ids[order[j - 1]]].n < f->spots[ids[i]].n; j--)
+            order[j] = order[j - 1];
+        order[j] = i;
     }
-    return count ? seen / count : 0;
+    return order;
+}
+
+/*
+ * The sums of (1) for every spot of a mark on planes first .. first +
+ * planes - 1, into sums[(p - first) * count + i], the items spread over
+ * the cores (the decoder and encoder are idle while the matte is fitted).
+ * Returns the share of their pixels fitted from the true picture.
+ */
+static double mark_sums(const um_matte_fit *f, int first, int planes, const int *ids, int count,
+                        fit_sums *sums)
+{
+    int items = count * planes;
+    sums_pass pass = {f, ids, count, first, planes, rank_by_samples(f, ids, count), sums,
+                      um_xcalloc((size_t)(items ? items : 1), sizeof(double))};
+    um_parallel_for(items, sums_item, &pass);
+    double seen = 0;
+    for (int k = 0; k < items; k++)
+        seen += pass.seen[k];
+    free(pass.order);
+    free(pass.seen);
+    return items ? seen / items : 0;
+}
+
+/* The number of samples of plane p in each spot's matte. */
+static void plane_sizes(const int *ids, int count, um_matte **mattes, int p, size_t *sizes)
+{
+    for (int i = 0; i < count; i++)
+        sizes[i] = (size_t)mattes[ids[i]]->pw[p] * mattes[ids[i]]->ph[p];
 }
 
 /* NCC of spot a's opacity with spot b's shifted by (dx, dy), over a's crop. */
@@ -685,7 +734,8 @@ static void solve_luma(um_matte_fit *f, const int *ids, int count, um_matte **ma
     fit_sums *sums = um_xcalloc((size_t)count, sizeof(*sums));
     size_t *sizes = um_xcalloc((size_t)count, sizeof(size_t));
     int max_value = (1 << f->depth) - 1;
-    mark_sums(f, 0, ids, count, mattes, sums, sizes);
+    plane_sizes(ids, count, mattes, 0, sizes);
+    mark_sums(f, 0, 1, ids, count, sums);
     double joint = best_colour(sums, sizes, count, max_value);
     for (int i = 0; i < count; i++) {
         float *first = alpha_from_sums(&sums[i], sizes[i], joint);
@@ -693,7 +743,7 @@ static void solve_luma(um_matte_fit *f, const int *ids, int count, um_matte **ma
         free(first);
         sums_free(&sums[i]);
     }
-    double seen = mark_sums(f, 0, ids, count, mattes, sums, sizes);
+    double seen = mark_sums(f, 0, 1, ids, count, sums);
     double colour = seen >= MIN_SEEN_SHARE ? best_colour(sums, sizes, count, max_value)
                                            : spread_colour(f, ids, count);
     if (colour < 0)
@@ -721,15 +771,14 @@ static void solve_luma(um_matte_fit *f, const int *ids, int count, um_matte **ma
     free(sizes);
 }
 
-/* A colour plane after luma: a from luma, W from (1). */
-static void solve_colour_plane(const um_matte_fit *f, int p, const int *ids, int count,
+/* A colour plane after luma, from its sums: a from luma, W from (1). */
+static void solve_colour_plane(const um_matte_fit *f, int p, const int *ids, int count, fit_sums *sums,
                                um_matte **mattes)
 {
-    fit_sums *sums = um_xcalloc((size_t)count, sizeof(*sums));
     size_t *sizes = um_xcalloc((size_t)count, sizeof(size_t));
     float **alphas = um_xcalloc((size_t)count, sizeof(float *));
     int max_value = (1 << f->depth) - 1;
-    mark_sums(f, p, ids, count, mattes, sums, sizes);
+    plane_sizes(ids, count, mattes, p, sizes);
     for (int i = 0; i < count; i++)
         alphas[i] = plane_alpha(f, &f->spots[ids[i]], mattes[ids[i]]->alpha[0], p);
     double colour = colour_with_alpha(sums, alphas, sizes, count, (max_value + 1) / 2);
@@ -739,9 +788,22 @@ static void solve_colour_plane(const um_matte_fit *f, int p, const int *ids, int
         m->alpha[p] = alphas[i];
         sums_free(&sums[i]);
     }
-    free(sums);
     free(sizes);
     free(alphas);
+}
+
+/* The colour planes after luma; their sums are taken in one pass, for
+ * the cores to share. */
+static void solve_colour_planes(const um_matte_fit *f, const int *ids, int count, um_matte **mattes)
+{
+    int planes = f->nb_planes - 1;
+    if (planes < 1)
+        return;
+    fit_sums *sums = um_xcalloc((size_t)count * planes, sizeof(*sums));
+    mark_sums(f, 1, planes, ids, count, sums);
+    for (int p = 1; p < f->nb_planes; p++)
+        solve_colour_plane(f, p, ids, count, &sums[(size_t)(p - 1) * count], mattes);
+    free(sums);
 }
 
 void um_matte_fit_solve(um_matte_fit *f, um_matte **mattes)
@@ -762,10 +824,10 @@ void um_matte_fit_solve(um_matte_fit *f, um_matte **mattes)
             }
         for (int i = 0; i < count; i++)
             mattes[ids[i]] = matte_new(f, &f->spots[ids[i]]);
-        if (count)
+        if (count) {
             solve_luma(f, ids, count, mattes);
-        for (int p = 1; p < f->nb_planes && count; p++)
-            solve_colour_plane(f, p, ids, count, mattes);
+            solve_colour_planes(f, ids, count, mattes);
+        }
     }
     free(ids);
     free(done);

@@ -1,0 +1,76 @@
+/* Unit tests of src/common: the parallel loop. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "unmark/common.h"
+
+#define MAX_ITEMS 1000
+
+typedef struct {
+    atomic_int runs[MAX_ITEMS];
+    pthread_t ran_on[MAX_ITEMS];
+    int sleep_us;
+} loop_record;
+
+static void record_item(void *ctx, int item)
+{
+    loop_record *r = ctx;
+    atomic_fetch_add(&r->runs[item], 1);
+    r->ran_on[item] = pthread_self();
+    if (r->sleep_us) {
+        struct timespec pause = {0, (long)r->sleep_us * 1000};
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* Items of a loop and how long each takes. */
+static const struct {
+    int n, sleep_us;
+} loop_cases[] = {{0, 0}, {1, 0}, {2, 0}, {7, 100}, {MAX_ITEMS, 0}, {40, 2000}};
+
+/* Every item runs exactly once, and the loop returns only after all. */
+static void test_parallel_for_runs_each_item_once(void **state)
+{
+    (void)state;
+    for (size_t c = 0; c < sizeof loop_cases / sizeof loop_cases[0]; c++) {
+        loop_record *r = calloc(1, sizeof(*r));
+        r->sleep_us = loop_cases[c].sleep_us;
+        um_parallel_for(loop_cases[c].n, record_item, r);
+        for (int i = 0; i < MAX_ITEMS; i++)
+            assert_int_equal(atomic_load(&r->runs[i]), i < loop_cases[c].n ? 1 : 0);
+        free(r);
+    }
+}
+
+/* Slow items are shared: with more than one core, some run on a helper. */
+static void test_parallel_for_shares_slow_items(void **state)
+{
+    (void)state;
+    if (um_parallel_threads() < 2)
+        skip();
+    loop_record *r = calloc(1, sizeof(*r));
+    r->sleep_us = 5000;
+    um_parallel_for(20, record_item, r);
+    int on_helpers = 0;
+    for (int i = 0; i < 20; i++)
+        on_helpers += !pthread_equal(r->ran_on[i], pthread_self());
+    assert_true(on_helpers > 0 && on_helpers < 20);
+    free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parallel_for_runs_each_item_once),
+        cmocka_unit_test(test_parallel_for_shares_slow_items),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
