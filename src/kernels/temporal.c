@@ -26,6 +26,8 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "unmark/common.h"
+
 /* Below this opacity a sample was left untouched by the restoration. */
 #define MIN_ALPHA (0.1f / 255.0f)
 /* A filled sample (opacity above a_max) is a guess: its variance in
@@ -82,25 +84,6 @@ static float read_bilinear(const float *p, int w, int h, float x, float y)
     return top * (1 - fy) + bottom * fy;
 }
 
-/* Mean squared difference between cur and prev moved by (sx, sy) over the
- * used samples on the search grid at least reach from the border (the
- * same samples for every shift up to reach); infinite when too few. */
-static float shifted_cost(const float *cur, const float *prev, const uint8_t *use, int w, int h,
-                          int reach, int sx, int sy)
-{
-    double sum = 0;
-    int n = 0;
-    for (int y = reach; y < h - reach; y += SEARCH_STEP)
-        for (int x = reach; x < w - reach; x += SEARCH_STEP) {
-            if (use && !use[(size_t)y * w + x])
-                continue;
-            float d = cur[(size_t)y * w + x] - prev[(size_t)(y + sy) * w + x + sx];
-            sum += d * d;
-            n++;
-        }
-    return n >= MIN_SEARCH_SAMPLES ? (float)(sum / n) : INFINITY;
-}
-
 /* Where, within half a sample of (0, 0), the quadratic fitted to the 3x3
  * costs c[dy + 1][dx + 1] around the best shift has its least, into
  * (*x, *y): (0, 0) along an axis whose costs are not clearly curved (a flat
@@ -134,23 +117,54 @@ static void refine(const float c[3][3], float *x, float *y)
     *y = *y < -0.5f ? -0.5f : *y > 0.5f ? 0.5f : *y;
 }
 
-/* The cost of shift (sx, sy), infinite beyond reach. */
-static float cost_at(const float *cur, const float *prev, const uint8_t *use, int w, int h, int reach,
-                     int sx, int sy)
+/* The samples a shift's cost is measured on: the used ones on the search
+ * grid at least reach from the border, the same for every shift up to
+ * reach, listed once per search instead of tested once per shift. */
+typedef struct {
+    size_t *at; /* y * w + x */
+    int n;
+} search_grid;
+
+static search_grid grid_of(const uint8_t *use, int w, int h, int reach)
 {
-    if (abs(sx) > reach || abs(sy) > reach)
+    search_grid g = {NULL, 0};
+    if (w <= 2 * reach || h <= 2 * reach)
+        return g;
+    size_t most = (size_t)((w - 2 * reach + SEARCH_STEP - 1) / SEARCH_STEP) *
+                  (size_t)((h - 2 * reach + SEARCH_STEP - 1) / SEARCH_STEP);
+    g.at = um_xmalloc(most * sizeof(size_t));
+    for (int y = reach; y < h - reach; y += SEARCH_STEP)
+        for (int x = reach; x < w - reach; x += SEARCH_STEP)
+            if (!use || use[(size_t)y * w + x])
+                g.at[g.n++] = (size_t)y * w + x;
+    return g;
+}
+
+/* Mean squared difference between cur and prev moved by (sx, sy) over the
+ * grid's samples; infinite when too few, or beyond reach. */
+static float cost_at(const float *cur, const float *prev, const search_grid *g, int w, int reach, int sx,
+                     int sy)
+{
+    if (abs(sx) > reach || abs(sy) > reach || g->n < MIN_SEARCH_SAMPLES)
         return INFINITY;
-    return shifted_cost(cur, prev, use, w, h, reach, sx, sy);
+    const float *moved = prev + (ptrdiff_t)sy * w + sx;
+    double sum = 0;
+    for (int i = 0; i < g->n; i++) {
+        float d = cur[g->at[i]] - moved[g->at[i]];
+        sum += d * d;
+    }
+    return (float)(sum / g->n);
 }
 
 float um_kernel_shift_estimate(const float *cur, const float *prev, const uint8_t *use, int w, int h,
                                float guess_x, float guess_y, int radius, int reach, float *dx, float *dy)
 {
     int cx = (int)lrintf(guess_x), cy = (int)lrintf(guess_y), bx = 0, by = 0;
-    float still = cost_at(cur, prev, use, w, h, reach, 0, 0), best = still;
+    search_grid g = grid_of(use, w, h, reach);
+    float still = cost_at(cur, prev, &g, w, reach, 0, 0), best = still;
     for (int sy = cy - radius; sy <= cy + radius; sy++)
         for (int sx = cx - radius; sx <= cx + radius; sx++) {
-            float c = cost_at(cur, prev, use, w, h, reach, sx, sy);
+            float c = cost_at(cur, prev, &g, w, reach, sx, sy);
             if (c < best) {
                 best = c;
                 bx = sx;
@@ -165,12 +179,15 @@ float um_kernel_shift_estimate(const float *cur, const float *prev, const uint8_
     }
     *dx = (float)bx;
     *dy = (float)by;
-    if (!isfinite(best))
+    if (!isfinite(best)) {
+        free(g.at);
         return best;
+    }
     float around[3][3], fx, fy;
     for (int j = 0; j < 3; j++)
         for (int i = 0; i < 3; i++)
-            around[j][i] = cost_at(cur, prev, use, w, h, reach, bx + i - 1, by + j - 1);
+            around[j][i] = cost_at(cur, prev, &g, w, reach, bx + i - 1, by + j - 1);
+    free(g.at);
     refine(around, &fx, &fy);
     *dx += fx;
     *dy += fy;
