@@ -81,6 +81,12 @@ void um_kernel_mask_fill_holes(uint8_t *mask, ptrdiff_t stride, int w, int h);
 
 /* ---- reverse blending ------------------------------------------------- */
 
+/* Below this opacity the mark changes a sample by less than a tenth of a
+ * level: unblending leaves such a sample as it is (so the area around the
+ * strokes stays bit-exact), and what follows the restoration (the temporal
+ * filter, the stabiliser's untouched surroundings) counts it as untouched. */
+#define UM_KERNEL_MIN_ALPHA (0.1f / 255.0f)
+
 /*
  * Takes a mark of colour `colour` and opacity alpha (w x h floats in 0..1,
  * a_stride floats apart) out of w x h samples of one plane, in place:

@@ -28,8 +28,6 @@
 
 #include "unmark/common.h"
 
-/* Below this opacity a sample was left untouched by the restoration. */
-#define MIN_ALPHA (0.1f / 255.0f)
 /* A filled sample (opacity above a_max) is a guess: its variance in
  * noise units squared (a deviation of 6 noise levels). */
 #define FILLED_VARIANCE 36.0f
@@ -222,7 +220,7 @@ static float prediction_score(const float *cur, const float *prev, const float *
     for (int y = ay; y < ay + ah && y < h; y++)
         for (int x = ax; x < ax + aw && x < w; x++) {
             float a = alpha_at(alpha, a_stride, ax, ay, aw, ah, x, y), pred;
-            if (a < MIN_ALPHA || a > a_max)
+            if (a < UM_KERNEL_MIN_ALPHA || a > a_max)
                 continue;
             float sx = (float)x + dx, sy = (float)y + dy;
             if (!read_cubic(prev, w, h, sx, sy, &pred))
@@ -247,7 +245,7 @@ int um_kernel_temporal_filter(float *cur, float *var, const float *prev, const f
             size_t i = (size_t)y * w + x;
             float a = alpha_at(alpha, a_stride, ax, ay, aw, ah, x, y);
             float r = measurement_variance(a, a_max, noise), pred;
-            if (a < MIN_ALPHA) {
+            if (a < UM_KERNEL_MIN_ALPHA) {
                 var[i] = noise * noise;
                 continue;
             }

@@ -20,15 +20,12 @@
 
 #include <math.h>
 
-/* Below this opacity the mark changes a sample by less than a tenth of a
- * level: leave it, so the area around the strokes stays bit-exact. */
-#define MIN_ALPHA (0.1f / 255.0f)
 /* Range of the smoothing, in amplified-noise deviations. */
 #define RANGE_SIGMAS 2.0f
 
 static int inverted(float a, float a_max)
 {
-    return a >= MIN_ALPHA && a <= a_max;
+    return a >= UM_KERNEL_MIN_ALPHA && a <= a_max;
 }
 
 /* Pass 1: the inverted values into out (w x h); others copied. */

@@ -296,13 +296,14 @@ static void *unblend_scratch(um_remover *r, int w, int h)
     return r->scratch;
 }
 
-/* Inverts the blend of every restored region of the key, on every colour
- * plane the matte has. */
+/* The coding noise the restoration assumes, in the frame's sample units. */
 static float coding_noise(const um_frame *f)
 {
     return UNBLEND_NOISE * (float)(1 << (f->depth - 8));
 }
 
+/* Inverts the blend of every restored region of the key, on every colour
+ * plane the matte has. */
 static void unblend_regions(um_remover *r, const mask_key *key, um_frame *f)
 {
     float noise = coding_noise(f);

@@ -24,8 +24,6 @@
  * and how far it may reach: the inner half of the margin is compared. */
 #define SEARCH_RADIUS 6
 #define REACH (MARGIN / 2)
-/* Below this opacity the restoration left a sample as it was. */
-#define MIN_ALPHA (0.1f / 255.0f)
 #define MAX_TRACKS UM_REMOVE_MAX_BOXES
 /* The least coding noise believed, as a share of the most assumed (0.3 of
  * 2.5 levels): a perfect match says little about a single frame. */
@@ -123,7 +121,7 @@ static void track_start(track *t, const um_matte *m, const um_frame *f)
         for (int x = 0; x < t->w[0]; x++) {
             int mx = x + t->x[0] - m->px[0], my = y + t->y[0] - m->py[0];
             int inside = mx >= 0 && my >= 0 && mx < m->pw[0] && my < m->ph[0];
-            t->still[(size_t)y * t->w[0] + x] = !inside || m->alpha[0][(size_t)my * m->pw[0] + mx] < MIN_ALPHA;
+            t->still[(size_t)y * t->w[0] + x] = !inside || m->alpha[0][(size_t)my * m->pw[0] + mx] < UM_KERNEL_MIN_ALPHA;
         }
 }
 
