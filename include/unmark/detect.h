@@ -113,6 +113,9 @@ typedef struct {
     int mark;             /* which mark it is: spots whose templates match share one */
     int64_t frames;       /* frames it is present in */
     double scale;         /* scale the template matched best at */
+    int template;         /* the given template it was found as (um_detect_add_template
+                           * order), -1 when learnt */
+    double template_scale; /* the mark's size against that template's */
 } um_detect_spot;
 
 int um_detect_spot_count(const um_detector *det);

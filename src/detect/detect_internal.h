@@ -64,6 +64,8 @@ typedef struct {
     int mark;
     int discarded;
     int from_still;              /* learnt over a still picture: its box is the template's */
+    int given;                   /* found as given template `given` (-1: learnt) ... */
+    double given_scale;          /* ... at this size against it */
     int64_t born;                /* frames pushed when it was found */
     int64_t scored, missed;      /* frames scored against it, and clearly missed */
 } det_spot;
@@ -106,7 +108,8 @@ struct um_detector {
     /* templates given from outside, per scale, searched every
      * seed_interval frames over the whole frame */
     det_scaled seeds[DET_MAX_SEEDS][UM_DETECT_MAX_SCALES];
-    int nb_seeds;
+    int seed_given[DET_MAX_SEEDS];   /* the given template a seed is, -1: a learnt spot's */
+    int nb_seeds, nb_given;
     int seed_interval;
     int16_t *full_gx, *full_gy;
     /* still pictures (still.c): long-term luma samples and, in a still
@@ -143,9 +146,10 @@ det_spot *det_spot_new_window(um_detector *d, int x1, int y1, int x2, int y2, in
                               int wh);
 /* seeds.c: given templates, searched for over whole frames. */
 void det_search_seeds(um_detector *d, const uint8_t *luma);
-/* A template to search for, as gradients over w x h (detection grid). */
+/* A template to search for, as gradients over w x h (detection grid);
+ * given: which given template it is (-1: a learnt spot's). */
 void det_add_seed(um_detector *d, const int16_t *gx, const int16_t *gy, const uint8_t *support, int w,
-                  int h);
+                  int h, int given);
 void det_seeds_free(um_detector *d);
 /* still.c: the background of a still picture, and a still window's
  * difference from it (into diff, bin, mgx, mgy). -1 until enough samples. */

@@ -459,7 +459,7 @@ static void add_spot_as_seed(um_detector *d, const det_spot *s)
             gy[to] = s->tgy[from];
             support[to] = s->support[from];
         }
-    det_add_seed(d, gx, gy, support, w, h);
+    det_add_seed(d, gx, gy, support, w, h, -1);
     free(gx);
     free(gy);
     free(support);
@@ -483,6 +483,8 @@ int um_detect_create_from(um_detector **det, const um_detector *learnt, um_error
         memcpy(s->acc_gy, from->acc_gy, n * sizeof(float));
         s->nacc = from->nacc;
         s->from_still = from->from_still;
+        s->given = from->given;
+        s->given_scale = from->given_scale;
         s->template_dirty = 1;
         /* The mark may have stood elsewhere before it was learnt: look for
          * it everywhere, once per mark. */

@@ -18,10 +18,11 @@
 #define SEED_COARSE_STEP 4
 
 void det_add_seed(um_detector *d, const int16_t *gx, const int16_t *gy, const uint8_t *support, int w,
-                  int h)
+                  int h, int given)
 {
     if (d->nb_seeds >= DET_MAX_SEEDS)
         return;
+    d->seed_given[d->nb_seeds] = given;
     for (int k = 0; k < det_scales_in_use(d); k++)
         det_resample(gx, gy, support, w, h, d->o.scales[k], &d->seeds[d->nb_seeds][k]);
     d->nb_seeds++;
@@ -56,7 +57,7 @@ int um_detect_add_template(um_detector *d, const um_detect_template *t, um_error
     for (size_t i = 0; i < n; i++)
         strong[i] = abs(gx[i]) + abs(gy[i]) > thr;
     um_kernel_mask_dilate(strong, w, w, h, 1, support, w);
-    det_add_seed(d, gx, gy, support, w, h);
+    det_add_seed(d, gx, gy, support, w, h, d->nb_given++);
     free(alpha);
     free(strong);
     free(support);
@@ -108,12 +109,15 @@ static int known_spot_at(const um_detector *d, int cx, int cy)
     return 0;
 }
 
-/* A spot at the find, its template the given one. */
-static void spot_from_seed(um_detector *d, const det_scaled *t, int x, int y)
+/* A spot at the find, its template seed `seed` at scale k. */
+static void spot_from_seed(um_detector *d, int seed, int k, int x, int y)
 {
+    const det_scaled *t = &d->seeds[seed][k];
     det_spot *s = det_spot_new_at(d, x, y, x + t->w, y + t->h);
     if (!s)
         return;
+    s->given = d->seed_given[seed];
+    s->given_scale = d->o.scales[k];
     for (int j = 0; j < t->h; j++)
         for (int i = 0; i < t->w; i++) {
             int wx = x + i - s->x, wy = y + j - s->y;
@@ -148,8 +152,10 @@ void det_search_seeds(um_detector *d, const uint8_t *luma)
             }
         }
         const det_scaled *t = &d->seeds[i][bk];
+        um_log(UM_LOG_DEBUG, "detection: template %d matches best at %d,%d, scale %.2f: %.2f (needs %.2f)", i,
+               bx * d->factor, by * d->factor, d->o.scales[bk], best, SEED_MATCH);
         if (best >= SEED_MATCH && !known_spot_at(d, bx + t->w / 2, by + t->h / 2))
-            spot_from_seed(d, t, bx, by);
+            spot_from_seed(d, i, bk, bx, by);
     }
 }
 

@@ -267,6 +267,8 @@ det_spot *det_spot_new_window(um_detector *d, int x1, int y1, int x2, int y2, in
     s->tgy = um_xcalloc(n, sizeof(int16_t));
     s->support = um_xcalloc(n, 1);
     s->mark = -1;
+    s->given = -1;
+    s->given_scale = 1;
     s->born = d->frames;
     return s;
 }

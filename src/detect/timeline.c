@@ -174,6 +174,7 @@ static void add_public_spot(um_detector *d, const det_spot *s, const uint8_t *on
     memset(p, 0, sizeof(*p));
     p->frames = count;
     p->mark = s->mark;
+    p->template = s->given;
     int first = 1;
     for (int64_t t = 0; t < d->frames; t++) {
         if (!on[t])
@@ -182,6 +183,7 @@ static void add_public_spot(um_detector *d, const det_spot *s, const uint8_t *on
         if (first) {
             p->box = b;
             p->scale = d->o.scales[s->scale_idx[t]];
+            p->template_scale = s->given_scale * p->scale;
             first = 0;
         }
         p->box.x1 = b.x1 < p->box.x1 ? b.x1 : p->box.x1;
