@@ -108,6 +108,7 @@ typedef struct {
     int depth;
     int log2_chroma_w, log2_chroma_h;
     int is_rgb;
+    int full_range;  /* YUV spanning 0-255 (JPEG), not 16-235/240 */
     int has_alpha;
     uint8_t *data[4];
     ptrdiff_t linesize[4];

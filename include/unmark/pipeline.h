@@ -45,8 +45,11 @@ typedef struct {
     int detect;
     um_detect_options detect_options;
     /* Marks to look for, given (remove --template); with them, stills are
-     * searched too. */
+     * searched too. matte_templates (optional) are the same marks' mattes,
+     * one per template: a mark found as one of them in too few frames to
+     * fit its own matte (a still) is un-blended with the template's. */
     const um_detect_template *templates;
+    const um_matte_template *matte_templates;
     int nb_templates;
     /* Optional: detection already made (borrowed, not freed); no pass of
      * its own then. */
@@ -101,6 +104,13 @@ typedef struct {
  * NULL) what the input is. */
 int um_pipeline_detect(const um_pipeline_detect_job *job, um_detector **detector, double **times,
                        um_media_info *info, um_error *err);
+
+/* The matte pass on its own, after um_pipeline_detect (detect
+ * --save-template): decodes the input again and fits the matte of each of
+ * det's spots. *mattes gets one per spot (NULL where the mark shows clearly
+ * in too few frames); free each with um_matte_free, then the array. */
+int um_pipeline_fit_spot_mattes(const um_pipeline_detect_job *job, const um_detector *det,
+                                um_matte ***mattes, um_error *err);
 
 #ifdef __cplusplus
 }

@@ -114,14 +114,39 @@ int um_matte_fit_tracks_background(const um_matte_fit *fit, int spot);
  * frame may be a crop that covers um_matte_fit_needs(fit, spot, 1); from
  * one that does not, the scene behind the mark is no longer followed. */
 void um_matte_fit_add_frame(um_matte_fit *fit, int spot, const um_frame *frame);
+/* A mark's matte given from outside (detect --save-template writes it,
+ * remove --template reads it): its opacity on the luma grid, 0..255, and
+ * its colour W per plane in 8-bit units: Y, U, V (full_range: spanning
+ * 0-255, as JPEG's) or, with rgb, G, B, R. It is converted for pictures of
+ * another kind; a chroma W < 0 is unknown and taken for a white or grey
+ * mark's. */
+typedef struct {
+    int width, height;
+    const uint8_t *alpha;
+    ptrdiff_t stride;
+    double colour[3];
+    int rgb, full_range;
+} um_matte_template;
+
+/* Gives a spot the mark's matte as known beforehand (copied), `scale` times
+ * its size in the frame. A spot with too few samples to fit its own matte
+ * (a single picture) then gets the template's, placed on its samples to
+ * the sub-pixel where un-blending it leaves the least trace of the mark. */
+void um_matte_fit_set_template(um_matte_fit *fit, int spot, const um_matte_template *t, double scale);
 /* Solves every spot: mattes[i] (free with um_matte_free) or NULL where there
- * were too few samples (fewer than 6). */
+ * were too few samples (fewer than UM_MATTE_FIT_MIN_SAMPLES) and no
+ * template. */
+#define UM_MATTE_FIT_MIN_SAMPLES 6
 void um_matte_fit_solve(um_matte_fit *fit, um_matte **mattes);
 void um_matte_fit_free(um_matte_fit **fit);
 void um_matte_free(um_matte **matte);
 /* The colour W per plane (sample units; 0 for a plane the matte lacks) and
  * the frame area the matte covers. */
 void um_matte_describe(const um_matte *matte, double colour[3], um_box *crop);
+/* The matte as a template (what detect --save-template writes): t->alpha
+ * is the luma opacity over the matte's crop, owned by the caller (free()),
+ * t->colour in 8-bit units. */
+void um_matte_export(const um_matte *matte, um_matte_template *t);
 
 /* Draws the boxes' outlines on the frame instead of removing anything
  * (detect --overlay). */

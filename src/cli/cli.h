@@ -99,7 +99,8 @@ int cli_service_main(const cli_service_command *cmd, int argc, char **argv);
 /* Templates from a detect --save-template folder. */
 #define CLI_MAX_TEMPLATES 4
 typedef struct {
-    um_detect_template items[CLI_MAX_TEMPLATES];
+    um_detect_template items[CLI_MAX_TEMPLATES];   /* what detection looks for */
+    um_matte_template mattes[CLI_MAX_TEMPLATES];   /* the same marks' mattes, to un-blend */
     uint8_t *pixels[CLI_MAX_TEMPLATES];
     int count;
 } cli_templates;

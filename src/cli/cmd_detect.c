@@ -93,44 +93,106 @@ static uint8_t *upsample_matte(const um_detect_matte *m, int *w, int *h)
     return out;
 }
 
-/* --save-template DIR: per mark, its matte (markN_alpha.png: alpha x 255 at
- * frame resolution) and template.json with its colour and a placement. */
-static int save_template(const um_detector *d, const char *dir, um_error *err)
+/* Detection's first estimate of a spot's matte as a template: luma only,
+ * upsampled from its coarser grid (for a mark too rarely clear to fit). */
+static int detection_template(const um_detector *d, int spot, um_matte_template *t, um_box *at)
+{
+    um_detect_matte m;
+    if (um_detect_spot_matte(d, spot, &m) < 0 || !m.alpha)
+        return -1;
+    memset(t, 0, sizeof(*t));
+    t->alpha = upsample_matte(&m, &t->width, &t->height);
+    t->stride = t->width;
+    t->colour[0] = m.colour;
+    t->colour[1] = t->colour[2] = -1;
+    *at = (um_box){m.box.x1, m.box.y1, m.box.x1 + t->width, m.box.y1 + t->height};
+    return 0;
+}
+
+/* Of each mark's spots, the one seen in the most frames with a fitted
+ * matte (else with the most frames): best[mark], -1 where none. */
+static void best_spots(const um_detector *d, um_matte *const *mattes, int *best, int marks)
+{
+    for (int k = 0; k < marks; k++)
+        best[k] = -1;
+    for (int i = 0; i < um_detect_spot_count(d); i++) {
+        const um_detect_spot *s = um_detect_spot_get(d, i);
+        if (s->mark < 0 || s->mark >= marks)
+            continue;
+        int b = best[s->mark];
+        int better = b < 0 || (mattes[i] && !mattes[b]) ||
+                     (!mattes[i] == !mattes[b] && s->frames > um_detect_spot_get(d, b)->frames);
+        if (better)
+            best[s->mark] = i;
+    }
+}
+
+/* Writes one mark's alpha picture and its entry in template.json. */
+static int write_mark(FILE *json, const char *dir, int mark, const um_matte_template *t, um_box at,
+                      int comma, um_error *err)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/mark%d_alpha.png", dir, mark);
+    if (um_media_save_grey_png(path, t->alpha, t->width, t->height, t->stride, err) < 0)
+        return -1;
+    fprintf(json, "%s{\"mark\":%d,\"alpha\":\"mark%d_alpha.png\",\"width\":%d,\"height\":%d,"
+                  "\"colour\":[%.2f,%.2f,%.2f],\"rgb\":%s,\"range\":\"%s\",\"colour_luma\":%.1f,\"box\":[%d,%d,%d,%d]}",
+            comma ? "," : "", mark, mark, t->width, t->height, t->colour[0], t->colour[1], t->colour[2],
+            t->rgb ? "true" : "false", t->full_range ? "pc" : "tv", t->colour[0], at.x1, at.y1, at.x2, at.y2);
+    return 0;
+}
+
+#define TEMPLATE_MAX_MARKS 64
+
+/* --save-template DIR: per mark, its matte (markN_alpha.png: opacity x 255
+ * on the luma grid, as fitted over the video) and template.json with its
+ * colour per plane and where it stood. */
+static int save_template(const um_pipeline_detect_job *job, const um_detector *d, const char *dir,
+                         um_error *err)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         um_error_set(err, UM_ERR_OUTPUT, "cannot create the template folder %s: %s", dir, strerror(errno));
         return -1;
     }
+    um_matte **mattes = NULL;
+    if (um_pipeline_fit_spot_mattes(job, d, &mattes, err) < 0)
+        return -1;
+    int spots = um_detect_spot_count(d), best[TEMPLATE_MAX_MARKS], written = 0, result = 0;
+    best_spots(d, mattes, best, TEMPLATE_MAX_MARKS);
     char path[4096];
     snprintf(path, sizeof(path), "%s/template.json", dir);
     FILE *json = fopen(path, "w");
     if (!json) {
         um_error_set(err, UM_ERR_OUTPUT, "cannot write %s: %s", path, strerror(errno));
-        return -1;
+        result = -1;
+    } else {
+        fprintf(json, "{\"model\":\"J = a W + (1 - a) I, per plane\",\"marks\":[");
     }
-    fprintf(json, "{\"model\":\"J = a W + (1 - a) I, luma\",\"marks\":[");
-    int written = 0, result = 0, seen[64] = {0};
-    for (int i = 0; i < um_detect_spot_count(d) && result == 0; i++) {
-        const um_detect_spot *s = um_detect_spot_get(d, i);
-        um_detect_matte m;
-        if (s->mark < 0 || s->mark >= 64 || seen[s->mark] || um_detect_spot_matte(d, i, &m) < 0 || !m.alpha)
+    for (int k = 0; k < TEMPLATE_MAX_MARKS && json && result == 0; k++) {
+        um_matte_template t;
+        um_box at;
+        double colour[3];
+        if (best[k] < 0)
             continue;
-        seen[s->mark] = 1;
-        int w, h;
-        uint8_t *alpha = upsample_matte(&m, &w, &h);
-        snprintf(path, sizeof(path), "%s/mark%d_alpha.png", dir, s->mark);
-        result = um_media_save_grey_png(path, alpha, w, h, w, err);
-        free(alpha);
-        fprintf(json, "%s{\"mark\":%d,\"alpha\":\"mark%d_alpha.png\",\"width\":%d,\"height\":%d,"
-                      "\"colour_luma\":%.1f,\"box\":[%d,%d,%d,%d]}",
-                written++ ? "," : "", s->mark, s->mark, w, h, m.colour, s->box.x1, s->box.y1, s->box.x2,
-                s->box.y2);
+        if (mattes[best[k]]) {
+            um_matte_export(mattes[best[k]], &t);
+            um_matte_describe(mattes[best[k]], colour, &at);
+        } else if (detection_template(d, best[k], &t, &at) < 0) {
+            continue;
+        }
+        result = write_mark(json, dir, k, &t, at, written++, err);
+        free((void *)t.alpha);
     }
-    fprintf(json, "]}\n");
-    if (fclose(json) != 0 && result == 0) {
-        um_error_set(err, UM_ERR_OUTPUT, "cannot write %s/template.json", dir);
-        return -1;
+    if (json) {
+        fprintf(json, "]}\n");
+        if (fclose(json) != 0 && result == 0) {
+            um_error_set(err, UM_ERR_OUTPUT, "cannot write %s/template.json", dir);
+            result = -1;
+        }
     }
+    for (int i = 0; i < spots; i++)
+        um_matte_free(&mattes[i]);
+    free(mattes);
     return result;
 }
 
@@ -218,7 +280,7 @@ int cli_detect(int argc, char **argv)
         return cli_fail(&err);
     cli_progress_done();
     int code = overlay ? write_overlay(&job, d, overlay, overwrite) : 0;
-    if (code == 0 && template_dir && save_template(d, template_dir, &err) < 0)
+    if (code == 0 && template_dir && save_template(&job, d, template_dir, &err) < 0)
         code = cli_fail(&err);
     if (code == 0 && json)
         print_json(d, &info, times);

@@ -186,6 +186,7 @@ int cli_remove(int argc, char **argv)
             return cli_fail(&err);
         }
         a.job.templates = templates.items;
+        a.job.matte_templates = templates.mattes;
         a.job.nb_templates = templates.count;
     }
     a.job.progress = cli_progress_update;

@@ -37,8 +37,8 @@ static const char remove_help[] =
     "Detection (videos):\n"
     "  --detect auto|none   find the watermark in the video first (default auto; see\n"
     "                       unmark help detect), and remove it wherever it shows\n"
-    "  --template DIR       look for the mark saved by detect --save-template (a still\n"
-    "                       image too)\n"
+    "  --template DIR       look for the mark saved by detect --save-template; on a\n"
+    "                       still image too, which is then un-blended with its matte\n"
     "  --scales, --no-multiscale, --max-area, --memory-limit   as for detect\n"
     "  --method auto|unblend|inpaint   how a detected mark is taken out (default auto):\n"
     "                       auto inverts the blend with the mark's matte, fitted\n"
@@ -93,8 +93,8 @@ static const char detect_help[] =
     "                       multi-scale would pass it, single-scale is used and logged\n"
     "  --overlay OUT.mp4    also write the video with the boxes drawn, for a person to\n"
     "                       look at (--overwrite to replace it)\n"
-    "  --save-template DIR  write each mark's estimated alpha matte (markN_alpha.png)\n"
-    "                       and colour (template.json)\n"
+    "  --save-template DIR  write each mark's matte, fitted over the video: its alpha\n"
+    "                       (markN_alpha.png) and colour per plane (template.json)\n"
     "  --hwdec auto|cuda|none, -q, -v, --help\n";
 
 static const char probe_help[] =

@@ -257,6 +257,13 @@ enum AVPixelFormat um_media_working_format(enum AVPixelFormat fmt)
     return deep ? AV_PIX_FMT_YUV444P16 : AV_PIX_FMT_YUV444P;
 }
 
+/* The J formats are full range YUV whatever the frame's range field says. */
+static int is_jpeg_format(int format)
+{
+    return format == AV_PIX_FMT_YUVJ420P || format == AV_PIX_FMT_YUVJ422P || format == AV_PIX_FMT_YUVJ444P ||
+           format == AV_PIX_FMT_YUVJ440P || format == AV_PIX_FMT_YUVJ411P;
+}
+
 void um_media_frame_view(const AVFrame *frame, um_frame *view)
 {
     const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(frame->format);
@@ -268,6 +275,7 @@ void um_media_frame_view(const AVFrame *frame, um_frame *view)
     view->log2_chroma_w = d->log2_chroma_w;
     view->log2_chroma_h = d->log2_chroma_h;
     view->is_rgb = (d->flags & AV_PIX_FMT_FLAG_RGB) != 0;
+    view->full_range = !view->is_rgb && (frame->color_range == AVCOL_RANGE_JPEG || is_jpeg_format(frame->format));
     view->has_alpha = (d->flags & AV_PIX_FMT_FLAG_ALPHA) != 0;
     for (int p = 0; p < view->nb_planes && p < 4; p++) {
         view->data[p] = frame->data[p];

@@ -153,6 +153,7 @@ static void lay_out(const um_frame *frame, um_box area, kept_crop *k)
     v->log2_chroma_w = frame->log2_chroma_w;
     v->log2_chroma_h = frame->log2_chroma_h;
     v->is_rgb = frame->is_rgb;
+    v->full_range = frame->full_range;
     v->has_alpha = frame->has_alpha;
     v->x0 = area.x1;
     v->y0 = area.y1;

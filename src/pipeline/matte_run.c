@@ -239,7 +239,7 @@ static int collect(const um_pipeline_job *job, um_media_reader *reader, collect_
     return 0;
 }
 
-static void log_matte(const um_detector *det, int s, const um_matte *m, int samples)
+static void log_matte(const um_detector *det, int s, const um_matte *m, int samples, int given)
 {
     const um_detect_spot *spot = um_detect_spot_get(det, s);
     if (!m) {
@@ -250,14 +250,26 @@ static void log_matte(const um_detector *det, int s, const um_matte *m, int samp
     double colour[3];
     um_box crop;
     um_matte_describe(m, colour, &crop);
-    um_log(UM_LOG_INFO, "matte: mark %d at %d,%d fitted from %d frames: colour %.1f %.1f %.1f",
-           spot->mark, crop.x1, crop.y1, samples, colour[0], colour[1], colour[2]);
+    if (given)
+        um_log(UM_LOG_INFO, "matte: mark %d at %d,%d: its template, placed on %d frame%s: colour %.1f %.1f %.1f",
+               spot->mark, crop.x1, crop.y1, samples, samples == 1 ? "" : "s", colour[0], colour[1], colour[2]);
+    else
+        um_log(UM_LOG_INFO, "matte: mark %d at %d,%d fitted from %d frames: colour %.1f %.1f %.1f",
+               spot->mark, crop.x1, crop.y1, samples, colour[0], colour[1], colour[2]);
 }
 
-/* Declares every spot to the fit and lists the frames to sample, in
- * decoding order. */
-static void plan_samples(const um_detector *det, um_matte_fit *fit, const um_crop_cache *cache,
-                         sample_ref **refs, int *count)
+/* The matte template of spot s, when it was found as a given template
+ * whose matte the job has; else NULL. */
+static const um_matte_template *given_matte(const um_pipeline_job *job, const um_detector *det, int s)
+{
+    int t = um_detect_spot_get(det, s)->template;
+    return job->matte_templates && t >= 0 && t < job->nb_templates ? &job->matte_templates[t] : NULL;
+}
+
+/* Declares every spot to the fit (with its template, when it was found as
+ * one) and lists the frames to sample, in decoding order. */
+static void plan_samples(const um_pipeline_job *job, const um_detector *det, um_matte_fit *fit,
+                         const um_crop_cache *cache, sample_ref **refs, int *count)
 {
     for (int s = 0; s < um_detect_spot_count(det); s++) {
         int64_t example;
@@ -267,6 +279,9 @@ static void plan_samples(const um_detector *det, um_matte_fit *fit, const um_cro
         if (example >= 0)
             um_detect_box_shape(det, example, box_at(det, example, s, box, NULL), &shape, &stride);
         int index = um_matte_fit_add_spot(fit, box, um_detect_spot_get(det, s)->mark, shape, stride);
+        if (given_matte(job, det, s))
+            um_matte_fit_set_template(fit, index, given_matte(job, det, s),
+                                      um_detect_spot_get(det, s)->template_scale);
         /* A tracked background follows every frame from the first, so its
          * samples need not favour the kept ones. */
         int tracked = never_leaves(det, s);
@@ -289,13 +304,14 @@ int um_pipeline_fit_mattes(const um_pipeline_job *job, const um_detector *det, c
         goto fail;
     const um_media_info *info = um_media_reader_info(reader);
     fit = um_matte_fit_new(info->width, info->height);
-    plan_samples(det, fit, cache, &refs, &count);
+    plan_samples(job, det, fit, cache, &refs, &count);
     collect_state c = {fit, cache, refs, count, 0, spots};
     if (collect(job, reader, &c, err) < 0)
         goto fail;
     um_matte_fit_solve(fit, mattes);
     for (int s = 0; s < spots; s++)
-        log_matte(det, s, mattes[s], um_matte_fit_samples(fit, s));
+        log_matte(det, s, mattes[s], um_matte_fit_samples(fit, s),
+                  mattes[s] && given_matte(job, det, s) && um_matte_fit_samples(fit, s) < UM_MATTE_FIT_MIN_SAMPLES);
     *out = mattes;
     mattes = NULL;
     result = 0;
@@ -307,4 +323,17 @@ fail:
     um_matte_fit_free(&fit);
     um_media_reader_close(&reader);
     return result;
+}
+
+int um_pipeline_fit_spot_mattes(const um_pipeline_detect_job *detect, const um_detector *det,
+                                um_matte ***mattes, um_error *err)
+{
+    um_pipeline_job job;
+    um_pipeline_job_init(&job);
+    job.input = detect->input;
+    job.media = detect->media;
+    job.progress = detect->progress;
+    job.progress_opaque = detect->progress_opaque;
+    job.cancel = detect->cancel;
+    return um_pipeline_fit_mattes(&job, det, NULL, mattes, err);
 }

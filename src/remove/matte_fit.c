@@ -44,7 +44,6 @@
 #define ALIGN_RANGE 3
 #define MIN_ALIGNMENT 0.8
 #define INPAINT_RADIUS 5
-#define MIN_SAMPLES 6
 #define MAX_SAMPLES 64
 
 typedef struct {
@@ -62,12 +61,16 @@ typedef struct {
     um_background_pose last_pose;
     um_background_pose at[MAX_SAMPLES];
     uint8_t placed[MAX_SAMPLES];
+    /* The mark's matte known beforehand (its alpha a copy), for a spot
+     * with too few samples to fit its own; scale: its size here. */
+    um_matte_template given;
+    double given_scale;
 } fit_spot;
 
 struct um_matte_fit {
     int width, height;
     /* plane layout, from the first sample */
-    int nb_planes, depth, log2_w, log2_h, is_rgb, known_layout;
+    int nb_planes, depth, log2_w, log2_h, is_rgb, full_range, known_layout;
     fit_spot *spots;
     int nb_spots;
 };
@@ -123,6 +126,21 @@ int um_matte_fit_add_spot(um_matte_fit *f, um_box box, int mark, const uint8_t *
     return f->nb_spots++;
 }
 
+void um_matte_fit_set_template(um_matte_fit *f, int spot, const um_matte_template *t, double scale)
+{
+    if (spot < 0 || spot >= f->nb_spots)
+        return;
+    fit_spot *s = &f->spots[spot];
+    free((void *)s->given.alpha);
+    s->given = *t;
+    uint8_t *alpha = um_xmalloc((size_t)t->width * t->height);
+    for (int y = 0; y < t->height; y++)
+        memcpy(alpha + (size_t)y * t->width, t->alpha + (ptrdiff_t)y * t->stride, (size_t)t->width);
+    s->given.alpha = alpha;
+    s->given.stride = t->width;
+    s->given_scale = scale > 0 ? scale : 1;
+}
+
 /* Plane p's subsampling against the luma grid. */
 static void plane_shift(const um_matte_fit *f, int p, int *lw, int *lh)
 {
@@ -175,6 +193,7 @@ static void learn_layout(um_matte_fit *f, const um_frame *frame)
     f->log2_w = frame->log2_chroma_w;
     f->log2_h = frame->log2_chroma_h;
     f->is_rgb = frame->is_rgb;
+    f->full_range = frame->full_range;
     f->known_layout = 1;
 }
 
@@ -528,6 +547,9 @@ static um_matte *matte_new(const um_matte_fit *f, const fit_spot *s)
     m->crop = s->crop;
     m->mark = s->box;
     m->nb_planes = f->nb_planes;
+    m->depth = f->depth;
+    m->is_rgb = f->is_rgb;
+    m->full_range = f->full_range;
     for (int p = 0; p < f->nb_planes; p++)
         plane_rect(f, p, s->crop, &m->px[p], &m->py[p], &m->pw[p], &m->ph[p]);
     return m;
@@ -806,6 +828,27 @@ static void solve_colour_planes(const um_matte_fit *f, const int *ids, int count
     free(sums);
 }
 
+/* A spot's matte from its template, placed on its samples: its planes'
+ * opacities the placed one averaged onto their grids, as a fit's. */
+static um_matte *matte_from_template(const um_matte_fit *f, const fit_spot *s)
+{
+    um_matte *m = matte_new(f, s);
+    double colour[3];
+    um_template_colours(&s->given, f->is_rgb, f->full_range, f->depth, colour);
+    int w = s->crop.x2 - s->crop.x1, h = s->crop.y2 - s->crop.y1;
+    um_box near = {s->box.x1 - s->crop.x1, s->box.y1 - s->crop.y1, s->box.x2 - s->crop.x1,
+                   s->box.y2 - s->crop.y1};
+    m->alpha[0] = um_xmalloc((size_t)w * h * sizeof(float));
+    um_template_place(&s->given, s->given_scale, colour[0], (const uint16_t *const *)s->samples[0], s->n, w, h,
+                      near, m->alpha[0]);
+    m->colour[0] = (float)colour[0];
+    for (int p = 1; p < f->nb_planes; p++) {
+        m->alpha[p] = plane_alpha(f, s, m->alpha[0], p);
+        m->colour[p] = (float)colour[p];
+    }
+    return m;
+}
+
 void um_matte_fit_solve(um_matte_fit *f, um_matte **mattes)
 {
     int *ids = um_xmalloc((size_t)(f->nb_spots ? f->nb_spots : 1) * sizeof(int));
@@ -819,7 +862,7 @@ void um_matte_fit_solve(um_matte_fit *f, um_matte **mattes)
         for (int i = first; i < f->nb_spots; i++)
             if (!done[i] && f->spots[i].mark == f->spots[first].mark) {
                 done[i] = 1;
-                if (f->spots[i].n >= MIN_SAMPLES)
+                if (f->spots[i].n >= UM_MATTE_FIT_MIN_SAMPLES)
                     ids[count++] = i;
             }
         for (int i = 0; i < count; i++)
@@ -829,6 +872,9 @@ void um_matte_fit_solve(um_matte_fit *f, um_matte **mattes)
             solve_colour_planes(f, ids, count, mattes);
         }
     }
+    for (int i = 0; i < f->nb_spots && f->known_layout; i++)
+        if (!mattes[i] && f->spots[i].given.alpha && f->spots[i].n > 0 && f->spots[i].region)
+            mattes[i] = matte_from_template(f, &f->spots[i]);
     free(ids);
     free(done);
 }
@@ -848,6 +894,7 @@ void um_matte_fit_free(um_matte_fit **fit)
             for (int t = 0; t < f->spots[i].n; t++)
                 free(f->spots[i].samples[p][t]);
         free(f->spots[i].region);
+        free((void *)f->spots[i].given.alpha);
         um_background_free(&f->spots[i].background);
     }
     free(f->spots);
@@ -864,6 +911,24 @@ void um_matte_free(um_matte **matte)
         free(m->alpha[p]);
     free(m);
     *matte = NULL;
+}
+
+void um_matte_export(const um_matte *m, um_matte_template *t)
+{
+    int w = m->pw[0], h = m->ph[0];
+    uint8_t *alpha = um_xmalloc((size_t)w * h);
+    for (size_t k = 0; k < (size_t)w * h; k++)
+        alpha[k] = (uint8_t)lrint(255 * fmin(1, fmax(0, m->alpha[0][k])));
+    memset(t, 0, sizeof(*t));
+    t->width = w;
+    t->height = h;
+    t->alpha = alpha;
+    t->stride = w;
+    t->rgb = m->is_rgb;
+    t->full_range = m->full_range;
+    double unit = (double)(1 << m->depth) / 256;
+    for (int p = 0; p < 3; p++)
+        t->colour[p] = p < m->nb_planes ? m->colour[p] / unit : -1;
 }
 
 void um_matte_describe(const um_matte *m, double colour[3], um_box *crop)

@@ -17,7 +17,22 @@ struct um_matte {
     int pw[MATTE_MAX_PLANES], ph[MATTE_MAX_PLANES]; /* its size in each plane */
     float *alpha[MATTE_MAX_PLANES]; /* opacity per plane sample, 0..1 */
     float colour[MATTE_MAX_PLANES]; /* W per plane, in sample units */
+    int depth;                      /* bits per sample */
+    int is_rgb;                     /* planes are G, B, R */
+    int full_range;                 /* YUV spanning 0-255 */
 };
+
+/*
+ * Placing a known matte (matte_template.c): places template t on n samples
+ * of a mark (their plane-0 crops, w x h), whose detected box within the
+ * crop is `near`, at first `scale` times the template's size, with W =
+ * colour (sample units); writes the placed opacity over the crop to out.
+ */
+/* The template's W on a picture's planes (is_rgb: G, B, R; else YUV,
+ * full_range or not), in units of depth-bit samples. */
+void um_template_colours(const um_matte_template *t, int is_rgb, int full_range, int depth, double out[3]);
+void um_template_place(const um_matte_template *t, double scale, double colour, const uint16_t *const *luma,
+                       int n, int w, int h, um_box near, float *out);
 
 /*
  * The background behind a mark that never leaves its place (background.c):

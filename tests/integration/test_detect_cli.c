@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,8 +151,9 @@ static void test_detect_overlay(void **state)
     it_result_free(&r);
 }
 
-/* --save-template writes the matte as a PNG the size its JSON says, with
- * the mark's colour: the test mark is white (luma ~235). */
+/* --save-template writes the fitted matte as a PNG the size its JSON says
+ * (the mark, 80 x 25, and a margin), with the mark's colour on every plane:
+ * the test mark is white (luma ~235, neutral chroma). */
 static void test_detect_save_template(void **state)
 {
     const char *dir = it_join(*state, "tpl");
@@ -168,17 +170,27 @@ static void test_detect_save_template(void **state)
     assert_int_equal(it_json_number(json, "height", &h), 0);
     assert_int_equal(it_json_number(json, "colour_luma", &colour), 0);
     assert_true(colour > 190 && colour <= 255);
+    const char *planes = strstr(json, "\"colour\":[");
+    assert_non_null(planes);
+    double y, u, v;
+    assert_int_equal(sscanf(planes, "\"colour\":[%lf,%lf,%lf]", &y, &u, &v), 3);
+    assert_true(fabs(y - colour) < 0.1);
+    assert_true(fabs(u - 128) < 8 && fabs(v - 128) < 8);
+    assert_true(it_json_has(json, "\"rgb\":false"));
     it_props p;
     assert_int_equal(it_probe(it_join(dir, "mark0_alpha.png"), &p), 0);
     assert_int_equal(p.width, (int)w);
     assert_int_equal(p.height, (int)h);
-    assert_true(w >= 70 && w <= 100 && h >= 20 && h <= 40);
+    assert_true(w >= 80 && w <= 110 && h >= 25 && h <= 50);
     free(json);
 }
 
 /* A template saved from the video finds the mark in a still, which has no
- * time to learn from: with it the mark's area changes, without it nothing
- * does beyond the PNG round trip. */
+ * time to learn from, and un-blends it: against the picture under the mark
+ * (under_mark.png) the result is far closer than a fill of the mark's
+ * shape (--method inpaint); measured: mean difference 4.7 against 11.3
+ * (47.7 with the mark).
+ * Without a template nothing changes beyond the PNG round trip. */
 static void test_remove_still_with_template(void **state)
 {
     const char *dir = it_join(*state, "tpl");
@@ -186,23 +198,36 @@ static void test_remove_still_with_template(void **state)
     IT_RUN(&r, "detect", it_media("marked.mp4"), "--save-template", dir, "-q");
     IT_EXPECT_STATUS(&r, 0);
     it_result_free(&r);
-    char with[512], without[512];
+    char with[512], filled[512], without[512];
     snprintf(with, sizeof(with), "%s", it_join(*state, "with.png"));
+    snprintf(filled, sizeof(filled), "%s", it_join(*state, "filled.png"));
     snprintf(without, sizeof(without), "%s", it_join(*state, "without.png"));
     IT_RUN(&r, "remove", it_media("marked.png"), "-o", with, "--template", dir, "-q");
+    IT_EXPECT_STATUS(&r, 0);
+    it_result_free(&r);
+    IT_RUN(&r, "remove", it_media("marked.png"), "-o", filled, "--template", dir, "--method", "inpaint", "-q");
     IT_EXPECT_STATUS(&r, 0);
     it_result_free(&r);
     IT_RUN(&r, "remove", it_media("marked.png"), "-o", without, "-q");
     IT_EXPECT_STATUS(&r, 0);
     it_result_free(&r);
-    it_rect box = {20, 24, 70, 18};
-    it_cmp a, b;
-    assert_int_equal(it_compare_luma(with, it_media("marked.png"), box, 8, &a), 0);
+    it_rect box = {21, 19, 80, 25};
+    it_cmp marked, a, fill, b;
+    assert_int_equal(it_compare_luma(it_media("marked.png"), it_media("under_mark.png"), box, 8, &marked), 0);
+    assert_int_equal(it_compare_luma(with, it_media("under_mark.png"), box, 8, &a), 0);
+    assert_int_equal(it_compare_luma(filled, it_media("under_mark.png"), box, 8, &fill), 0);
     assert_int_equal(it_compare_luma(without, it_media("marked.png"), box, 8, &b), 0);
-    assert_true(a.f[0].mad_in > 10);        /* the mark was filled */
-    assert_true(a.f[0].psnr_out > 40);      /* and nothing else */
-    assert_true(b.f[0].mad_in < 1);         /* no template: left alone */
+    if (getenv("UNMARK_TEST_VERBOSE"))
+        printf("still: mean difference in the box %.2f marked, %.2f un-blended, %.2f filled\n",
+               marked.f[0].mad_in, a.f[0].mad_in, fill.f[0].mad_in);
+    assert_true(marked.f[0].mad_in > 15);               /* the mark is there */
+    assert_true(a.f[0].mad_in < 0.6 * fill.f[0].mad_in); /* un-blended, not filled */
+    assert_true(a.f[0].mad_in < 6);
+    assert_true(a.f[0].psnr_out >= marked.f[0].psnr_out - 0.01); /* nothing else changed */
+    assert_true(b.f[0].mad_in < 1);                     /* no template: left alone */
+    it_cmp_free(&marked);
     it_cmp_free(&a);
+    it_cmp_free(&fill);
     it_cmp_free(&b);
     IT_RUN(&r, "remove", it_media("marked.png"), "-o", it_join(*state, "x.png"), "--template",
            it_join(*state, "missing"), "-q");

@@ -29,7 +29,8 @@ X264="-c:v libx264 -preset ultrafast -crf 18"
 MEDIA_VERSION=3
 MEDIA_FILES="cfr.mp4 vfr.mkv noaudio.mp4 twoaudio.mkv pcm.mov rot90.mp4 odd.mkv tenbit.mp4
 long.mp4 image.png image.jpg image.webp mask.png mask_small.png empty.mp4 text.mp4
-truncated.mp4 corrupt.mp4 huge.y4m unsupported.mkv audioonly.wav pattern.png moving.mp4 marked.mp4 marked.png"
+truncated.mp4 corrupt.mp4 huge.y4m unsupported.mkv audioonly.wav pattern.png moving.mp4 marked.mp4 marked.png
+under_mark.png"
 if [ "$(cat .media-version 2>/dev/null || true)" != "$MEDIA_VERSION" ]; then
     rm -f -- $MEDIA_FILES
     echo "$MEDIA_VERSION" > .media-version
@@ -168,6 +169,12 @@ fi
 if need marked.png; then
     $FF -i marked.mp4 -vf "select=eq(n\,10)" -frames:v 1 "$(tmpname marked.png)"
     commit marked.png
+fi
+
+# under_mark.png: frame 10 of moving.mp4, the picture under marked.png's mark.
+if need under_mark.png; then
+    $FF -i moving.mp4 -vf "select=eq(n\,10)" -frames:v 1 "$(tmpname under_mark.png)"
+    commit under_mark.png
 fi
 
 # long.mp4: the exception to "small and short": 640x360, 8 s, for the
