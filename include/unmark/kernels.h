@@ -111,12 +111,13 @@ void um_kernel_unblend_u16(uint16_t *plane, ptrdiff_t stride, const float *alpha
 /*
  * The translation (dx, dy) that best maps prev onto cur, prev(x + dx,
  * y + dy) ~ cur(x, y), to a fraction of a sample: the integer shift, within
- * radius of (guess_x, guess_y) and at most reach either way, with the least
- * mean squared difference over the samples at least reach from the border
- * where use (w x h, or NULL for all) is nonzero, refined by a parabola
- * through its neighbours. No motion, (0, 0), unless a shift matches
- * clearly better than standing still. Returns the mean squared difference
- * left, infinite when too few samples count (then the shift means nothing).
+ * radius of (guess_x, guess_y) and at most reach either way, whose
+ * difference varies least (a change of brightness is not motion) over the
+ * samples at least reach from the border where use (w x h, or NULL for all)
+ * is nonzero, refined by a parabola through its neighbours. No motion,
+ * (0, 0), unless a shift matches clearly better than standing still.
+ * Returns the difference's variance left, infinite when too few samples
+ * count (then the shift means nothing).
  */
 float um_kernel_shift_estimate(const float *cur, const float *prev, const uint8_t *use, int w, int h,
                                float guess_x, float guess_y, int radius, int reach, float *dx,
@@ -130,6 +131,8 @@ float um_kernel_shift_estimate(const float *cur, const float *prev, const uint8_
  * y + dy), weighted by their variances: the sample's is the coding noise
  * (noise, in sample units) amplified by 1 / (1 - a), or a guess's where
  * a > a_max (it was filled); the prediction's is prev_var's plus drift.
+ * The prediction takes on the change of brightness the samples left alone
+ * show (exposure, a fade), so the area does not lag behind the picture.
  * A disagreement beyond three deviations keeps the sample as it is, and
  * when the inverted samples disagree with their predictions far more than
  * their variances explain on average (the motion is wrong here), nothing

@@ -13,6 +13,8 @@
  *   - the prediction's: the variance the filter already holds for the
  *     sample a frame ago, plus the drift the motion model misses (measured
  *     on the untouched pixels around the mark).
+ * The prediction also takes on the picture's change of brightness, as the
+ * untouched samples around the mark show it.
  * Where the two disagree by more than their variances explain (something
  * moved on its own, the scene cut), the prediction is dropped and the
  * sample starts afresh, so nothing is dragged along.
@@ -138,20 +140,26 @@ static search_grid grid_of(const uint8_t *use, int w, int h, int reach)
     return g;
 }
 
-/* Mean squared difference between cur and prev moved by (sx, sy) over the
- * grid's samples; infinite when too few, or beyond reach. */
+/* The variance of the difference between cur and prev moved by (sx, sy)
+ * over the grid's samples: its mean squared part but for the mean, which
+ * is the picture getting brighter or darker (exposure, the encoder's
+ * quality from frame to frame), not motion. Over a smooth shading a shift
+ * would otherwise pass for a change of brightness. Infinite when too few
+ * samples, or beyond reach. */
 static float cost_at(const float *cur, const float *prev, const search_grid *g, int w, int reach, int sx,
                      int sy)
 {
     if (abs(sx) > reach || abs(sy) > reach || g->n < MIN_SEARCH_SAMPLES)
         return INFINITY;
     const float *moved = prev + (ptrdiff_t)sy * w + sx;
-    double sum = 0;
+    double sum = 0, sum2 = 0;
     for (int i = 0; i < g->n; i++) {
         float d = cur[g->at[i]] - moved[g->at[i]];
-        sum += d * d;
+        sum += d;
+        sum2 += d * d;
     }
-    return (float)(sum / g->n);
+    double mean = sum / g->n;
+    return (float)(sum2 / g->n - mean * mean);
 }
 
 float um_kernel_shift_estimate(const float *cur, const float *prev, const uint8_t *use, int w, int h,
@@ -208,12 +216,37 @@ static float alpha_at(const float *alpha, ptrdiff_t a_stride, int ax, int ay, in
     return inside ? alpha[(y - ay) * a_stride + (x - ax)] : 0.0f;
 }
 
-/* How well prev, moved, predicts the inverted samples of cur: their mean
- * squared disagreement in units of the variance expected (about 1 when the
- * motion is right), infinite when no sample can be predicted. */
+/* How much brighter cur is than prev moved by (dx, dy), on average over
+ * the samples the restoration left alone: the picture's own change of
+ * brightness (exposure, the encoder's quality from frame to frame), which
+ * the restored samples share and a prediction must follow, or the merged
+ * area would lag behind the picture around it. */
+static float brightness_change(const float *cur, const float *prev, int w, int h, float dx, float dy,
+                               const float *alpha, ptrdiff_t a_stride, int ax, int ay, int aw, int ah)
+{
+    /* A mean: the nearest sample, on the search grid, is enough. */
+    int mx = (int)lrintf(dx), my = (int)lrintf(dy);
+    double sum = 0;
+    int n = 0;
+    for (int y = 0; y < h; y += SEARCH_STEP)
+        for (int x = 0; x < w; x += SEARCH_STEP) {
+            int px = x + mx, py = y + my;
+            if (px < 0 || py < 0 || px >= w || py >= h ||
+                alpha_at(alpha, a_stride, ax, ay, aw, ah, x, y) >= UM_KERNEL_MIN_ALPHA)
+                continue;
+            sum += cur[(size_t)y * w + x] - prev[(size_t)py * w + px];
+            n++;
+        }
+    return n ? (float)(sum / n) : 0.0f;
+}
+
+/* How well prev, moved and brightened by offset, predicts the inverted
+ * samples of cur: their mean squared disagreement in units of the variance
+ * expected (about 1 when the motion is right), infinite when no sample can
+ * be predicted. */
 static float prediction_score(const float *cur, const float *prev, const float *prev_var, int w, int h,
-                              float dx, float dy, const float *alpha, ptrdiff_t a_stride, int ax,
-                              int ay, int aw, int ah, float a_max, float noise, float drift)
+                              float dx, float dy, float offset, const float *alpha, ptrdiff_t a_stride,
+                              int ax, int ay, int aw, int ah, float a_max, float noise, float drift)
 {
     double sum = 0;
     int n = 0;
@@ -225,7 +258,7 @@ static float prediction_score(const float *cur, const float *prev, const float *
             float sx = (float)x + dx, sy = (float)y + dy;
             if (!read_cubic(prev, w, h, sx, sy, &pred))
                 continue;
-            float d = cur[(size_t)y * w + x] - pred;
+            float d = cur[(size_t)y * w + x] - pred - offset;
             sum += d * d / (read_bilinear(prev_var, w, h, sx, sy) + drift +
                             measurement_variance(a, a_max, noise));
             n++;
@@ -237,7 +270,8 @@ int um_kernel_temporal_filter(float *cur, float *var, const float *prev, const f
                               int h, float dx, float dy, const float *alpha, ptrdiff_t a_stride, int ax,
                               int ay, int aw, int ah, float a_max, float noise, float drift)
 {
-    if (prev && !(prediction_score(cur, prev, prev_var, w, h, dx, dy, alpha, a_stride, ax, ay, aw, ah,
+    float offset = prev ? brightness_change(cur, prev, w, h, dx, dy, alpha, a_stride, ax, ay, aw, ah) : 0;
+    if (prev && !(prediction_score(cur, prev, prev_var, w, h, dx, dy, offset, alpha, a_stride, ax, ay, aw, ah,
                                    a_max, noise, drift) <= MAX_SCORE))
         prev = NULL;
     for (int y = 0; y < h; y++)
@@ -254,6 +288,7 @@ int um_kernel_temporal_filter(float *cur, float *var, const float *prev, const f
                 var[i] = r;
                 continue;
             }
+            pred += offset;
             float p = read_bilinear(prev_var, w, h, sx, sy) + drift;
             float d = cur[i] - pred;
             if (d * d > GATE * GATE * (p + r)) {

@@ -182,26 +182,28 @@ static float still_variance(const track *t)
 
 /* The motion since the last frame into the track, the coding noise's
  * variance and the drift the motion leaves unexplained (variance, luma
- * units); -1 when the two frames cannot be matched. The noise is what the
- * best match ever left (both frames carry their own), at most what the
- * restoration assumed; the rest of a frame's difference is drift. */
+ * units); -1 when the two frames cannot be matched. What the match leaves
+ * is the variance of the difference (its mean, a change of brightness, the
+ * filter follows). The noise is what the best match ever left (both frames
+ * carry their own), at most what the restoration assumed; the rest of a
+ * frame's difference is drift. */
 static float follow(track *t, float noise)
 {
     float dx, dy;
-    float mse = um_kernel_shift_estimate(t->next_value[0], t->value[0], t->still, t->w[0], t->h[0], t->dx,
+    float left = um_kernel_shift_estimate(t->next_value[0], t->value[0], t->still, t->w[0], t->h[0], t->dx,
                                          t->dy, SEARCH_RADIUS, REACH, &dx, &dy);
-    if (!isfinite(mse))
+    if (!isfinite(left))
         return -1;
     t->dx = dx;
     t->dy = dy;
     float floor = MIN_NOISE_SHARE * noise;
-    float measured = mse / 2 > floor * floor ? mse / 2 : floor * floor;
+    float measured = left / 2 > floor * floor ? left / 2 : floor * floor;
     if (t->noise2 < 0 || measured < t->noise2)
         t->noise2 = measured;
     if (t->noise2 > noise * noise)
         t->noise2 = noise * noise;
-    float drift = mse - 2.0f * t->noise2;
-    if (drift > MAX_DRIFT * t->noise2 && mse > MAX_UNEXPLAINED * 2.0f * still_variance(t))
+    float drift = left - 2.0f * t->noise2;
+    if (drift > MAX_DRIFT * t->noise2 && left > MAX_UNEXPLAINED * 2.0f * still_variance(t))
         return -1;
     return drift > 0 ? drift : 0;
 }

@@ -569,22 +569,29 @@ static void test_mask_fill_holes_table(void **state)
 typedef struct {
     const char *name;
     double dx, dy;      /* the picture's true motion */
-    int textured;       /* 0: a flat picture, whose motion cannot be seen */
+    int textured;       /* 0: a flat picture, whose motion cannot be seen; 2: a shading */
+    float brighter;     /* levels the picture gained since prev */
     float want_x, want_y;
 } shift_case;
 
+/* A shading that got brighter matches itself moved along the slope as well
+ * as standing still: brightness is not motion. */
 static const shift_case shift_cases[] = {
-    {"still", 0, 0, 1, 0, 0},
-    {"integer", 3, -2, 1, 3, -2},
-    {"half", 0.5, 0, 1, 0.5f, 0},
-    {"fraction", -1.3, 0.7, 1, -1.3f, 0.7f},
-    {"flat", 4, 1, 0, 0, 0},
+    {"still", 0, 0, 1, 0, 0, 0},
+    {"integer", 3, -2, 1, 0, 3, -2},
+    {"half", 0.5, 0, 1, 0, 0.5f, 0},
+    {"fraction", -1.3, 0.7, 1, 0, -1.3f, 0.7f},
+    {"flat", 4, 1, 0, 0, 0, 0},
+    {"shading, brighter", 0, 0, 2, 3, 0, 0},
+    {"moving, brighter", 3, -2, 1, 4, 3, -2},
 };
 
-/* A smooth texture (wavelength 9..23 px), or a flat grey with a ramp too
- * gentle to register under the noise. */
+/* A smooth texture (wavelength 9..23 px), a flat grey with a ramp too
+ * gentle to register under the noise, or a shading of 0.5 level a pixel. */
 static float shift_picture(int textured, double x, double y)
 {
+    if (textured == 2)
+        return 60.0f + (float)(0.5 * x + 0.3 * y);
     if (!textured)
         return 100.0f + (float)(0.01 * x);
     return (float)(128 + 40 * sin(x / 3.7 + 0.5 * sin(y / 5.1)) + 30 * cos(y / 2.9 - x / 7.3));
@@ -612,7 +619,7 @@ static void test_shift_estimate_cases(void **state)
         const shift_case *c = &shift_cases[i];
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++) {
-                cur[y * W + x] = shift_picture(c->textured, x, y) + shift_noise(&rng);
+                cur[y * W + x] = shift_picture(c->textured, x, y) + c->brighter + shift_noise(&rng);
                 prev[y * W + x] = shift_picture(c->textured, x - c->dx, y - c->dy) + shift_noise(&rng);
             }
         float dx = 99, dy = 99;
@@ -625,6 +632,33 @@ static void test_shift_estimate_cases(void **state)
     /* Too few samples to compare: nothing to go by. */
     float dx, dy;
     assert_true(isinf(um_kernel_shift_estimate(cur, prev, NULL, 20, 20, 0, 0, 2, 8, &dx, &dy)));
+}
+
+/* A restored area whose picture got brighter (exposure, a fade) follows it
+ * at once: the prediction takes on the change the untouched samples around
+ * show. Merged with the old brightness instead, the area would lag by half
+ * the change (100 + 3 / 2: equal variances). */
+static void test_temporal_filter_follows_brightness(void **state)
+{
+    (void)state;
+    enum { W = 48, H = 32, AX = 12, AY = 8, AW = 24, AH = 16 };
+    static float cur[W * H], var[W * H], prev[W * H], prev_var[W * H], alpha[AW * AH];
+    for (int k = 0; k < AW * AH; k++)
+        alpha[k] = 0.75f;
+    for (int k = 0; k < W * H; k++) {
+        prev[k] = 100;
+        prev_var[k] = 4; /* the inverted samples' own: (0.5 / (1 - 0.75))^2 */
+        cur[k] = 103;
+    }
+    int merged = um_kernel_temporal_filter(cur, var, prev, prev_var, W, H, 0, 0, alpha, AW, AX, AY, AW, AH,
+                                           0.9f, 0.5f, 0.0f);
+    assert_int_equal(merged, 1);
+    for (int y = AY; y < AY + AH; y++)
+        for (int x = AX; x < AX + AW; x++) {
+            if (fabsf(cur[y * W + x] - 103) > 0.01f)
+                fail_msg("(%d, %d) is %.2f, want 103", x, y, cur[y * W + x]);
+            assert_true(var[y * W + x] < 4); /* merged, not started afresh */
+        }
 }
 
 int main(void)
@@ -641,6 +675,7 @@ int main(void)
         cmocka_unit_test(test_mask_dilate_radius_past_plane),
         cmocka_unit_test(test_mask_fill_holes_table),
         cmocka_unit_test(test_shift_estimate_cases),
+        cmocka_unit_test(test_temporal_filter_follows_brightness),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
