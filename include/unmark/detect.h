@@ -43,6 +43,10 @@ typedef struct {
     int max_gap;              /* frames of missed detection filled inside a run; default 5 */
     double jump_threshold;    /* a move farther than this fraction of the frame
                                  diagonal is a jump to another spot; default 0.15 */
+    int single_picture;       /* the input is one picture (the pipeline sets it): a
+                                 given template is then also matched by the
+                                 directions of its edges, so that a faint mark
+                                 crossed by a strong edge is found; default 0 */
 } um_detect_options;
 
 void um_detect_options_init(um_detect_options *o);

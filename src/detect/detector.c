@@ -22,6 +22,7 @@
 #define SEED_SEARCH_SECONDS 0.5
 /* Frames matching this well feed the spot's evidence. */
 #define EVIDENCE_SCORE 0.6
+#define DIRECTIONS_CAP 0.6
 #define DETECTION_SHORT_SIDE 320
 
 void um_detect_options_init(um_detect_options *o)
@@ -182,15 +183,14 @@ static void refresh_templates(um_detector *d, det_spot *s)
         det_resample(s->tgx, s->tgy, s->support, s->w, s->h, d->o.scales[k], &s->scaled[k]);
 }
 
-static void try_offset(const um_detector *d, const det_scaled *t, int cw, int ch, int ideal_x,
-                       int ideal_y, int dx, int dy, double *best, int *bx, int *by)
+static void try_offset(const det_scaled *t, const int16_t *gx, const int16_t *gy, int cw, int ch,
+                       int ideal_x, int ideal_y, int dx, int dy, double *best, int *bx, int *by)
 {
     int ox = ideal_x + dx, oy = ideal_y + dy;
     if (ox < 1 || oy < 1 || ox + t->w > cw - 1 || oy + t->h > ch - 1)
         return;
     size_t at = (size_t)oy * cw + ox;
-    double v = um_kernel_gradient_ncc(t->gx, t->gy, t->w, t->support, t->w, d->fgx + at, d->fgy + at,
-                                      cw, t->w, t->h);
+    double v = um_kernel_gradient_ncc(t->gx, t->gy, t->w, t->support, t->w, gx + at, gy + at, cw, t->w, t->h);
     if (v > *best) {
         *best = v;
         *bx = dx;
@@ -198,10 +198,37 @@ static void try_offset(const um_detector *d, const det_scaled *t, int cw, int ch
     }
 }
 
-/* Best correlation of one scaled template with the frame near its spot. */
-static double score_scale(um_detector *d, const det_spot *s, const det_scaled *t, const uint8_t *luma,
-                          int *best_dx, int *best_dy, int *window_at)
+/* The offset (within DET_SEARCH of the ideal place) where t correlates
+ * best with the gradient field gx, gy (cw x ch), and that correlation:
+ * every other offset, then the neighbours of the best. */
+static double best_offset(const det_scaled *t, const int16_t *gx, const int16_t *gy, int cw, int ch,
+                          int ideal_x, int ideal_y, int *bx, int *by)
 {
+    double best = -2;
+    *bx = *by = 0;
+    for (int dy = -DET_SEARCH + 1; dy <= DET_SEARCH; dy += 2)
+        for (int dx = -DET_SEARCH + 1; dx <= DET_SEARCH; dx += 2)
+            try_offset(t, gx, gy, cw, ch, ideal_x, ideal_y, dx, dy, &best, bx, by);
+    int cx0 = *bx, cy0 = *by;
+    for (int dy = cy0 - 1; dy <= cy0 + 1; dy++)
+        for (int dx = cx0 - 1; dx <= cx0 + 1; dx++)
+            if ((dx != cx0 || dy != cy0) && abs(dx) <= DET_SEARCH && abs(dy) <= DET_SEARCH)
+                try_offset(t, gx, gy, cw, ch, ideal_x, ideal_y, dx, dy, &best, bx, by);
+    return best;
+}
+
+/* Best correlation of one scaled template with the frame near its spot,
+ * and (*shown) the same helped by the frame's gradient directions: in a
+ * single picture, for a given template's spot that matches less than
+ * DIRECTIONS_CAP, the
+ * directions' match counts up to DIRECTIONS_CAP, enough for the timeline to
+ * find a mark whose gradients never match well (a still of it over a
+ * bright sky, see timeline.c). Where the mark stands, and what the spot
+ * learns from the frame, stay the gradients'. */
+static double score_scale(um_detector *d, const det_spot *s, const det_scaled *t, const uint8_t *luma,
+                          int *best_dx, int *best_dy, int *window_at, double *shown)
+{
+    *shown = 0;
     int cx = s->x + s->w / 2, cy = s->y + s->h / 2;
     int x0 = cx - t->w / 2 - DET_SEARCH - 1, y0 = cy - t->h / 2 - DET_SEARCH - 1;
     int cw = t->w + 2 * DET_SEARCH + 2, ch = t->h + 2 * DET_SEARCH + 2;
@@ -216,25 +243,27 @@ static double score_scale(um_detector *d, const det_spot *s, const det_scaled *t
     if (need > d->fg_cap) {
         d->fgx = um_xrealloc(d->fgx, need * sizeof(int16_t));
         d->fgy = um_xrealloc(d->fgy, need * sizeof(int16_t));
+        d->fdx = um_xrealloc(d->fdx, need * sizeof(int16_t));
+        d->fdy = um_xrealloc(d->fdy, need * sizeof(int16_t));
         d->fg_cap = need;
     }
     um_kernel_sobel(luma + (size_t)y0 * d->dw + x0, d->dw, cw, ch, d->fgx, d->fgy, cw);
-    int ideal_x = cx - t->w / 2 - x0, ideal_y = cy - t->h / 2 - y0;
-    /* Coarse to fine: every other offset, then the neighbours of the best. */
-    double best = -2;
-    int bx = 0, by = 0;
-    for (int dy = -DET_SEARCH + 1; dy <= DET_SEARCH; dy += 2)
-        for (int dx = -DET_SEARCH + 1; dx <= DET_SEARCH; dx += 2)
-            try_offset(d, t, cw, ch, ideal_x, ideal_y, dx, dy, &best, &bx, &by);
-    int cx0 = bx, cy0 = by;
-    for (int dy = cy0 - 1; dy <= cy0 + 1; dy++)
-        for (int dx = cx0 - 1; dx <= cx0 + 1; dx++)
-            if ((dx != cx0 || dy != cy0) && abs(dx) <= DET_SEARCH && abs(dy) <= DET_SEARCH)
-                try_offset(d, t, cw, ch, ideal_x, ideal_y, dx, dy, &best, &bx, &by);
+    int ideal_x = cx - t->w / 2 - x0, ideal_y = cy - t->h / 2 - y0, bx, by;
+    double best = best_offset(t, d->fgx, d->fgy, cw, ch, ideal_x, ideal_y, &bx, &by);
+    best = best < -1 ? 0 : best;
+    *shown = best;
+    if (s->given >= 0 && d->o.single_picture && best < DIRECTIONS_CAP) {
+        memcpy(d->fdx, d->fgx, need * sizeof(int16_t));
+        memcpy(d->fdy, d->fgy, need * sizeof(int16_t));
+        um_kernel_gradient_directions(d->fdx, d->fdy, cw, cw, ch, DET_DIRECTION_FLOOR);
+        int dx, dy;
+        double directions = best_offset(t, d->fdx, d->fdy, cw, ch, ideal_x, ideal_y, &dx, &dy);
+        *shown = fmax(best, fmin(DIRECTIONS_CAP, directions));
+    }
     *best_dx = bx;
     *best_dy = by;
     *window_at = (ideal_y + by) * cw + ideal_x + bx;
-    return best < -1 ? 0 : best;
+    return best;
 }
 
 static void score_frame(um_detector *d, int64_t frame)
@@ -245,25 +274,27 @@ static void score_frame(um_detector *d, int64_t frame)
         if (s->template_dirty)
             refresh_templates(d, s);
         det_spot_reserve(s, frame + 1);
-        double best = -2;
+        double best = -2, shown = 0;
         for (int k = 0; k < det_scales_in_use(d); k++) {
             /* A clear match at the learnt size needs no other scale, and a
              * clear miss means the mark is not there at any nearby size. */
             if (k > 0 && (best >= CLEAR_MATCH || best < CLEAR_MISS))
                 break;
             int dx = 0, dy = 0, at = -1;
-            double v = score_scale(d, s, &s->scaled[k], luma, &dx, &dy, &at);
+            double v_shown, v = score_scale(d, s, &s->scaled[k], luma, &dx, &dy, &at, &v_shown);
             if (k == 0 && v >= EVIDENCE_SCORE && at >= 0 && s->scaled[0].w == s->w && s->scaled[0].h == s->h)
                 det_spot_add_evidence(s, d->fgx + at, d->fgy + at, s->scaled[0].w + 2 * DET_SEARCH + 2);
             /* Another scale must do clearly better to be believed. */
             if (v > best + (k ? 0.05 : 0)) {
                 best = v;
+                shown = v_shown;
                 s->scale_idx[frame] = (int8_t)k;
                 s->off_x[frame] = (int8_t)dx;
                 s->off_y[frame] = (int8_t)dy;
             }
         }
         s->score[frame] = (float)best;
+        s->shown[frame] = (float)shown;
         s->scored++;
         s->missed += best < CLEAR_MISS;
         if (best >= EVIDENCE_SCORE && s->scale_idx[frame] == 0)
@@ -533,6 +564,8 @@ void um_detect_free(um_detector **det)
     free(d->stack);
     free(d->components);
     free(d->fgx);
+    free(d->fdx);
+    free(d->fdy);
     free(d->fgy);
     free(d->boxes);
     free(d->box_first);

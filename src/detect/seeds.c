@@ -66,10 +66,11 @@ int um_detect_add_template(um_detector *d, const um_detect_template *t, um_error
     return 0;
 }
 
-/* Best placement of t over the whole gradient field: a coarse grid first
- * (a mark's edges correlate over a few pixels), then ever finer around the
- * best. */
-static double search_frame(const um_detector *d, const det_scaled *t, int *bx, int *by)
+/* Best placement of t over the whole gradient field (gx, gy: the frame's
+ * gradients or their directions): a coarse grid first (a mark's edges
+ * correlate over a few pixels), then ever finer around the best. */
+static double search_frame(const um_detector *d, const det_scaled *t, const int16_t *gx, const int16_t *gy,
+                           int *bx, int *by)
 {
     double best = -2;
     int cx = 1, cy = 1;
@@ -83,8 +84,8 @@ static double search_frame(const um_detector *d, const det_scaled *t, int *bx, i
                 if (y < 1 || x < 1 || y > d->dh - t->h - 1 || x > d->dw - t->w - 1)
                     continue;
                 size_t at = (size_t)y * d->dw + x;
-                double v = um_kernel_gradient_ncc(t->gx, t->gy, t->w, t->support, t->w,
-                                                  d->full_gx + at, d->full_gy + at, d->dw, t->w, t->h);
+                double v = um_kernel_gradient_ncc(t->gx, t->gy, t->w, t->support, t->w, gx + at, gy + at,
+                                                  d->dw, t->w, t->h);
                 if (v > best) {
                     best = v;
                     bestx = x;
@@ -136,14 +137,23 @@ void det_search_seeds(um_detector *d, const uint8_t *luma)
     if (!d->full_gx) {
         d->full_gx = um_xmalloc(grid * sizeof(int16_t));
         d->full_gy = um_xmalloc(grid * sizeof(int16_t));
+        d->full_dx = um_xmalloc(grid * sizeof(int16_t));
+        d->full_dy = um_xmalloc(grid * sizeof(int16_t));
     }
     um_kernel_sobel(luma, d->dw, d->dw, d->dh, d->full_gx, d->full_gy, d->dw);
+    if (d->nb_given && d->o.single_picture) {
+        memcpy(d->full_dx, d->full_gx, grid * sizeof(int16_t));
+        memcpy(d->full_dy, d->full_gy, grid * sizeof(int16_t));
+        um_kernel_gradient_directions(d->full_dx, d->full_dy, d->dw, d->dw, d->dh, DET_DIRECTION_FLOOR);
+    }
     for (int i = 0; i < d->nb_seeds; i++) {
         double best = -2;
         int bx = 0, by = 0, bk = 0;
+        int by_directions = d->seed_given[i] >= 0 && d->o.single_picture;
         for (int k = 0; k < det_scales_in_use(d); k++) {
             int x = 0, y = 0;
-            double v = search_frame(d, &d->seeds[i][k], &x, &y);
+            double v = search_frame(d, &d->seeds[i][k], by_directions ? d->full_dx : d->full_gx,
+                                    by_directions ? d->full_dy : d->full_gy, &x, &y);
             if (v > best + (k ? 0.05 : 0)) {
                 best = v;
                 bx = x;
@@ -166,4 +176,6 @@ void det_seeds_free(um_detector *d)
             det_scaled_free(&d->seeds[i][k]);
     free(d->full_gx);
     free(d->full_gy);
+    free(d->full_dx);
+    free(d->full_dy);
 }

@@ -145,6 +145,19 @@ void um_kernel_median_stack_where(const int16_t *const *stack, int n, size_t cou
     }
 }
 
+void um_kernel_gradient_directions(int16_t *gx, int16_t *gy, ptrdiff_t stride, int w, int h, int floor)
+{
+    for (int y = 0; y < h; y++) {
+        int16_t *rx = gx + y * stride, *ry = gy + y * stride;
+        for (int x = 0; x < w; x++) {
+            float m = sqrtf((float)rx[x] * rx[x] + (float)ry[x] * ry[x]);
+            float scale = UM_KERNEL_DIRECTION_UNIT / (m > (float)floor ? m : (float)floor);
+            rx[x] = (int16_t)lrintf(rx[x] * scale);
+            ry[x] = (int16_t)lrintf(ry[x] * scale);
+        }
+    }
+}
+
 double um_kernel_gradient_ncc(const int16_t *tgx, const int16_t *tgy, ptrdiff_t t_stride,
                               const uint8_t *weight, ptrdiff_t w_stride, const int16_t *fgx,
                               const int16_t *fgy, ptrdiff_t f_stride, int w, int h)

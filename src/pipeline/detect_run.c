@@ -34,7 +34,9 @@ static int open_pass(const um_pipeline_detect_job *job, const um_detector *learn
     const um_media_info *info = um_media_reader_info(*r);
     if (learnt)
         return um_detect_create_from(d, learnt, err);
-    if (um_detect_create(d, info->width, info->height, info->fps, &job->detect, err) < 0)
+    um_detect_options o = job->detect;
+    o.single_picture = info->is_image;
+    if (um_detect_create(d, info->width, info->height, info->fps, &o, err) < 0)
         return -1;
     for (int i = 0; i < job->nb_templates; i++)
         if (um_detect_add_template(*d, &job->templates[i], err) < 0)

@@ -634,6 +634,38 @@ static void test_shift_estimate_cases(void **state)
     assert_true(isinf(um_kernel_shift_estimate(cur, prev, NULL, 20, 20, 0, 0, 2, 8, &dx, &dy)));
 }
 
+typedef struct {
+    int16_t gx, gy;
+    int16_t want_x, want_y;
+} direction_case;
+
+/* Edges at or above the floor (16) become unit vectors of 256, whatever
+ * their strength; weaker ones (noise) are scaled as if they were at the
+ * floor, so stay small; none changes its direction. */
+static const direction_case direction_cases[] = {
+    {1000, 0, 256, 0}, {0, -40, 0, -256}, {300, 400, 154, 205}, {16, 0, 256, 0},
+    {8, 0, 128, 0},    {-4, 3, -64, 48},  {0, 0, 0, 0},
+};
+
+static void test_gradient_directions_table(void **state)
+{
+    (void)state;
+    enum { N = sizeof(direction_cases) / sizeof(direction_cases[0]) };
+    int16_t gx[2 * N], gy[2 * N];
+    for (int i = 0; i < N; i++) {
+        gx[i] = direction_cases[i].gx;
+        gy[i] = direction_cases[i].gy;
+        gx[N + i] = gy[N + i] = 7; /* the row past w: untouched */
+    }
+    um_kernel_gradient_directions(gx, gy, 2 * N, N, 1, 16);
+    for (int i = 0; i < N; i++) {
+        const direction_case *c = &direction_cases[i];
+        if (abs(gx[i] - c->want_x) > 1 || abs(gy[i] - c->want_y) > 1)
+            fail_msg("(%d, %d) -> (%d, %d), want (%d, %d)", c->gx, c->gy, gx[i], gy[i], c->want_x, c->want_y);
+        assert_int_equal(gx[N + i], 7);
+    }
+}
+
 /* A restored area whose picture got brighter (exposure, a fade) follows it
  * at once: the prediction takes on the change the untouched samples around
  * show. Merged with the old brightness instead, the area would lag by half
@@ -676,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_mask_fill_holes_table),
         cmocka_unit_test(test_shift_estimate_cases),
         cmocka_unit_test(test_temporal_filter_follows_brightness),
+        cmocka_unit_test(test_gradient_directions_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
