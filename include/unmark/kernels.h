@@ -112,12 +112,14 @@ void um_kernel_unblend_u16(uint16_t *plane, ptrdiff_t stride, const float *alpha
  * The translation (dx, dy) that best maps prev onto cur, prev(x + dx,
  * y + dy) ~ cur(x, y), to a fraction of a sample: the integer shift, within
  * radius of (guess_x, guess_y) and at most reach either way, whose
- * difference varies least (a change of brightness is not motion) over the
- * samples at least reach from the border where use (w x h, or NULL for all)
- * is nonzero, refined by a parabola through its neighbours. No motion,
- * (0, 0), unless a shift matches clearly better than standing still.
- * Returns the difference's variance left, infinite when too few samples
- * count (then the shift means nothing).
+ * difference varies least over the samples at least reach from the border
+ * where use (w x h, or NULL for all) is nonzero, refined by a parabola
+ * through its neighbours. The pictures are matched on their texture (less
+ * their local mean): a change of light, even or from one side, is not
+ * motion. No motion, (0, 0), unless a shift matches clearly better than
+ * standing still. Returns the variance of the plain difference at the
+ * shift, infinite when too few samples count (then the shift means
+ * nothing).
  */
 float um_kernel_shift_estimate(const float *cur, const float *prev, const uint8_t *use, int w, int h,
                                float guess_x, float guess_y, int radius, int reach, float *dx,

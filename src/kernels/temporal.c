@@ -47,6 +47,9 @@
  * that standing still leaves; a sub-sample position is sought only where
  * the differences around the best shift rise by this share of it. */
 #define MOTION_GAIN 0.85f
+/* Texture is what a shift is matched on: the picture less its mean over
+ * 9 x 9 samples. */
+#define DETAIL_RADIUS 4
 #define MIN_CURVATURE 0.2f
 
 static float catmull_rom(float p0, float p1, float p2, float p3, float t)
@@ -162,15 +165,42 @@ static float cost_at(const float *cur, const float *prev, const search_grid *g, 
     return (float)(sum2 / g->n - mean * mean);
 }
 
+/* p minus its mean over the (2 DETAIL_RADIUS + 1)^2 box around each
+ * sample (cut at the borders): the picture's texture without its shading.
+ * Over a smooth wall a change of light is a change of shading, which a
+ * shift along the slope would mimic; texture moves only with the picture. */
+static float *detail_of(const float *p, int w, int h)
+{
+    double *sum = um_xcalloc((size_t)(w + 1) * (h + 1), sizeof(double));
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            sum[(size_t)(y + 1) * (w + 1) + x + 1] = p[(size_t)y * w + x] + sum[(size_t)y * (w + 1) + x + 1] +
+                                                    sum[(size_t)(y + 1) * (w + 1) + x] - sum[(size_t)y * (w + 1) + x];
+    float *out = um_xmalloc((size_t)w * h * sizeof(float));
+    for (int y = 0; y < h; y++) {
+        int y0 = y - DETAIL_RADIUS < 0 ? 0 : y - DETAIL_RADIUS, y1 = y + DETAIL_RADIUS + 1 > h ? h : y + DETAIL_RADIUS + 1;
+        for (int x = 0; x < w; x++) {
+            int x0 = x - DETAIL_RADIUS < 0 ? 0 : x - DETAIL_RADIUS;
+            int x1 = x + DETAIL_RADIUS + 1 > w ? w : x + DETAIL_RADIUS + 1;
+            double box = sum[(size_t)y1 * (w + 1) + x1] - sum[(size_t)y0 * (w + 1) + x1] -
+                         sum[(size_t)y1 * (w + 1) + x0] + sum[(size_t)y0 * (w + 1) + x0];
+            out[(size_t)y * w + x] = p[(size_t)y * w + x] - (float)(box / ((y1 - y0) * (x1 - x0)));
+        }
+    }
+    free(sum);
+    return out;
+}
+
 float um_kernel_shift_estimate(const float *cur, const float *prev, const uint8_t *use, int w, int h,
                                float guess_x, float guess_y, int radius, int reach, float *dx, float *dy)
 {
     int cx = (int)lrintf(guess_x), cy = (int)lrintf(guess_y), bx = 0, by = 0;
     search_grid g = grid_of(use, w, h, reach);
-    float still = cost_at(cur, prev, &g, w, reach, 0, 0), best = still;
+    float *cur_detail = detail_of(cur, w, h), *prev_detail = detail_of(prev, w, h);
+    float still = cost_at(cur_detail, prev_detail, &g, w, reach, 0, 0), best = still;
     for (int sy = cy - radius; sy <= cy + radius; sy++)
         for (int sx = cx - radius; sx <= cx + radius; sx++) {
-            float c = cost_at(cur, prev, &g, w, reach, sx, sy);
+            float c = cost_at(cur_detail, prev_detail, &g, w, reach, sx, sy);
             if (c < best) {
                 best = c;
                 bx = sx;
@@ -185,19 +215,21 @@ float um_kernel_shift_estimate(const float *cur, const float *prev, const uint8_
     }
     *dx = (float)bx;
     *dy = (float)by;
-    if (!isfinite(best)) {
-        free(g.at);
-        return best;
+    float left = INFINITY;
+    if (isfinite(best)) {
+        float around[3][3], fx, fy;
+        for (int j = 0; j < 3; j++)
+            for (int i = 0; i < 3; i++)
+                around[j][i] = cost_at(cur_detail, prev_detail, &g, w, reach, bx + i - 1, by + j - 1);
+        refine(around, &fx, &fy);
+        *dx += fx;
+        *dy += fy;
+        left = cost_at(cur, prev, &g, w, reach, bx, by);
     }
-    float around[3][3], fx, fy;
-    for (int j = 0; j < 3; j++)
-        for (int i = 0; i < 3; i++)
-            around[j][i] = cost_at(cur, prev, &g, w, reach, bx + i - 1, by + j - 1);
+    free(cur_detail);
+    free(prev_detail);
     free(g.at);
-    refine(around, &fx, &fy);
-    *dx += fx;
-    *dy += fy;
-    return best;
+    return left;
 }
 
 /* The variance of a restored sample's value, in squared sample units. */

@@ -569,27 +569,34 @@ static void test_mask_fill_holes_table(void **state)
 typedef struct {
     const char *name;
     double dx, dy;      /* the picture's true motion */
-    int textured;       /* 0: a flat picture, whose motion cannot be seen; 2: a shading */
-    float brighter;     /* levels the picture gained since prev */
+    int textured;       /* 0: a flat picture, whose motion cannot be seen;
+                         * 2: a shading; 3: a vignette */
+    float brighter;     /* levels the picture gained since prev ... */
+    float lit;          /* ... and more by this much a pixel to the right */
     float want_x, want_y;
 } shift_case;
 
-/* A shading that got brighter matches itself moved along the slope as well
- * as standing still: brightness is not motion. */
+/* A shading that got brighter matches itself moved along the slope about
+ * as well as standing still, and a vignette lit more from one side matches
+ * itself moved towards it: light is not motion. */
 static const shift_case shift_cases[] = {
-    {"still", 0, 0, 1, 0, 0, 0},
-    {"integer", 3, -2, 1, 0, 3, -2},
-    {"half", 0.5, 0, 1, 0, 0.5f, 0},
-    {"fraction", -1.3, 0.7, 1, 0, -1.3f, 0.7f},
-    {"flat", 4, 1, 0, 0, 0, 0},
-    {"shading, brighter", 0, 0, 2, 3, 0, 0},
-    {"moving, brighter", 3, -2, 1, 4, 3, -2},
+    {"still", 0, 0, 1, 0, 0, 0, 0},
+    {"integer", 3, -2, 1, 0, 0, 3, -2},
+    {"half", 0.5, 0, 1, 0, 0, 0.5f, 0},
+    {"fraction", -1.3, 0.7, 1, 0, 0, -1.3f, 0.7f},
+    {"flat", 4, 1, 0, 0, 0, 0, 0},
+    {"shading, brighter", 0, 0, 2, 3, 0, 0, 0},
+    {"moving, brighter", 3, -2, 1, 4, 0, 3, -2},
+    {"vignette, lit from the right", 0, 0, 3, 0, 0.1f, 0, 0},
 };
 
 /* A smooth texture (wavelength 9..23 px), a flat grey with a ramp too
- * gentle to register under the noise, or a shading of 0.5 level a pixel. */
+ * gentle to register under the noise, a shading of 0.5 level a pixel, or a
+ * vignette (a bowl 0..16 levels deep). */
 static float shift_picture(int textured, double x, double y)
 {
+    if (textured == 3)
+        return 60.0f + (float)(0.01 * ((x - 32) * (x - 32) + (y - 24) * (y - 24)));
     if (textured == 2)
         return 60.0f + (float)(0.5 * x + 0.3 * y);
     if (!textured)
@@ -619,14 +626,15 @@ static void test_shift_estimate_cases(void **state)
         const shift_case *c = &shift_cases[i];
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++) {
-                cur[y * W + x] = shift_picture(c->textured, x, y) + c->brighter + shift_noise(&rng);
+                cur[y * W + x] = shift_picture(c->textured, x, y) + c->brighter + c->lit * (float)x +
+                                 shift_noise(&rng);
                 prev[y * W + x] = shift_picture(c->textured, x - c->dx, y - c->dy) + shift_noise(&rng);
             }
         float dx = 99, dy = 99;
         float mse = um_kernel_shift_estimate(cur, prev, NULL, W, H, 1, 1, 4, 8, &dx, &dy);
         if (!(fabsf(dx - c->want_x) <= 0.1f && fabsf(dy - c->want_y) <= 0.1f))
             fail_msg("%s: (%.2f, %.2f), want (%.2f, %.2f)", c->name, dx, dy, c->want_x, c->want_y);
-        if (c->dx == floor(c->dx) && c->dy == floor(c->dy)) /* a whole shift leaves the noise */
+        if (c->dx == floor(c->dx) && c->dy == floor(c->dy) && c->lit == 0) /* a whole shift leaves the noise */
             assert_true(mse < 0.3f);
     }
     /* Too few samples to compare: nothing to go by. */
