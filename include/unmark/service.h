@@ -22,6 +22,11 @@
 extern "C" {
 #endif
 
+/* Defaults `unmark runpod` shares: where local data goes, and how long a
+ * presigned result URL works (seconds). */
+#define UM_SERVICE_DEFAULT_DATA_DIR "unmark-data"
+#define UM_SERVICE_DEFAULT_RESULT_TTL 3600
+
 typedef struct {
     const char *listen;        /* HOST:PORT; default 127.0.0.1:8000 */
     const char *data_dir;      /* job store, uploads and results; created if missing */

@@ -20,14 +20,13 @@
 #include "service/service_internal.h"
 
 #define DEFAULT_PING_INTERVAL_MS 10000
-#define DEFAULT_RESULT_TTL 3600
 
 void um_runpod_config_init(um_runpod_config *c)
 {
     memset(c, 0, sizeof(*c));
     c->ping_interval_ms = DEFAULT_PING_INTERVAL_MS;
-    c->data_dir = "unmark-data";
-    c->result_ttl = DEFAULT_RESULT_TTL;
+    c->data_dir = UM_SERVICE_DEFAULT_DATA_DIR;
+    c->result_ttl = UM_SERVICE_DEFAULT_RESULT_TTL;
     um_media_options_init(&c->media);
 }
 

@@ -22,7 +22,6 @@
 #define DEFAULT_LISTEN "127.0.0.1:8000"
 #define DEFAULT_MAX_BODY (1 << 20)
 #define DEFAULT_MAX_UPLOAD (4LL << 30)
-#define DEFAULT_RESULT_TTL 3600
 #define DEFAULT_LEASE 30.0
 #define DEFAULT_MAX_ATTEMPTS 3
 
@@ -30,13 +29,13 @@ void um_service_config_init(um_service_config *c)
 {
     memset(c, 0, sizeof(*c));
     c->listen = DEFAULT_LISTEN;
-    c->data_dir = "unmark-data";
+    c->data_dir = UM_SERVICE_DEFAULT_DATA_DIR;
     c->workers = 1;
     c->lease = DEFAULT_LEASE;
     c->max_attempts = DEFAULT_MAX_ATTEMPTS;
     c->max_body = DEFAULT_MAX_BODY;
     c->max_upload = DEFAULT_MAX_UPLOAD;
-    c->result_ttl = DEFAULT_RESULT_TTL;
+    c->result_ttl = UM_SERVICE_DEFAULT_RESULT_TTL;
     um_storage_s3_init(&c->s3);
     um_media_options_init(&c->media);
 }
