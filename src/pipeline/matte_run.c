@@ -279,9 +279,9 @@ static void plan_samples(const um_pipeline_job *job, const um_detector *det, um_
         if (example >= 0)
             um_detect_box_shape(det, example, box_at(det, example, s, box, NULL), &shape, &stride);
         int index = um_matte_fit_add_spot(fit, box, um_detect_spot_get(det, s)->mark, shape, stride);
-        if (given_matte(job, det, s))
-            um_matte_fit_set_template(fit, index, given_matte(job, det, s),
-                                      um_detect_spot_get(det, s)->template_scale);
+        const um_matte_template *given = given_matte(job, det, s);
+        if (given)
+            um_matte_fit_set_template(fit, index, given, um_detect_spot_get(det, s)->template_scale);
         /* A tracked background follows every frame from the first, so its
          * samples need not favour the kept ones. */
         int tracked = never_leaves(det, s);

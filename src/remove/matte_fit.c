@@ -926,9 +926,8 @@ void um_matte_export(const um_matte *m, um_matte_template *t)
     t->stride = w;
     t->rgb = m->is_rgb;
     t->full_range = m->full_range;
-    double unit = (double)(1 << m->depth) / 256;
     for (int p = 0; p < 3; p++)
-        t->colour[p] = p < m->nb_planes ? m->colour[p] / unit : -1;
+        t->colour[p] = p < m->nb_planes ? m->colour[p] / um_matte_unit(m->depth) : -1;
 }
 
 void um_matte_describe(const um_matte *m, double colour[3], um_box *crop)

@@ -68,6 +68,11 @@ static void gbr_to_yuv(const double gbr[3], double yuv[3])
     yuv[2] = 128 + 0.439 * r - 0.368 * g - 0.071 * b;
 }
 
+double um_matte_unit(int depth)
+{
+    return (double)(1 << depth) / 256;
+}
+
 void um_template_colours(const um_matte_template *t, int is_rgb, int full_range, int depth, double out[3])
 {
     double given[3] = {t->colour[0], t->colour[1], t->colour[2]};
@@ -85,7 +90,7 @@ void um_template_colours(const um_matte_template *t, int is_rgb, int full_range,
         memcpy(out, given, sizeof(given));
     if (!is_rgb && full_range)
         yuv_to_full(out);
-    double unit = (double)(1 << depth) / 256, max_value = (1 << depth) - 1;
+    double unit = um_matte_unit(depth), max_value = (1 << depth) - 1;
     for (int p = 0; p < 3; p++)
         out[p] = fmin(max_value, fmax(0, out[p] * unit));
 }
@@ -126,9 +131,8 @@ static void render(const um_matte_template *t, placement p, float *out, int w, i
 {
     for (int r = 0; r < h; r++) {
         double ty = (r + 0.5 - p.y) / p.scale - 0.5;
-        for (int c = 0; c < w; c++) {
+        for (int c = 0; c < w; c++)
             out[(size_t)r * w + c] = (float)template_at(t, (c + 0.5 - p.x) / p.scale - 0.5, ty);
-        }
     }
 }
 

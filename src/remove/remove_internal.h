@@ -22,15 +22,16 @@ struct um_matte {
     int full_range;                 /* YUV spanning 0-255 */
 };
 
-/*
- * Placing a known matte (matte_template.c): places template t on n samples
- * of a mark (their plane-0 crops, w x h), whose detected box within the
- * crop is `near`, at first `scale` times the template's size, with W =
- * colour (sample units); writes the placed opacity over the crop to out.
- */
+/* Placing a known matte (matte_template.c). A template's colours are in
+ * 8-bit units; a depth-bit sample is this many of them. */
+double um_matte_unit(int depth);
 /* The template's W on a picture's planes (is_rgb: G, B, R; else YUV,
  * full_range or not), in units of depth-bit samples. */
 void um_template_colours(const um_matte_template *t, int is_rgb, int full_range, int depth, double out[3]);
+/* Places template t on n samples of a mark (their plane-0 crops, w x h),
+ * whose detected box within the crop is `near`, at first `scale` times the
+ * template's size, with W = colour (sample units); writes the placed
+ * opacity over the crop to out. */
 void um_template_place(const um_matte_template *t, double scale, double colour, const uint16_t *const *luma,
                        int n, int w, int h, um_box near, float *out);
 
