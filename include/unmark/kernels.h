@@ -160,13 +160,14 @@ void um_kernel_downscale_u16(const uint16_t *src, ptrdiff_t src_stride, int w, i
  * one-pixel border gets 0. gx and gy are w x h, g_stride elements apart. */
 void um_kernel_sobel(const uint8_t *src, ptrdiff_t src_stride, int w, int h, int16_t *gx,
                      int16_t *gy, ptrdiff_t g_stride);
-/* Rescales a gradient field in place (w x h, stride apart) to its
- * directions: g * UM_KERNEL_DIRECTION_UNIT / max(|g|, floor), so that every
- * edge counts alike, however strong, and gradients under floor (noise) stay
- * small. Correlated with a template, a faint mark is then not drowned by a
- * strong edge crossing it. */
+/* A gradient field's directions (w x h, stride apart, into dx, dy alike):
+ * g * UM_KERNEL_DIRECTION_UNIT / max(|g|, floor), so that every edge counts
+ * alike, however strong, and gradients under floor (noise) stay small.
+ * Correlated with a template, a faint mark is then not drowned by a strong
+ * edge crossing it. */
 #define UM_KERNEL_DIRECTION_UNIT 256
-void um_kernel_gradient_directions(int16_t *gx, int16_t *gy, ptrdiff_t stride, int w, int h, int floor);
+void um_kernel_gradient_directions(const int16_t *gx, const int16_t *gy, ptrdiff_t stride, int w, int h,
+                                   int floor, int16_t *dx, int16_t *dy);
 
 /* Per-element median of n arrays (n <= 64) of count values each, into out.
  * With an even n, the lower of the two middle values. */

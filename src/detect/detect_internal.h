@@ -15,12 +15,11 @@
 #define DET_SAMPLES 16         /* gradient samples in a window */
 #define DET_MIN_SAMPLES 8      /* fewest samples a window is analysed with */
 /* In a single picture a given template (remove --template) is matched
- * against the frame's gradient directions too (um_kernel_gradient_directions):
- * the user says the mark is there, and a faint mark over a bright sky must
- * not be drowned by a strong edge crossing it. (A video has other frames to
- * find it in; there, spots found by the directions were placed worse than
- * those learnt: p1 lost 0.8 dB.) Gradients under this (Sobel units: a step
- * of about 4 levels) are taken for noise. */
+ * against the frame's gradient directions too (um_kernel_gradient_directions,
+ * see detector.c and seeds.c): the user says the mark is there, and a faint
+ * mark over a bright sky must not be drowned by a strong edge crossing it.
+ * Gradients under this (Sobel units: a step of about 4 levels) are taken
+ * for noise. */
 #define DET_DIRECTION_FLOOR 16
 #define DET_SEARCH 3           /* +- detection pixels searched around a spot */
 #define DET_MAX_SEEDS 4
@@ -65,8 +64,6 @@ typedef struct {
     uint8_t *shape;              /* w x h: where the mark can be (from evidence) */
     det_shape shapes[UM_DETECT_MAX_SCALES];
     float *score;                /* per frame; NAN where not scored */
-    float *shown;                /* per frame, a given template's spot: the score
-                                  * with its directions' match (see detector.c) */
     int8_t *scale_idx;           /* per frame: best scale */
     int8_t *off_x, *off_y;       /* per frame: best offset, detection pixels */
     int64_t cap;

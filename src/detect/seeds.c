@@ -137,14 +137,15 @@ void det_search_seeds(um_detector *d, const uint8_t *luma)
     if (!d->full_gx) {
         d->full_gx = um_xmalloc(grid * sizeof(int16_t));
         d->full_gy = um_xmalloc(grid * sizeof(int16_t));
-        d->full_dx = um_xmalloc(grid * sizeof(int16_t));
-        d->full_dy = um_xmalloc(grid * sizeof(int16_t));
     }
     um_kernel_sobel(luma, d->dw, d->dw, d->dh, d->full_gx, d->full_gy, d->dw);
     if (d->nb_given && d->o.single_picture) {
-        memcpy(d->full_dx, d->full_gx, grid * sizeof(int16_t));
-        memcpy(d->full_dy, d->full_gy, grid * sizeof(int16_t));
-        um_kernel_gradient_directions(d->full_dx, d->full_dy, d->dw, d->dw, d->dh, DET_DIRECTION_FLOOR);
+        if (!d->full_dx) {
+            d->full_dx = um_xmalloc(grid * sizeof(int16_t));
+            d->full_dy = um_xmalloc(grid * sizeof(int16_t));
+        }
+        um_kernel_gradient_directions(d->full_gx, d->full_gy, d->dw, d->dw, d->dh, DET_DIRECTION_FLOOR,
+                                      d->full_dx, d->full_dy);
     }
     for (int i = 0; i < d->nb_seeds; i++) {
         double best = -2;

@@ -571,12 +571,11 @@ void det_spot_reserve(det_spot *s, int64_t frames)
     while (cap < frames)
         cap *= 2;
     s->score = um_xrealloc(s->score, (size_t)cap * sizeof(float));
-    s->shown = um_xrealloc(s->shown, (size_t)cap * sizeof(float));
     s->scale_idx = um_xrealloc(s->scale_idx, (size_t)cap);
     s->off_x = um_xrealloc(s->off_x, (size_t)cap);
     s->off_y = um_xrealloc(s->off_y, (size_t)cap);
     for (int64_t i = s->cap; i < cap; i++)
-        s->score[i] = s->shown[i] = NAN;
+        s->score[i] = NAN;
     s->cap = cap;
 }
 
@@ -608,7 +607,6 @@ void det_spot_free(det_spot *s)
     for (int k = 0; k < UM_DETECT_MAX_SCALES; k++)
         det_scaled_free(&s->scaled[k]);
     free(s->score);
-    free(s->shown);
     free(s->scale_idx);
     free(s->off_x);
     free(s->off_y);

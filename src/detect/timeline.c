@@ -318,19 +318,6 @@ static void fill_unexplained_gaps(um_detector *d, uint8_t **on)
     }
 }
 
-/* A given template's spot whose gradients never match well enough to be
- * found (a still of the mark over a bright sky, crossed by a strong edge)
- * is judged by its match helped by the frame's gradient directions (only
- * a single picture's has one: see detector.c). Only then: where the
- * gradients do match, their scores also rank the frames the matte pass
- * samples. */
-static void judge_by_directions(const um_detector *d, det_spot *s)
-{
-    if (s->given < 0 || peak_score(s, d->frames) >= MIN_PEAK_SCORE)
-        return;
-    memcpy(s->score, s->shown, (size_t)d->frames * sizeof(float));
-}
-
 void det_build_timeline(um_detector *d)
 {
     int64_t frames = d->frames;
@@ -338,7 +325,6 @@ void det_build_timeline(um_detector *d)
     for (int i = 0; i < d->nb_spots; i++) {
         det_spot *s = &d->spots[i];
         det_spot_reserve(s, frames);
-        judge_by_directions(d, s);
         det_spot_box_from_evidence(d, s);
         on[i] = um_xmalloc((size_t)(frames ? frames : 1));
         int64_t n = presence(d, s, on[i]);

@@ -145,15 +145,17 @@ void um_kernel_median_stack_where(const int16_t *const *stack, int n, size_t cou
     }
 }
 
-void um_kernel_gradient_directions(int16_t *gx, int16_t *gy, ptrdiff_t stride, int w, int h, int floor)
+void um_kernel_gradient_directions(const int16_t *gx, const int16_t *gy, ptrdiff_t stride, int w, int h,
+                                   int floor, int16_t *dx, int16_t *dy)
 {
     for (int y = 0; y < h; y++) {
-        int16_t *rx = gx + y * stride, *ry = gy + y * stride;
+        const int16_t *rx = gx + y * stride, *ry = gy + y * stride;
+        int16_t *ox = dx + y * stride, *oy = dy + y * stride;
         for (int x = 0; x < w; x++) {
             float m = sqrtf((float)rx[x] * rx[x] + (float)ry[x] * ry[x]);
             float scale = UM_KERNEL_DIRECTION_UNIT / (m > (float)floor ? m : (float)floor);
-            rx[x] = (int16_t)lrintf(rx[x] * scale);
-            ry[x] = (int16_t)lrintf(ry[x] * scale);
+            ox[x] = (int16_t)lrintf(rx[x] * scale);
+            oy[x] = (int16_t)lrintf(ry[x] * scale);
         }
     }
 }

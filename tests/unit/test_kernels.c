@@ -665,7 +665,7 @@ static void test_gradient_directions_table(void **state)
         gy[i] = direction_cases[i].gy;
         gx[N + i] = gy[N + i] = 7; /* the row past w: untouched */
     }
-    um_kernel_gradient_directions(gx, gy, 2 * N, N, 1, 16);
+    um_kernel_gradient_directions(gx, gy, 2 * N, N, 1, 16, gx, gy);
     for (int i = 0; i < N; i++) {
         const direction_case *c = &direction_cases[i];
         if (abs(gx[i] - c->want_x) > 1 || abs(gy[i] - c->want_y) > 1)
