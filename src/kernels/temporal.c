@@ -146,8 +146,8 @@ static search_grid grid_of(const uint8_t *use, int w, int h, int reach)
 /* The variance of the difference between cur and prev moved by (sx, sy)
  * over the grid's samples: its mean squared part but for the mean, which
  * is the picture getting brighter or darker (exposure, the encoder's
- * quality from frame to frame), not motion. Over a smooth shading a shift
- * would otherwise pass for a change of brightness. Infinite when too few
+ * quality from frame to frame), not motion; over a smooth shading a change
+ * of brightness would otherwise pass for a shift. Infinite when too few
  * samples, or beyond reach. */
 static float cost_at(const float *cur, const float *prev, const search_grid *g, int w, int reach, int sx,
                      int sy)
@@ -171,19 +171,22 @@ static float cost_at(const float *cur, const float *prev, const search_grid *g, 
  * shift along the slope would mimic; texture moves only with the picture. */
 static float *detail_of(const float *p, int w, int h)
 {
-    double *sum = um_xcalloc((size_t)(w + 1) * (h + 1), sizeof(double));
+    /* sum[y][x] (rows w + 1 apart): the sum of p over rows < y, columns < x. */
+    size_t row = (size_t)w + 1;
+    double *sum = um_xcalloc(row * (h + 1), sizeof(double));
     for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            sum[(size_t)(y + 1) * (w + 1) + x + 1] = p[(size_t)y * w + x] + sum[(size_t)y * (w + 1) + x + 1] +
-                                                    sum[(size_t)(y + 1) * (w + 1) + x] - sum[(size_t)y * (w + 1) + x];
+        for (int x = 0; x < w; x++) {
+            double *at = sum + (y + 1) * row + x + 1;
+            *at = p[(size_t)y * w + x] + at[-1] + at[-(ptrdiff_t)row] - at[-(ptrdiff_t)row - 1];
+        }
     float *out = um_xmalloc((size_t)w * h * sizeof(float));
     for (int y = 0; y < h; y++) {
-        int y0 = y - DETAIL_RADIUS < 0 ? 0 : y - DETAIL_RADIUS, y1 = y + DETAIL_RADIUS + 1 > h ? h : y + DETAIL_RADIUS + 1;
+        int y0 = y - DETAIL_RADIUS < 0 ? 0 : y - DETAIL_RADIUS;
+        int y1 = y + DETAIL_RADIUS + 1 > h ? h : y + DETAIL_RADIUS + 1;
         for (int x = 0; x < w; x++) {
             int x0 = x - DETAIL_RADIUS < 0 ? 0 : x - DETAIL_RADIUS;
             int x1 = x + DETAIL_RADIUS + 1 > w ? w : x + DETAIL_RADIUS + 1;
-            double box = sum[(size_t)y1 * (w + 1) + x1] - sum[(size_t)y0 * (w + 1) + x1] -
-                         sum[(size_t)y1 * (w + 1) + x0] + sum[(size_t)y0 * (w + 1) + x0];
+            double box = sum[y1 * row + x1] - sum[y0 * row + x1] - sum[y1 * row + x0] + sum[y0 * row + x0];
             out[(size_t)y * w + x] = p[(size_t)y * w + x] - (float)(box / ((y1 - y0) * (x1 - x0)));
         }
     }
