@@ -177,7 +177,7 @@ static float *detail_of(const float *p, int w, int h)
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             double *at = sum + (y + 1) * row + x + 1;
-            *at = p[(size_t)y * w + x] + at[-1] + at[-(ptrdiff_t)row] - at[-(ptrdiff_t)row - 1];
+            *at = p[(size_t)y * w + x] + at[-(ptrdiff_t)row] + at[-1] - at[-(ptrdiff_t)row - 1];
         }
     float *out = um_xmalloc((size_t)w * h * sizeof(float));
     for (int y = 0; y < h; y++) {
