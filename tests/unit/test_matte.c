@@ -1232,9 +1232,9 @@ static void test_remover_stable_in_time(void **state)
  * with +-noise levels of noise; returns the luma's mean error over the
  * mark, and adds its flicker (mean |restored change - clean change| over
  * the mark, from the frame before, kept in prev/prev_clean) to *flicker. */
-static double restore_noisy(um_remover *r, const scene *sc, double vx, double vy, const mark *m,
-                            const um_region *box, int t, int noise, uint32_t *rng, test_frame frames[2],
-                            test_frame clean[2], double *flicker)
+static double restore_moving(um_remover *r, const scene *sc, double vx, double vy, const mark *m,
+                             const um_region *box, int t, int noise, uint32_t *rng, test_frame frames[2],
+                             test_frame clean[2], double *flicker)
 {
     test_frame *f = &frames[t % 2], *c = &clean[t % 2];
     paint(c, sc, vx * t, vy * t);
@@ -1266,11 +1266,39 @@ static double restore_noisy(um_remover *r, const scene *sc, double vx, double vy
     return mean_change(f, c, m, in_mark);
 }
 
-static double restore_moving(um_remover *r, const scene *sc, double vx, double vy, const mark *m,
-                             const um_region *box, int t, uint32_t *rng, test_frame frames[2],
-                             test_frame clean[2], double *flicker)
+/* What the moving tests share: a 0.75 mark, its matte fitted from the
+ * smooth moving picture, and two frames each of restored and clean
+ * pictures (this one and the one before). */
+typedef struct {
+    mark m;
+    um_matte *matte;
+    um_region box;
+    test_frame frames[2], clean[2];
+} moving_rig;
+
+static moving_rig *moving_rig_new(void)
 {
-    return restore_noisy(r, sc, vx, vy, m, box, t, 1, rng, frames, clean, flicker);
+    moving_rig *g = calloc(1, sizeof(*g));
+    assert_non_null(g);
+    mark_init(&g->m, 0.75f);
+    g->matte = fit_mark(&g->m, 40, &smooth_moving_scene);
+    assert_non_null(g->matte);
+    g->box = matte_box(g->matte);
+    for (int i = 0; i < 2; i++) {
+        frame_init(&g->frames[i]);
+        frame_init(&g->clean[i]);
+    }
+    return g;
+}
+
+static void moving_rig_free(moving_rig *g)
+{
+    for (int i = 0; i < 2; i++) {
+        frame_free(&g->frames[i]);
+        frame_free(&g->clean[i]);
+    }
+    um_matte_free(&g->matte);
+    free(g);
 }
 
 typedef struct {
@@ -1313,16 +1341,7 @@ static void test_remover_follows_motion(void **state)
 {
     (void)state;
     enum { PAN = 12 };
-    static mark m;
-    mark_init(&m, 0.75f);
-    um_matte *matte = fit_mark(&m, 40, &smooth_moving_scene);
-    assert_non_null(matte);
-    um_region box = matte_box(matte);
-    test_frame frames[2], clean[2];
-    for (int i = 0; i < 2; i++) {
-        frame_init(&frames[i]);
-        frame_init(&clean[i]);
-    }
+    moving_rig *g = moving_rig_new();
     for (size_t k = 0; k < sizeof motion_cases / sizeof motion_cases[0]; k++) {
         const motion_case *c = &motion_cases[k];
         double flicker[2] = {0, 0}, error[2] = {0, 0}, cut[2];
@@ -1331,8 +1350,8 @@ static void test_remover_follows_motion(void **state)
             um_remover *r = merged ? remover_new(UM_METHOD_AUTO, 0) : NULL;
             for (int t = 0; t <= PAN; t++) {
                 um_remover *once = merged ? NULL : remover_new(UM_METHOD_AUTO, 0);
-                double e = restore_moving(merged ? r : once, t < PAN ? c->pan : c->cut, c->vx, c->vy, &m,
-                                          &box, t, &rng, frames, clean,
+                double e = restore_moving(merged ? r : once, t < PAN ? c->pan : c->cut, c->vx, c->vy, &g->m,
+                                          &g->box, t, 1, &rng, g->frames, g->clean,
                                           t < PAN ? &flicker[merged] : &(double){0});
                 if (t < PAN)
                     error[merged] += e / PAN;
@@ -1351,11 +1370,7 @@ static void test_remover_follows_motion(void **state)
         if (!(cut[1] < cut[0] + 0.2))
             fail_msg("%s: at the cut %.2f merged, %.2f alone", c->name, cut[1], cut[0]);
     }
-    for (int i = 0; i < 2; i++) {
-        frame_free(&frames[i]);
-        frame_free(&clean[i]);
-    }
-    um_matte_free(&matte);
+    moving_rig_free(g);
 }
 
 /*
@@ -1373,16 +1388,7 @@ static void test_remover_learns_noise_level(void **state)
 {
     (void)state;
     enum { QUIET = 10, FRAMES = 60, MEASURED = 10 };
-    static mark m;
-    mark_init(&m, 0.75f);
-    um_matte *matte = fit_mark(&m, 40, &smooth_moving_scene);
-    assert_non_null(matte);
-    um_region box = matte_box(matte);
-    test_frame frames[2], clean[2];
-    for (int i = 0; i < 2; i++) {
-        frame_init(&frames[i]);
-        frame_init(&clean[i]);
-    }
+    moving_rig *g = moving_rig_new();
     double flicker[2] = {0, 0};
     for (int merged = 0; merged < 2; merged++) {
         uint32_t rng = 11u;
@@ -1390,8 +1396,8 @@ static void test_remover_learns_noise_level(void **state)
         for (int t = 0; t < FRAMES; t++) {
             um_remover *once = merged ? NULL : remover_new(UM_METHOD_AUTO, 0);
             double ignored = 0;
-            restore_noisy(merged ? r : once, &still_scene, 2.0, 1.0, &m, &box, t, t < QUIET ? 1 : 3, &rng,
-                          frames, clean, t >= FRAMES - MEASURED ? &flicker[merged] : &ignored);
+            restore_moving(merged ? r : once, &still_scene, 2.0, 1.0, &g->m, &g->box, t, t < QUIET ? 1 : 3,
+                           &rng, g->frames, g->clean, t >= FRAMES - MEASURED ? &flicker[merged] : &ignored);
             um_remove_free(&once);
         }
         um_remove_free(&r);
@@ -1400,11 +1406,7 @@ static void test_remover_learns_noise_level(void **state)
            flicker[0] / MEASURED);
     if (!(flicker[1] < 0.8 * flicker[0]))
         fail_msg("flicker %.2f merged, %.2f alone", flicker[1], flicker[0]);
-    for (int i = 0; i < 2; i++) {
-        frame_free(&frames[i]);
-        frame_free(&clean[i]);
-    }
-    um_matte_free(&matte);
+    moving_rig_free(g);
 }
 
 /* ---- 7: the method's name ---------------------------------------------- */
