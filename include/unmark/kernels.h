@@ -148,6 +148,15 @@ float um_kernel_shift_estimate(const float *cur, const float *prev, const uint8_
 int um_kernel_temporal_filter(float *cur, float *var, const float *prev, const float *prev_var, int w,
                                int h, float dx, float dy, const float *alpha, ptrdiff_t a_stride,
                                int ax, int ay, int aw, int ah, float a_max, float noise, float drift);
+/*
+ * The same step for samples that are not fresh measurements but estimates
+ * with a variance of their own, var on entry (a result of earlier merging,
+ * as when the results of a forward and a backward pass over the frames
+ * are combined); var is updated in place.
+ */
+int um_kernel_temporal_merge(float *cur, float *var, const float *prev, const float *prev_var, int w, int h,
+                             float dx, float dy, const float *alpha, ptrdiff_t a_stride, int ax, int ay,
+                             int aw, int ah, float a_max, float noise, float drift);
 
 /* ---- detection kernels ------------------------------------------------ */
 

@@ -125,12 +125,14 @@ int um_media_reader_next(um_media_reader *reader, um_frame **frame, um_media_pac
                          um_error *err);
 /*
  * Keeps the frame last read (not a packet) beyond the next call, without a
- * copy: the decoder's buffer is shared, and the decoder takes new ones
- * meanwhile. The frame is only to be read. Release it when done.
+ * copy: the buffer is shared, and the reader takes new ones meanwhile. The
+ * held frame's samples may be changed where the reader's may: not when it
+ * was opened for analysis, whose frames are the decoder's own. Release it
+ * when done.
  */
 typedef struct um_media_held um_media_held;
 um_media_held *um_media_reader_hold(const um_media_reader *reader);
-const um_frame *um_media_held_frame(const um_media_held *held);
+um_frame *um_media_held_frame(um_media_held *held);
 void um_media_held_release(um_media_held **held);
 const um_media_info *um_media_reader_info(const um_media_reader *reader);
 /* The decode path taken, e.g. "h264 (software)" or "h264 (cuda)". */
@@ -149,7 +151,8 @@ typedef struct um_media_writer um_media_writer;
  */
 int um_media_writer_open(um_media_writer **writer, const char *path, const char *format_hint_path,
                          const um_media_reader *reader, const um_media_options *o, um_error *err);
-int um_media_writer_frame(um_media_writer *writer, um_frame *frame, um_error *err);
+/* Encodes a frame held from the writer's reader, in display order. */
+int um_media_writer_frame(um_media_writer *writer, const um_media_held *frame, um_error *err);
 int um_media_writer_packet(um_media_writer *writer, um_media_packet *packet, um_error *err);
 /* Flushes the encoders and writes the trailer. */
 int um_media_writer_finish(um_media_writer *writer, um_error *err);

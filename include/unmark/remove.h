@@ -74,9 +74,23 @@ int um_remove_create(um_remover **remover, const um_remove_config *config, int w
 #define UM_REMOVE_MAX_BOXES 16
 
 /* Fills the regions active at frame->time, and the frame's own boxes (from
- * detection; may be NULL), in place. */
+ * detection; may be NULL), in place, with what the frames before tell.
+ * Frames come in display order. */
 int um_remove_frame(um_remover *remover, um_frame *frame, const um_region *boxes, int nb_boxes,
                     um_error *err);
+/*
+ * Restored areas are settled with what the frames after them tell too:
+ * um_remove_settle rewrites a frame that went through um_remove_frame,
+ * in place, once the next um_remove_lookahead(remover) frames have been
+ * through it as well (or the video ended). Frames are settled in order; a
+ * frame settled later than that keeps what um_remove_frame gave it.
+ * The look-ahead is UM_REMOVE_LOOKAHEAD frames, or 0 with --transparent
+ * (the mask frame->removed points at is the remover's, and later frames
+ * may replace it).
+ */
+#define UM_REMOVE_LOOKAHEAD 8
+int um_remove_lookahead(const um_remover *remover);
+void um_remove_settle(um_remover *remover, um_frame *frame);
 void um_remove_free(um_remover **remover);
 
 /* ---- fitting a matte ------------------------------------------------- */

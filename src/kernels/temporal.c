@@ -279,9 +279,10 @@ static float brightness_change(const float *cur, const float *prev, int w, int h
  * samples of cur: their mean squared disagreement in units of the variance
  * expected (about 1 when the motion is right), infinite when no sample can
  * be predicted. */
-static float prediction_score(const float *cur, const float *prev, const float *prev_var, int w, int h,
-                              float dx, float dy, float offset, const float *alpha, ptrdiff_t a_stride,
-                              int ax, int ay, int aw, int ah, float a_max, float noise, float drift)
+static float prediction_score(const float *cur, const float *cur_var, const float *prev, const float *prev_var,
+                              int w, int h, float dx, float dy, float offset, const float *alpha,
+                              ptrdiff_t a_stride, int ax, int ay, int aw, int ah, float a_max, float noise,
+                              float drift)
 {
     double sum = 0;
     int n = 0;
@@ -293,27 +294,34 @@ static float prediction_score(const float *cur, const float *prev, const float *
             float sx = (float)x + dx, sy = (float)y + dy;
             if (!read_cubic(prev, w, h, sx, sy, &pred))
                 continue;
-            float d = cur[(size_t)y * w + x] - pred - offset;
-            sum += d * d / (read_bilinear(prev_var, w, h, sx, sy) + drift +
-                            measurement_variance(a, a_max, noise));
+            size_t i = (size_t)y * w + x;
+            float r = cur_var ? cur_var[i] : measurement_variance(a, a_max, noise);
+            float d = cur[i] - pred - offset;
+            sum += d * d / (read_bilinear(prev_var, w, h, sx, sy) + drift + r);
             n++;
         }
     return n ? (float)(sum / n) : INFINITY;
 }
 
-int um_kernel_temporal_filter(float *cur, float *var, const float *prev, const float *prev_var, int w,
-                              int h, float dx, float dy, const float *alpha, ptrdiff_t a_stride, int ax,
-                              int ay, int aw, int ah, float a_max, float noise, float drift)
+/* The filter's step; var holds cur's variances on entry when known, else
+ * they follow from the opacity (fresh measurements). */
+static int merge(float *cur, float *var, int known, const float *prev, const float *prev_var, int w, int h,
+                 float dx, float dy, const float *alpha, ptrdiff_t a_stride, int ax, int ay, int aw, int ah,
+                 float a_max, float noise, float drift)
 {
+    /* Two estimates that each merged many frames still differ by how each
+     * was resampled along the motion: within a frame's coding noise, that
+     * is no change of the picture. */
+    float slack = known ? 4 * noise * noise : 0;
     float offset = prev ? brightness_change(cur, prev, w, h, dx, dy, alpha, a_stride, ax, ay, aw, ah) : 0;
-    if (prev && !(prediction_score(cur, prev, prev_var, w, h, dx, dy, offset, alpha, a_stride, ax, ay, aw, ah,
-                                   a_max, noise, drift) <= MAX_SCORE))
+    if (prev && !(prediction_score(cur, known ? var : NULL, prev, prev_var, w, h, dx, dy, offset, alpha, a_stride,
+                                   ax, ay, aw, ah, a_max, noise, drift + slack) <= MAX_SCORE))
         prev = NULL;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             size_t i = (size_t)y * w + x;
             float a = alpha_at(alpha, a_stride, ax, ay, aw, ah, x, y);
-            float r = measurement_variance(a, a_max, noise), pred;
+            float r = known ? var[i] : measurement_variance(a, a_max, noise), pred;
             if (a < UM_KERNEL_MIN_ALPHA) {
                 var[i] = noise * noise;
                 continue;
@@ -326,7 +334,7 @@ int um_kernel_temporal_filter(float *cur, float *var, const float *prev, const f
             pred += offset;
             float p = read_bilinear(prev_var, w, h, sx, sy) + drift;
             float d = cur[i] - pred;
-            if (d * d > GATE * GATE * (p + r)) {
+            if (d * d > GATE * GATE * (p + r + slack)) {
                 var[i] = r;
                 continue;
             }
@@ -335,4 +343,18 @@ int um_kernel_temporal_filter(float *cur, float *var, const float *prev, const f
             var[i] = (1.0f - k) * p;
         }
     return prev != NULL;
+}
+
+int um_kernel_temporal_filter(float *cur, float *var, const float *prev, const float *prev_var, int w,
+                              int h, float dx, float dy, const float *alpha, ptrdiff_t a_stride, int ax,
+                              int ay, int aw, int ah, float a_max, float noise, float drift)
+{
+    return merge(cur, var, 0, prev, prev_var, w, h, dx, dy, alpha, a_stride, ax, ay, aw, ah, a_max, noise, drift);
+}
+
+int um_kernel_temporal_merge(float *cur, float *var, const float *prev, const float *prev_var, int w, int h,
+                             float dx, float dy, const float *alpha, ptrdiff_t a_stride, int ax, int ay,
+                             int aw, int ah, float a_max, float noise, float drift)
+{
+    return merge(cur, var, 1, prev, prev_var, w, h, dx, dy, alpha, a_stride, ax, ay, aw, ah, a_max, noise, drift);
 }

@@ -16,6 +16,11 @@ struct um_media_packet {
     const AVStream *stream;  /* the input stream it belongs to */
 };
 
+struct um_media_held {
+    AVFrame *frame;     /* a new reference to the buffers the view points into */
+    um_frame view;
+};
+
 struct um_media_reader {
     AVFormatContext *fmt;
     AVStream *video;

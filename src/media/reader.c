@@ -453,11 +453,6 @@ int um_media_reader_next(um_media_reader *r, um_frame **frame, um_media_packet *
 }
 
 const um_media_info *um_media_reader_info(const um_media_reader *r) { return &r->info; }
-struct um_media_held {
-    AVFrame *frame;     /* a new reference to the buffers the view points into */
-    um_frame view;
-};
-
 um_media_held *um_media_reader_hold(const um_media_reader *r)
 {
     um_media_held *h = um_xcalloc(1, sizeof(*h));
@@ -466,7 +461,7 @@ um_media_held *um_media_reader_hold(const um_media_reader *r)
     return h;
 }
 
-const um_frame *um_media_held_frame(const um_media_held *h) { return &h->view; }
+um_frame *um_media_held_frame(um_media_held *h) { return &h->view; }
 
 void um_media_held_release(um_media_held **h)
 {

@@ -579,13 +579,10 @@ static void apply_removed_alpha(AVFrame *rgba, const um_frame *frame)
     }
 }
 
-int um_media_writer_frame(um_media_writer *w, um_frame *frame, um_error *err)
+int um_media_writer_frame(um_media_writer *w, const um_media_held *held, um_error *err)
 {
-    AVFrame *f = w->reader->current;
-    if (!f || frame != &w->reader->view) {
-        um_error_set(err, UM_ERR_OTHER, "the writer only takes frames from its own reader");
-        return -1;
-    }
+    AVFrame *f = held->frame;
+    const um_frame *frame = &held->view;
     if (!w->enc && start_video(w, f, err) < 0)
         return -1;
     AVFrame *in = f;

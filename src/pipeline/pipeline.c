@@ -114,6 +114,10 @@ typedef struct {
     const um_detector *detections; /* the one in use: owned or the job's */
     um_matte **mattes;          /* per detected spot, NULL where filled instead */
     um_crop_cache *crops;       /* kept by detection for the matte pass, NULL without */
+    /* Frames restored but not written yet: the remover settles each with
+     * the frames after it (its look-ahead) before it goes to the encoder. */
+    um_media_held **waiting;    /* a ring of lookahead + 1 */
+    int lookahead, nb_waiting, oldest;
     int64_t frames_with_mark;
     double started, last_report;
     int64_t frames;
@@ -165,6 +169,26 @@ static int detected_regions(const run_state *s, const um_frame *frame, um_region
     return n;
 }
 
+/* Settles the oldest waiting frame and encodes it. */
+static int write_oldest(run_state *s, um_error *err)
+{
+    um_media_held *held = s->waiting[s->oldest];
+    s->waiting[s->oldest] = NULL;
+    s->oldest = (s->oldest + 1) % (s->lookahead + 1);
+    s->nb_waiting--;
+    if (s->remover && !s->job->outline)
+        um_remove_settle(s->remover, um_media_held_frame(held));
+    int ret = um_media_writer_frame(s->writer, held, err);
+    um_media_held_release(&held);
+    if (ret < 0)
+        return -1;
+    if (!s->announced)
+        announce_paths(s);
+    s->frames++;
+    report_progress(s, 0);
+    return 0;
+}
+
 static int process_frame(run_state *s, um_frame *frame, um_error *err)
 {
     um_region boxes[UM_REMOVE_MAX_BOXES];
@@ -174,12 +198,10 @@ static int process_frame(run_state *s, um_frame *frame, um_error *err)
         um_remove_outline(frame, boxes, nb_boxes);
     else if (s->remover && um_remove_frame(s->remover, frame, boxes, nb_boxes, err) < 0)
         return -1;
-    if (um_media_writer_frame(s->writer, frame, err) < 0)
-        return -1;
-    if (!s->announced)
-        announce_paths(s);
-    s->frames++;
-    report_progress(s, 0);
+    s->waiting[(s->oldest + s->nb_waiting++) % (s->lookahead + 1)] = um_media_reader_hold(s->reader);
+    while (s->nb_waiting > s->lookahead)
+        if (write_oldest(s, err) < 0)
+            return -1;
     return 0;
 }
 
@@ -196,12 +218,16 @@ static int stream_all(run_state *s, um_error *err)
         if (item < 0)
             return -1;
         if (item == UM_MEDIA_EOF)
-            return um_media_writer_finish(s->writer, err);
+            break;
         int ret = item == UM_MEDIA_FRAME ? process_frame(s, frame, err)
                                          : um_media_writer_packet(s->writer, packet, err);
         if (ret < 0)
             return -1;
     }
+    while (s->nb_waiting > 0)
+        if (write_oldest(s, err) < 0)
+            return -1;
+    return um_media_writer_finish(s->writer, err);
 }
 
 static int needs_remover(const run_state *s)
@@ -275,6 +301,8 @@ int um_pipeline_run(const um_pipeline_job *job, um_pipeline_result *result, um_e
     if (needs_remover(&s) &&
         um_remove_create(&s.remover, &job->remove, info->width, info->height, err) < 0)
         goto fail;
+    s.lookahead = s.remover && !job->outline ? um_remove_lookahead(s.remover) : 0;
+    s.waiting = um_xcalloc((size_t)s.lookahead + 1, sizeof(*s.waiting));
     if (create_temp(job->output, tmp, sizeof(tmp), err) < 0)
         goto fail;
     if (um_media_writer_open(&s.writer, tmp, job->output, s.reader, &job->media, err) < 0)
@@ -298,6 +326,9 @@ int um_pipeline_run(const um_pipeline_job *job, um_pipeline_result *result, um_e
     tmp[0] = '\0';
     ret = 0;
 fail:
+    for (int i = 0; s.waiting && i <= s.lookahead; i++)
+        um_media_held_release(&s.waiting[i]);
+    free(s.waiting);
     um_media_writer_close(&s.writer);
     um_media_reader_close(&s.reader);
     um_remove_free(&s.remover);

@@ -71,11 +71,15 @@ void um_background_free(um_background **bg);
  * and keeps this frame's result for the next. a_max and noise are the
  * restoration's (the opacity above which samples were filled, the coding
  * noise in sample units). Frames must come in order.
+ * um_stabiliser_settle rewrites a frame's restored areas with what the
+ * frames after it add (up to UM_REMOVE_LOOKAHEAD of them, those run so
+ * far); a frame it no longer keeps is left as it is.
  */
 typedef struct um_stabiliser um_stabiliser;
 
 um_stabiliser *um_stabiliser_new(void);
 void um_stabiliser_run(um_stabiliser *s, const um_matte *m, um_frame *f, float a_max, float noise);
+void um_stabiliser_settle(um_stabiliser *s, um_frame *f);
 void um_stabiliser_free(um_stabiliser **s);
 
 #endif

@@ -352,6 +352,16 @@ int um_remove_frame(um_remover *r, um_frame *f, const um_region *boxes, int nb_b
     return 0;
 }
 
+int um_remove_lookahead(const um_remover *r)
+{
+    return r->transparent ? 0 : UM_REMOVE_LOOKAHEAD;
+}
+
+void um_remove_settle(um_remover *r, um_frame *f)
+{
+    um_stabiliser_settle(r->stabiliser, f);
+}
+
 void um_remove_free(um_remover **remover)
 {
     um_remover *r = *remover;

@@ -1,10 +1,20 @@
 /*
- * Keeps restored areas steady in time: after a frame's marks are restored
+ * Keeps restored areas steady in time. After a frame's marks are restored
  * (inverted, their residue filled), each mark's area is merged with its
  * result one frame before, followed along the camera's motion, by the
- * temporal kernel (see src/kernels/temporal.c for why and how). The motion
- * is measured on the untouched pixels around the mark, a margin that is
- * kept with each result for that purpose.
+ * temporal kernel (see src/kernels/temporal.c for why and how): a forward
+ * pass, which sees only the past. The motion is measured on the untouched
+ * pixels around the mark, a margin that is kept with each result for that
+ * purpose.
+ *
+ * A frame is settled a few frames later, when what came after it is known:
+ * a backward pass runs the same filter from the newest frame down to it,
+ * along the same motion reversed, and its result is merged with the
+ * forward one (a two-filter smoother). Each sample then draws on frames on
+ * both sides: half the variance of the forward pass alone where both saw
+ * as much, and no lag. A backward pass serves the frames it passes at least
+ * LOOKAHEAD / 2 frames ahead of its start, so it runs once every
+ * LOOKAHEAD / 2 frames, not once per frame.
  *
  * A mark is followed from frame to frame while it stays where it is; when
  * it hops, or a frame is skipped, its area starts afresh. Images have no
@@ -39,15 +49,34 @@
 #define MAX_UNEXPLAINED 0.05f
 /* The coding noise is the median of what the last this many matches left. */
 #define NOISE_WINDOW 64
+/* Frames of a track kept for settling: the newest and LOOKAHEAD before. */
+#define HISTORY (UM_REMOVE_LOOKAHEAD + 1)
+
+/* One frame of a track: what the restoration left, the forward pass's
+ * result, and the settled one once a backward pass has reached it. */
+typedef struct {
+    int64_t frame;                    /* -1: empty */
+    float *measured[MATTE_MAX_PLANES]; /* the restored samples, before merging */
+    float *value[MATTE_MAX_PLANES], *var[MATTE_MAX_PLANES]; /* the forward result */
+    float *settled[MATTE_MAX_PLANES]; /* the two passes merged */
+    int ahead;                        /* frames after this one settled[] drew on; -1: not settled */
+    int linked;                       /* the forward pass merged it with the frame before */
+    float dx, dy, drift;              /* the motion from the frame before, and what it leaves */
+    float noise;                      /* the coding noise believed, sample units */
+    float a_max;                      /* the restoration's (filled above) */
+} moment;
 
 typedef struct {
     const um_matte *matte;      /* NULL: the slot is free */
-    int64_t frame;              /* the frame last filtered */
+    int64_t frame;              /* the newest frame filtered */
     um_box region;              /* luma pixels kept: the matte's crop and the margin */
     int x[MATTE_MAX_PLANES], y[MATTE_MAX_PLANES]; /* the region's corner on each plane */
     int w[MATTE_MAX_PLANES], h[MATTE_MAX_PLANES]; /* and its size */
-    float *value[MATTE_MAX_PLANES], *var[MATTE_MAX_PLANES]; /* the last result */
-    float *next_value[MATTE_MAX_PLANES], *next_var[MATTE_MAX_PLANES]; /* this frame's */
+    int log2_w[MATTE_MAX_PLANES], log2_h[MATTE_MAX_PLANES]; /* each plane's subsampling */
+    moment history[HISTORY];    /* frame k in history[k % HISTORY] */
+    float *back[2][MATTE_MAX_PLANES], *back_var[2][MATTE_MAX_PLANES]; /* the backward pass */
+    float *merge_var[MATTE_MAX_PLANES]; /* scratch for settling */
+    float *store[MATTE_MAX_PLANES];     /* one allocation per plane that all the above point into */
     uint8_t *still;             /* luma, region-sized: samples the restoration left alone */
     float dx, dy;               /* the last motion, luma pixels */
     float noise2;               /* the coding noise's variance, as measured */
@@ -66,12 +95,8 @@ um_stabiliser *um_stabiliser_new(void)
 
 static void track_clear(track *t)
 {
-    for (int p = 0; p < MATTE_MAX_PLANES; p++) {
-        free(t->value[p]);
-        free(t->var[p]);
-        free(t->next_value[p]);
-        free(t->next_var[p]);
-    }
+    for (int p = 0; p < MATTE_MAX_PLANES; p++)
+        free(t->store[p]);
     free(t->still);
     memset(t, 0, sizeof(*t));
 }
@@ -109,17 +134,28 @@ static void track_start(track *t, const um_matte *m, const um_frame *f)
     t->noise2 = -1;
     t->region = region_of(m, f);
     for (int p = 0; p < m->nb_planes; p++) {
-        int sw = um_frame_plane_log2_w(f, p), sh = um_frame_plane_log2_h(f, p);
+        int sw = t->log2_w[p] = um_frame_plane_log2_w(f, p), sh = t->log2_h[p] = um_frame_plane_log2_h(f, p);
         t->x[p] = t->region.x1 >> sw;
         t->y[p] = t->region.y1 >> sh;
         t->w[p] = -(-t->region.x2 >> sw) - t->x[p];
         t->h[p] = -(-t->region.y2 >> sh) - t->y[p];
         size_t n = (size_t)t->w[p] * t->h[p];
-        t->value[p] = um_xmalloc(n * sizeof(float));
-        t->var[p] = um_xmalloc(n * sizeof(float));
-        t->next_value[p] = um_xmalloc(n * sizeof(float));
-        t->next_var[p] = um_xmalloc(n * sizeof(float));
+        float *at = t->store[p] = um_xmalloc(n * (4 * HISTORY + 5) * sizeof(float));
+        for (int k = 0; k < HISTORY; k++) {
+            moment *h = &t->history[k];
+            h->measured[p] = at, at += n;
+            h->value[p] = at, at += n;
+            h->var[p] = at, at += n;
+            h->settled[p] = at, at += n;
+        }
+        for (int k = 0; k < 2; k++) {
+            t->back[k][p] = at, at += n;
+            t->back_var[k][p] = at, at += n;
+        }
+        t->merge_var[p] = at;
     }
+    for (int k = 0; k < HISTORY; k++)
+        t->history[k].frame = -1;
     t->still = um_xmalloc((size_t)t->w[0] * t->h[0]);
     for (int y = 0; y < t->h[0]; y++)
         for (int x = 0; x < t->w[0]; x++) {
@@ -170,15 +206,15 @@ static void write_region(um_frame *f, int p, int x0, int y0, int w, int h, const
     }
 }
 
-/* The variance of the untouched picture around the mark, this frame. */
-static float still_variance(const track *t)
+/* The variance of the untouched picture around the mark in samples. */
+static float still_variance(const track *t, const float *samples)
 {
     double sum = 0, sum2 = 0;
     size_t n = 0;
     for (size_t k = 0; k < (size_t)t->w[0] * t->h[0]; k++)
         if (t->still[k]) {
-            sum += t->next_value[0][k];
-            sum2 += (double)t->next_value[0][k] * t->next_value[0][k];
+            sum += samples[k];
+            sum2 += (double)samples[k] * samples[k];
             n++;
         }
     return n ? (float)(sum2 / n - (sum / n) * (sum / n)) : 0;
@@ -201,15 +237,16 @@ static void learn_noise(track *t, float half_left, float noise)
     t->noise2 = median < noise * noise ? median : noise * noise;
 }
 
-/* The motion since the last frame into the track, the coding noise's
- * variance and the drift the motion leaves unexplained (variance, luma
- * units); -1 when the two frames cannot be matched. What the match leaves
- * is the variance of the difference (its mean, a change of brightness, the
- * filter follows); beyond twice the noise it is drift. */
-static float follow(track *t, float noise)
+/* The motion from the frame before (its result, before) into now (what
+ * the restoration left), the coding noise's variance and the drift the
+ * motion leaves unexplained (variance, luma units); -1 when the two frames
+ * cannot be matched. What the match leaves is the variance of the
+ * difference (its mean, a change of brightness, the filter follows); beyond
+ * twice the noise it is drift. */
+static float follow(track *t, const moment *before, const moment *now, float noise)
 {
     float dx, dy;
-    float left = um_kernel_shift_estimate(t->next_value[0], t->value[0], t->still, t->w[0], t->h[0], t->dx,
+    float left = um_kernel_shift_estimate(now->measured[0], before->value[0], t->still, t->w[0], t->h[0], t->dx,
                                          t->dy, SEARCH_RADIUS, REACH, &dx, &dy);
     if (!isfinite(left))
         return -1;
@@ -218,38 +255,151 @@ static float follow(track *t, float noise)
     float floor = MIN_NOISE_SHARE * noise;
     learn_noise(t, left / 2 > floor * floor ? left / 2 : floor * floor, noise);
     float drift = left - 2.0f * t->noise2;
-    if (drift > MAX_DRIFT * t->noise2 && left > MAX_UNEXPLAINED * 2.0f * still_variance(t))
+    if (drift > MAX_DRIFT * t->noise2 && left > MAX_UNEXPLAINED * 2.0f * still_variance(t, now->measured[0]))
         return -1;
     return drift > 0 ? drift : 0;
 }
 
+/* Frame k of the track, NULL when it is not kept (never filtered, or
+ * overwritten by a newer one). */
+static moment *moment_of(track *t, int64_t k)
+{
+    if (k < 0)
+        return NULL;
+    moment *m = &t->history[k % HISTORY];
+    return m->frame == k ? m : NULL;
+}
+
+/* One step of the temporal kernel on plane p of the track: cur (with its
+ * variance in var when known, else a fresh measurement) merged with prev
+ * moved by (dx, dy) luma pixels. */
+static int merge_plane(const track *t, int p, float *cur, float *var, int known, const float *prev,
+                       const float *prev_var, float dx, float dy, float drift, float noise, float a_max)
+{
+    typedef int step_fn(float *, float *, const float *, const float *, int, int, float, float, const float *,
+                        ptrdiff_t, int, int, int, int, float, float, float);
+    step_fn *step = known ? um_kernel_temporal_merge : um_kernel_temporal_filter;
+    const um_matte *m = t->matte;
+    return step(cur, var, prev, prev_var, t->w[p], t->h[p], dx / (float)(1 << t->log2_w[p]),
+                dy / (float)(1 << t->log2_h[p]), m->alpha[p], m->pw[p], m->px[p] - t->x[p], m->py[p] - t->y[p],
+                m->pw[p], m->ph[p], a_max, noise, drift);
+}
+
+/* The forward pass: frame f's area, as the restoration left it, merged
+ * with the track's result one frame before. */
 void um_stabiliser_run(um_stabiliser *s, const um_matte *m, um_frame *f, float a_max, float noise)
 {
     if (m->nb_planes > f->nb_planes)
         return;
     track *t = track_for(s, m, f);
+    moment *now = &t->history[f->index % HISTORY], *before = moment_of(t, f->index - 1);
+    now->frame = f->index;
+    now->ahead = -1;
+    now->a_max = a_max;
     for (int p = 0; p < m->nb_planes; p++)
-        read_region(f, p, t->x[p], t->y[p], t->w[p], t->h[p], t->next_value[p]);
-    int continues = t->frame >= 0 && t->frame == f->index - 1;
-    float drift = continues ? follow(t, noise) : -1;
-    if (drift < 0) {
+        read_region(f, p, t->x[p], t->y[p], t->w[p], t->h[p], now->measured[p]);
+    float drift = before ? follow(t, before, now, noise) : -1;
+    if (drift < 0)
         t->dx = t->dy = 0;
-        continues = 0;
-    }
+    now->dx = t->dx;
+    now->dy = t->dy;
+    now->drift = drift > 0 ? drift : 0;
+    now->noise = t->noise2 > 0 ? sqrtf(t->noise2) : noise;
+    now->linked = drift >= 0;
     for (int p = 0; p < m->nb_planes; p++) {
-        float dx = t->dx / (float)(1 << um_frame_plane_log2_w(f, p));
-        float dy = t->dy / (float)(1 << um_frame_plane_log2_h(f, p));
+        size_t n = (size_t)t->w[p] * t->h[p];
+        memcpy(now->value[p], now->measured[p], n * sizeof(float));
         /* Luma decides whether the motion holds; chroma follows. */
-        continues = um_kernel_temporal_filter(t->next_value[p], t->next_var[p], continues ? t->value[p] : NULL,
-                                  t->var[p], t->w[p], t->h[p], dx, dy, m->alpha[p], m->pw[p],
-                                  m->px[p] - t->x[p], m->py[p] - t->y[p], m->pw[p], m->ph[p], a_max,
-                                  t->noise2 > 0 ? sqrtf(t->noise2) : noise, drift);
-        write_region(f, p, t->x[p], t->y[p], t->w[p], t->h[p], t->next_value[p]);
-        float *v = t->value[p], *var = t->var[p];
-        t->value[p] = t->next_value[p];
-        t->var[p] = t->next_var[p];
-        t->next_value[p] = v;
-        t->next_var[p] = var;
+        now->linked = merge_plane(t, p, now->value[p], now->var[p], 0, now->linked ? before->value[p] : NULL,
+                                  now->linked ? before->var[p] : NULL, now->dx, now->dy, now->drift, now->noise,
+                                  a_max);
+        write_region(f, p, t->x[p], t->y[p], t->w[p], t->h[p], now->value[p]);
     }
     t->frame = f->index;
+}
+
+/* The last frame the chain of merged frames from k reaches. */
+static int64_t chain_end(track *t, int64_t k)
+{
+    for (;;) {
+        moment *next = moment_of(t, k + 1);
+        if (!next || !next->linked)
+            return k;
+        k++;
+    }
+}
+
+/* Settles frame at: its forward result merged with the backward pass's
+ * at the frame after it, next (back, back_var), moved back along next's
+ * motion; without a frame after it (next NULL), the forward result. */
+static void settle_with(track *t, moment *at, const moment *next, float *const *back, float *const *back_var,
+                        int ahead)
+{
+    int linked = next != NULL;
+    for (int p = 0; p < t->matte->nb_planes; p++) {
+        size_t n = (size_t)t->w[p] * t->h[p];
+        memcpy(at->settled[p], at->value[p], n * sizeof(float));
+        memcpy(t->merge_var[p], at->var[p], n * sizeof(float));
+        /* Luma decides whether the motion holds; chroma follows. */
+        if (linked)
+            linked = merge_plane(t, p, at->settled[p], t->merge_var[p], 1, back[p], back_var[p], -next->dx,
+                                 -next->dy, next->drift, at->noise, at->a_max);
+    }
+    at->ahead = ahead;
+}
+
+/* The backward pass from frame last down to frame first, settling first
+ * and every frame it passes with at least LOOKAHEAD / 2 frames after it
+ * (or, where the chain breaks after last, with all there will ever be).
+ * The pass runs the forward filter's steps in reverse: frame k's area
+ * merged with the pass's result at k + 1, moved back along the motion the
+ * forward pass measured from k to k + 1. */
+static void settle_backward(track *t, int64_t first, int64_t last)
+{
+    moment *at = moment_of(t, last);
+    if (first == last) {
+        settle_with(t, at, NULL, NULL, NULL, 0);
+        return;
+    }
+    int b = 0, final = last < t->frame;
+    for (int p = 0; p < t->matte->nb_planes; p++) {
+        memcpy(t->back[b][p], at->measured[p], (size_t)t->w[p] * t->h[p] * sizeof(float));
+        merge_plane(t, p, t->back[b][p], t->back_var[b][p], 0, NULL, NULL, 0, 0, 0, at->noise, at->a_max);
+    }
+    for (int64_t k = last - 1; k >= first; k--) {
+        moment *next = at;
+        at = moment_of(t, k);
+        int ahead = (int)(last - k);
+        if (k == first || final || 2 * ahead >= UM_REMOVE_LOOKAHEAD)
+            settle_with(t, at, next, t->back[b], t->back_var[b], ahead);
+        if (k == first)
+            break;
+        int linked = 1;
+        for (int p = 0; p < t->matte->nb_planes; p++) {
+            size_t n = (size_t)t->w[p] * t->h[p];
+            memcpy(t->back[!b][p], at->measured[p], n * sizeof(float));
+            linked = merge_plane(t, p, t->back[!b][p], t->back_var[!b][p], 0, linked ? t->back[b][p] : NULL,
+                                 t->back_var[b][p], -next->dx, -next->dy, next->drift, at->noise, at->a_max);
+        }
+        b = !b;
+    }
+}
+
+/* Writes each of frame f's tracked areas as settled: reusing a result
+ * that drew on LOOKAHEAD / 2 frames after it or more (or on all the chain
+ * will ever have), else from a backward pass over what is kept now. */
+void um_stabiliser_settle(um_stabiliser *s, um_frame *f)
+{
+    for (int i = 0; i < MAX_TRACKS; i++) {
+        track *t = &s->tracks[i];
+        moment *at = t->matte && t->matte->nb_planes <= f->nb_planes ? moment_of(t, f->index) : NULL;
+        if (!at)
+            continue;
+        int64_t last = chain_end(t, f->index);
+        int best = (int)(last - f->index);
+        if (at->ahead < 0 || (2 * at->ahead < UM_REMOVE_LOOKAHEAD && at->ahead < best))
+            settle_backward(t, f->index, last);
+        for (int p = 0; p < t->matte->nb_planes; p++)
+            write_region(f, p, t->x[p], t->y[p], t->w[p], t->h[p], at->settled[p]);
+    }
 }

@@ -701,6 +701,38 @@ static void test_temporal_filter_follows_brightness(void **state)
         }
 }
 
+/* Merging two estimates (a forward and a backward pass's): each sample is
+ * weighted by the variances given with it, not by its opacity; a sample
+ * that disagrees far beyond them keeps its own value. cur 100 (variance
+ * 1) and prev 102 (variance 3) merge into 100.5 with variance 0.75. */
+static void test_temporal_merge_weighs_given_variances(void **state)
+{
+    (void)state;
+    enum { W = 48, H = 32, AX = 12, AY = 8, AW = 24, AH = 16, ODD = (AY + 3) * W + AX + 5 };
+    static float cur[W * H], var[W * H], prev[W * H], prev_var[W * H], alpha[AW * AH];
+    for (int k = 0; k < AW * AH; k++)
+        alpha[k] = 0.75f;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            int inside = x >= AX && y >= AY && x < AX + AW && y < AY + AH;
+            cur[y * W + x] = 100;
+            prev[y * W + x] = inside ? 102 : 100;
+            var[y * W + x] = 1;
+            prev_var[y * W + x] = 3;
+        }
+    prev[ODD] = 120; /* something moved here */
+    int merged = um_kernel_temporal_merge(cur, var, prev, prev_var, W, H, 0, 0, alpha, AW, AX, AY, AW, AH, 0.9f,
+                                          0.5f, 0.0f);
+    assert_int_equal(merged, 1);
+    for (int y = AY; y < AY + AH; y++)
+        for (int x = AX; x < AX + AW; x++) {
+            int i = y * W + x;
+            float want = i == ODD ? 100.0f : 100.5f, want_var = i == ODD ? 1.0f : 0.75f;
+            if (fabsf(cur[i] - want) > 0.01f || fabsf(var[i] - want_var) > 0.01f)
+                fail_msg("(%d, %d) is %.2f (variance %.2f), want %.2f (%.2f)", x, y, cur[i], var[i], want, want_var);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -716,6 +748,7 @@ int main(void)
         cmocka_unit_test(test_mask_fill_holes_table),
         cmocka_unit_test(test_shift_estimate_cases),
         cmocka_unit_test(test_temporal_filter_follows_brightness),
+        cmocka_unit_test(test_temporal_merge_weighs_given_variances),
         cmocka_unit_test(test_gradient_directions_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1228,15 +1228,11 @@ static void test_remover_stable_in_time(void **state)
     frame_free(&frames[1]);
 }
 
-/* Restores frame t of a scene moving by (vx, vy) px a frame, marked and
- * with +-noise levels of noise; returns the luma's mean error over the
- * mark, and adds its flicker (mean |restored change - clean change| over
- * the mark, from the frame before, kept in prev/prev_clean) to *flicker. */
-static double restore_moving(um_remover *r, const scene *sc, double vx, double vy, const mark *m,
-                             const um_region *box, int t, int noise, uint32_t *rng, test_frame frames[2],
-                             test_frame clean[2], double *flicker)
+/* Paints frame t of a scene moving by (vx, vy) px a frame: clean into c,
+ * marked and with +-noise levels of noise into f. */
+static void paint_marked(const scene *sc, double vx, double vy, const mark *m, int t, int noise, uint32_t *rng,
+                         test_frame *f, test_frame *c)
 {
-    test_frame *f = &frames[t % 2], *c = &clean[t % 2];
     paint(c, sc, vx * t, vy * t);
     paint(f, sc, vx * t, vy * t);
     blend(f, m);
@@ -1247,22 +1243,40 @@ static double restore_moving(um_remover *r, const scene *sc, double vx, double v
         }
     f->f.index = t;
     f->f.time = t / 25.0;
+}
+
+/* The flicker of restored frame f after pf: the mean |restored change -
+ * clean change| (c after pc) over the mark's luma. */
+static double mark_flicker(const test_frame *f, const test_frame *pf, const test_frame *c, const test_frame *pc,
+                           const mark *m)
+{
+    double sum = 0;
+    int n = 0;
+    for (int y = 0; y < FH; y++)
+        for (int x = 0; x < FW; x++)
+            if (in_mark(m->luma[y][x])) {
+                int got = *sample(f, 0, x, y) - *sample(pf, 0, x, y);
+                int want = *sample(c, 0, x, y) - *sample(pc, 0, x, y);
+                sum += abs(got - want);
+                n++;
+            }
+    return sum / n;
+}
+
+/* Restores frame t of a scene moving by (vx, vy) px a frame, marked and
+ * with +-noise levels of noise; returns the luma's mean error over the
+ * mark, and adds its flicker from the frame before (kept in prev and
+ * prev_clean) to *flicker. */
+static double restore_moving(um_remover *r, const scene *sc, double vx, double vy, const mark *m,
+                             const um_region *box, int t, int noise, uint32_t *rng, test_frame frames[2],
+                             test_frame clean[2], double *flicker)
+{
+    test_frame *f = &frames[t % 2], *c = &clean[t % 2];
+    paint_marked(sc, vx, vy, m, t, noise, rng, f, c);
     um_error err = {0};
     assert_int_equal(um_remove_frame(r, &f->f, box, 1, &err), 0);
-    if (t > 0) {
-        const test_frame *pf = &frames[(t + 1) % 2], *pc = &clean[(t + 1) % 2];
-        double sum = 0;
-        int n = 0;
-        for (int y = 0; y < FH; y++)
-            for (int x = 0; x < FW; x++)
-                if (in_mark(m->luma[y][x])) {
-                    int got = *sample(f, 0, x, y) - *sample(pf, 0, x, y);
-                    int want = *sample(c, 0, x, y) - *sample(pc, 0, x, y);
-                    sum += abs(got - want);
-                    n++;
-                }
-        *flicker += sum / n;
-    }
+    if (t > 0)
+        *flicker += mark_flicker(f, &frames[(t + 1) % 2], c, &clean[(t + 1) % 2], m);
     return mean_change(f, c, m, in_mark);
 }
 
@@ -1409,6 +1423,65 @@ static void test_remover_learns_noise_level(void **state)
     moving_rig_free(g);
 }
 
+/*
+ * Settling: a panning picture with +-1 level of noise, restored by one
+ * remover, each frame measured as um_remove_frame leaves it (what the
+ * frames before tell) and, in a second run, once settled with the
+ * remover's look-ahead (what the frames after tell too). The settled frames
+ * must be steadier and closer to the clean picture. Measured: flicker 0.49
+ * settled vs 0.58 not, error 0.86 vs 1.04 (when the two passes' results
+ * were merged only within their own variances, which merging many frames
+ * makes small, most frames kept the forward result: 0.56 vs 0.58).
+ */
+static void test_remover_settles_with_later_frames(void **state)
+{
+    (void)state;
+    enum { FRAMES = 30, NOISE = 1 };
+    moving_rig *g = moving_rig_new();
+    test_frame *frames = calloc(FRAMES, sizeof(*frames)), *clean = calloc(FRAMES, sizeof(*clean));
+    assert_true(frames && clean);
+    for (int i = 0; i < FRAMES; i++) {
+        frame_init(&frames[i]);
+        frame_init(&clean[i]);
+    }
+    double flicker[2] = {0, 0}, error[2] = {0, 0};
+    for (int settled = 0; settled < 2; settled++) {
+        uint32_t rng = 5u;
+        um_remover *r = remover_new(UM_METHOD_AUTO, 0);
+        int ahead = settled ? um_remove_lookahead(r) : 0;
+        assert_true(!settled || ahead > 0);
+        for (int t = 0; t < FRAMES + ahead; t++) {
+            if (t < FRAMES) {
+                paint_marked(&still_scene, 2.0, 1.0, &g->m, t, NOISE, &rng, &frames[t], &clean[t]);
+                um_error err = {0};
+                assert_int_equal(um_remove_frame(r, &frames[t].f, &g->box, 1, &err), 0);
+            }
+            int done = t - ahead;
+            if (done < 0)
+                continue;
+            if (settled)
+                um_remove_settle(r, &frames[done].f);
+            error[settled] += mean_change(&frames[done], &clean[done], &g->m, in_mark) / FRAMES;
+            if (done > 0)
+                flicker[settled] += mark_flicker(&frames[done], &frames[done - 1], &clean[done], &clean[done - 1],
+                                                 &g->m) / (FRAMES - 1);
+        }
+        um_remove_free(&r);
+    }
+    report("settled: flicker %.2f vs %.2f not; error %.2f vs %.2f", flicker[1], flicker[0], error[1], error[0]);
+    if (!(flicker[1] < 0.9 * flicker[0]))
+        fail_msg("flicker %.2f settled, %.2f not", flicker[1], flicker[0]);
+    if (!(error[1] < 0.9 * error[0]))
+        fail_msg("error %.2f settled, %.2f not", error[1], error[0]);
+    for (int i = 0; i < FRAMES; i++) {
+        frame_free(&frames[i]);
+        frame_free(&clean[i]);
+    }
+    free(frames);
+    free(clean);
+    moving_rig_free(g);
+}
+
 /* ---- 7: the method's name ---------------------------------------------- */
 
 typedef struct {
@@ -1467,6 +1540,7 @@ int main(void)
         cmocka_unit_test(test_remover_stable_in_time),
         cmocka_unit_test(test_remover_follows_motion),
         cmocka_unit_test(test_remover_learns_noise_level),
+        cmocka_unit_test(test_remover_settles_with_later_frames),
         cmocka_unit_test(test_template_unblends_still),
         cmocka_unit_test(test_template_colours_table),
         cmocka_unit_test(test_parse_method_table),
