@@ -152,7 +152,11 @@ int um_kernel_temporal_filter(float *cur, float *var, const float *prev, const f
  * The same step for samples that are not fresh measurements but estimates
  * with a variance of their own, var on entry (a result of earlier merging,
  * as when the results of a forward and a backward pass over the frames
- * are combined); var is updated in place.
+ * are combined); var is updated in place. Such variances shrink with every
+ * frame merged, yet two estimates still differ by how each was resampled
+ * along the motion: a disagreement is judged against their variances plus
+ * 4 noise^2 (2 noise levels), both for the three deviations and for the
+ * check that the motion holds.
  */
 int um_kernel_temporal_merge(float *cur, float *var, const float *prev, const float *prev_var, int w, int h,
                              float dx, float dy, const float *alpha, ptrdiff_t a_stride, int ax, int ay,

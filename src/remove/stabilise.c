@@ -63,7 +63,6 @@ typedef struct {
     int linked;                       /* the forward pass merged it with the frame before */
     float dx, dy, drift;              /* the motion from the frame before, and what it leaves */
     float noise;                      /* the coding noise believed, sample units */
-    float a_max;                      /* the restoration's (filled above) */
 } moment;
 
 typedef struct {
@@ -78,7 +77,7 @@ typedef struct {
     float *merge_var[MATTE_MAX_PLANES]; /* scratch for settling */
     float *store[MATTE_MAX_PLANES];     /* one allocation per plane that all the above point into */
     uint8_t *still;             /* luma, region-sized: samples the restoration left alone */
-    float dx, dy;               /* the last motion, luma pixels */
+    float a_max;                /* the restoration's opacity limit (filled above) */
     float noise2;               /* the coding noise's variance, as measured */
     double seen[NOISE_WINDOW];  /* what the last matches left, halved: a ring */
     int nb_seen;                /* matches so far */
@@ -238,20 +237,17 @@ static void learn_noise(track *t, float half_left, float noise)
 }
 
 /* The motion from the frame before (its result, before) into now (what
- * the restoration left), the coding noise's variance and the drift the
- * motion leaves unexplained (variance, luma units); -1 when the two frames
- * cannot be matched. What the match leaves is the variance of the
+ * the restoration left), into now->dx, dy; the coding noise's variance;
+ * and the drift the motion leaves unexplained (variance, luma units), or
+ * -1 when the two frames cannot be matched. What the match leaves is the variance of the
  * difference (its mean, a change of brightness, the filter follows); beyond
  * twice the noise it is drift. */
-static float follow(track *t, const moment *before, const moment *now, float noise)
+static float follow(track *t, const moment *before, moment *now, float noise)
 {
-    float dx, dy;
-    float left = um_kernel_shift_estimate(now->measured[0], before->value[0], t->still, t->w[0], t->h[0], t->dx,
-                                         t->dy, SEARCH_RADIUS, REACH, &dx, &dy);
+    float left = um_kernel_shift_estimate(now->measured[0], before->value[0], t->still, t->w[0], t->h[0],
+                                         before->dx, before->dy, SEARCH_RADIUS, REACH, &now->dx, &now->dy);
     if (!isfinite(left))
         return -1;
-    t->dx = dx;
-    t->dy = dy;
     float floor = MIN_NOISE_SHARE * noise;
     learn_noise(t, left / 2 > floor * floor ? left / 2 : floor * floor, noise);
     float drift = left - 2.0f * t->noise2;
@@ -274,7 +270,7 @@ static moment *moment_of(track *t, int64_t k)
  * variance in var when known, else a fresh measurement) merged with prev
  * moved by (dx, dy) luma pixels. */
 static int merge_plane(const track *t, int p, float *cur, float *var, int known, const float *prev,
-                       const float *prev_var, float dx, float dy, float drift, float noise, float a_max)
+                       const float *prev_var, float dx, float dy, float drift, float noise)
 {
     typedef int step_fn(float *, float *, const float *, const float *, int, int, float, float, const float *,
                         ptrdiff_t, int, int, int, int, float, float, float);
@@ -282,7 +278,7 @@ static int merge_plane(const track *t, int p, float *cur, float *var, int known,
     const um_matte *m = t->matte;
     return step(cur, var, prev, prev_var, t->w[p], t->h[p], dx / (float)(1 << t->log2_w[p]),
                 dy / (float)(1 << t->log2_h[p]), m->alpha[p], m->pw[p], m->px[p] - t->x[p], m->py[p] - t->y[p],
-                m->pw[p], m->ph[p], a_max, noise, drift);
+                m->pw[p], m->ph[p], t->a_max, noise, drift);
 }
 
 /* The forward pass: frame f's area, as the restoration left it, merged
@@ -295,14 +291,12 @@ void um_stabiliser_run(um_stabiliser *s, const um_matte *m, um_frame *f, float a
     moment *now = &t->history[f->index % HISTORY], *before = moment_of(t, f->index - 1);
     now->frame = f->index;
     now->ahead = -1;
-    now->a_max = a_max;
+    t->a_max = a_max;
     for (int p = 0; p < m->nb_planes; p++)
         read_region(f, p, t->x[p], t->y[p], t->w[p], t->h[p], now->measured[p]);
     float drift = before ? follow(t, before, now, noise) : -1;
     if (drift < 0)
-        t->dx = t->dy = 0;
-    now->dx = t->dx;
-    now->dy = t->dy;
+        now->dx = now->dy = 0;
     now->drift = drift > 0 ? drift : 0;
     now->noise = t->noise2 > 0 ? sqrtf(t->noise2) : noise;
     now->linked = drift >= 0;
@@ -311,8 +305,7 @@ void um_stabiliser_run(um_stabiliser *s, const um_matte *m, um_frame *f, float a
         memcpy(now->value[p], now->measured[p], n * sizeof(float));
         /* Luma decides whether the motion holds; chroma follows. */
         now->linked = merge_plane(t, p, now->value[p], now->var[p], 0, now->linked ? before->value[p] : NULL,
-                                  now->linked ? before->var[p] : NULL, now->dx, now->dy, now->drift, now->noise,
-                                  a_max);
+                                  now->linked ? before->var[p] : NULL, now->dx, now->dy, now->drift, now->noise);
         write_region(f, p, t->x[p], t->y[p], t->w[p], t->h[p], now->value[p]);
     }
     t->frame = f->index;
@@ -343,7 +336,7 @@ static void settle_with(track *t, moment *at, const moment *next, float *const *
         /* Luma decides whether the motion holds; chroma follows. */
         if (linked)
             linked = merge_plane(t, p, at->settled[p], t->merge_var[p], 1, back[p], back_var[p], -next->dx,
-                                 -next->dy, next->drift, at->noise, at->a_max);
+                                 -next->dy, next->drift, at->noise);
     }
     at->ahead = ahead;
 }
@@ -364,7 +357,7 @@ static void settle_backward(track *t, int64_t first, int64_t last)
     int b = 0, final = last < t->frame;
     for (int p = 0; p < t->matte->nb_planes; p++) {
         memcpy(t->back[b][p], at->measured[p], (size_t)t->w[p] * t->h[p] * sizeof(float));
-        merge_plane(t, p, t->back[b][p], t->back_var[b][p], 0, NULL, NULL, 0, 0, 0, at->noise, at->a_max);
+        merge_plane(t, p, t->back[b][p], t->back_var[b][p], 0, NULL, NULL, 0, 0, 0, at->noise);
     }
     for (int64_t k = last - 1; k >= first; k--) {
         moment *next = at;
@@ -379,7 +372,7 @@ static void settle_backward(track *t, int64_t first, int64_t last)
             size_t n = (size_t)t->w[p] * t->h[p];
             memcpy(t->back[!b][p], at->measured[p], n * sizeof(float));
             linked = merge_plane(t, p, t->back[!b][p], t->back_var[!b][p], 0, linked ? t->back[b][p] : NULL,
-                                 t->back_var[b][p], -next->dx, -next->dy, next->drift, at->noise, at->a_max);
+                                 t->back_var[b][p], -next->dx, -next->dy, next->drift, at->noise);
         }
         b = !b;
     }
@@ -392,7 +385,7 @@ void um_stabiliser_settle(um_stabiliser *s, um_frame *f)
 {
     for (int i = 0; i < MAX_TRACKS; i++) {
         track *t = &s->tracks[i];
-        moment *at = t->matte && t->matte->nb_planes <= f->nb_planes ? moment_of(t, f->index) : NULL;
+        moment *at = t->matte ? moment_of(t, f->index) : NULL;
         if (!at)
             continue;
         int64_t last = chain_end(t, f->index);
