@@ -25,7 +25,6 @@ struct um_media_reader {
     AVFormatContext *fmt;
     AVStream *video;
     AVCodecContext *dec;
-    AVBufferRef *hw_device;
     AVPacket *pkt;
     AVFrame *decoded;     /* straight from the decoder */
     AVFrame *transferred; /* a hardware frame brought to system memory */
@@ -38,7 +37,6 @@ struct um_media_reader {
     um_media_info info;
     char path[4096];
     char decode_path[128];
-    int hw_fallback_logged;
     int analysis;         /* frames are only read: no private copies */
     int input_done;       /* demuxer at its end, decoder being drained */
     int64_t next_index;

@@ -4,6 +4,7 @@
  * Memory is a handful of frames and packets, whatever the video's length.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,11 @@
  * streams only roughly. */
 #define TRIM_TAIL (2 * AV_TIME_BASE)
 
+/* The input the last "NVDEC cannot take" warning on this thread named: a job
+ * decodes its input once per pass, each pass on the job's own thread, and
+ * the reason is worth one line, not one per pass. */
+static _Thread_local char format_fallback_logged_for[4096];
+
 static enum AVPixelFormat get_cuda_format(AVCodecContext *dec, const enum AVPixelFormat *fmts)
 {
     um_media_reader *r = dec->opaque;
@@ -29,10 +35,10 @@ static enum AVPixelFormat get_cuda_format(AVCodecContext *dec, const enum AVPixe
         if (*p == AV_PIX_FMT_CUDA)
             return *p;
     /* NVDEC cannot take this stream (10-bit 4:2:2, say): decode it in software. */
-    if (!r->hw_fallback_logged) {
+    if (strcmp(format_fallback_logged_for, r->path) != 0) {
         um_log(UM_LOG_WARN, "NVDEC cannot decode %s %s from %s: falling back to software decoding",
                avcodec_get_name(dec->codec_id), av_get_pix_fmt_name(dec->sw_pix_fmt), r->path);
-        r->hw_fallback_logged = 1;
+        snprintf(format_fallback_logged_for, sizeof(format_fallback_logged_for), "%s", r->path);
     }
     snprintf(r->decode_path, sizeof(r->decode_path), "%s (software; NVDEC cannot take %s)",
              dec->codec->name, av_get_pix_fmt_name(dec->sw_pix_fmt));
@@ -56,35 +62,44 @@ static int codec_supports_cuda(const AVCodec *codec)
     }
 }
 
-/* Set once CUDA could not be had: later readers (a job decodes more than
- * once) neither retry nor log it again. */
-static int cuda_device_failed;
+/* One CUDA device for the whole process, made at the first reader that
+ * wants it: a job opens a reader per pass, each new context costs a few
+ * hundred milliseconds (on an H100, p1's remove with NVDEC took 7.5 and 8.1 s
+ * with a context per reader, 7.0 and 6.2 s with this one), and decoders may
+ * share a device. NULL when
+ * CUDA could not be had; then the reason was logged once, and no later
+ * reader retries. The reference lives as long as the process. */
+static pthread_once_t cuda_device_once = PTHREAD_ONCE_INIT;
+static AVBufferRef *cuda_device;
 
-/* Attaches a CUDA device to the decoder when asked and able; on any failure
- * logs the exact reason once and leaves the decoder in software. */
-static void try_cuda_decoding(um_media_reader *r, const AVCodec *codec)
+static void open_cuda_device(void)
 {
-    if (cuda_device_failed)
-        return;
-    /* Every fallback is a warning, whether CUDA was asked for or only tried. */
-    const um_log_level level = UM_LOG_WARN;
-    if (!codec_supports_cuda(codec)) {
-        um_log(level, "CUDA decoding unavailable: FFmpeg's %s decoder has no CUDA support; using software decoding",
-               codec->name);
-        return;
-    }
     um_log_ffmpeg_clear();
-    int ret = av_hwdevice_ctx_create(&r->hw_device, AV_HWDEVICE_TYPE_CUDA, NULL, NULL, 0);
+    int ret = av_hwdevice_ctx_create(&cuda_device, AV_HWDEVICE_TYPE_CUDA, NULL, NULL, 0);
     if (ret < 0) {
         char why[AV_ERROR_MAX_STRING_SIZE];
         av_strerror(ret, why, sizeof(why));
         const char *detail = um_log_ffmpeg_last();
-        um_log(level, "CUDA decoding unavailable (%s%s%s): falling back to software decoding", why,
+        /* Every fallback is a warning, whether CUDA was asked for or only tried. */
+        um_log(UM_LOG_WARN, "CUDA decoding unavailable (%s%s%s): falling back to software decoding", why,
                *detail ? ": " : "", detail);
-        cuda_device_failed = 1;
+        cuda_device = NULL;
+    }
+}
+
+/* Attaches the process's CUDA device to the decoder when able; otherwise
+ * leaves the decoder in software, the reason logged. */
+static void try_cuda_decoding(um_media_reader *r, const AVCodec *codec)
+{
+    if (!codec_supports_cuda(codec)) {
+        um_log(UM_LOG_WARN, "CUDA decoding unavailable: FFmpeg's %s decoder has no CUDA support; using software decoding",
+               codec->name);
         return;
     }
-    r->dec->hw_device_ctx = av_buffer_ref(r->hw_device);
+    pthread_once(&cuda_device_once, open_cuda_device);
+    if (!cuda_device)
+        return;
+    r->dec->hw_device_ctx = um_check_alloc(av_buffer_ref(cuda_device), "a CUDA device reference");
     r->dec->get_format = get_cuda_format;
     snprintf(r->decode_path, sizeof(r->decode_path), "%s (cuda)", codec->name);
 }
@@ -484,7 +499,6 @@ void um_media_reader_close(um_media_reader **reader)
         um_log(UM_LOG_WARN, "%s: %lld damaged video packets or frames were skipped", r->path,
                (long long)r->decode_errors);
     avcodec_free_context(&r->dec);
-    av_buffer_unref(&r->hw_device);
     avformat_close_input(&r->fmt);
     av_packet_free(&r->pkt);
     av_frame_free(&r->decoded);
