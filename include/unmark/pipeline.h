@@ -33,6 +33,7 @@ typedef struct {
 typedef void (*um_progress_fn)(void *opaque, const um_progress *progress);
 
 #define UM_PIPELINE_MATTE_CACHE_DEFAULT ((int64_t)256 << 20)
+#define UM_PIPELINE_FRAME_CACHE_DEFAULT ((int64_t)256 << 20)
 
 typedef struct {
     const char *input;
@@ -60,6 +61,10 @@ typedef struct {
      * that the matte fit needs no decoding pass of its own (0: keep none,
      * decode again). Default UM_PIPELINE_MATTE_CACHE_DEFAULT. */
     int64_t matte_cache;
+    /* Bytes the detection pass may keep of the last frames it decoded,
+     * whole, so that the removal pass need not decode them again (0: keep
+     * none). Default UM_PIPELINE_FRAME_CACHE_DEFAULT. */
+    int64_t frame_cache;
     um_progress_fn progress;    /* optional, called about 10 times a second */
     void *progress_opaque;
     /* Optional: set to nonzero (from a signal handler, say) to stop the job;

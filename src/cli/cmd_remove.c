@@ -11,7 +11,7 @@
 enum {
     OPT_REGION = 256, OPT_MASK, OPT_OVERWRITE, OPT_HWDEC, OPT_ENCODER, OPT_PRESET, OPT_CRF,
     OPT_FAST, OPT_FORMAT, OPT_TRANSPARENT, OPT_JSON, OPT_HELP, OPT_DETECT, OPT_TEMPLATE, OPT_METHOD,
-    OPT_START, OPT_END, OPT_WIDTH, OPT_HEIGHT, OPT_MATTE_CACHE
+    OPT_START, OPT_END, OPT_WIDTH, OPT_HEIGHT, OPT_MATTE_CACHE, OPT_FRAME_CACHE
 };
 
 static const struct option remove_options[] = {
@@ -27,6 +27,7 @@ static const struct option remove_options[] = {
     {"start", required_argument, NULL, OPT_START}, {"end", required_argument, NULL, OPT_END},
     {"width", required_argument, NULL, OPT_WIDTH}, {"height", required_argument, NULL, OPT_HEIGHT},
     {"matte-cache", required_argument, NULL, OPT_MATTE_CACHE},
+    {"frame-cache", required_argument, NULL, OPT_FRAME_CACHE},
     CLI_DETECT_LONG_OPTIONS,                      {NULL, 0, NULL, 0},
 };
 
@@ -49,7 +50,7 @@ static int add_region(remove_args *a, const char *text, um_error *err)
 }
 
 /* A size as --memory-limit takes, or 0 (keep none). */
-static int parse_matte_cache(const char *text, const char *flag, int64_t *out, um_error *err)
+static int parse_cache_size(const char *text, const char *flag, int64_t *out, um_error *err)
 {
     if (strcmp(text, "0") == 0) {
         *out = 0;
@@ -71,7 +72,8 @@ static int parse_option(remove_args *a, int opt, um_error *err)
     case OPT_MASK: a->mask_path = optarg; return 0;
     case OPT_TEMPLATE: a->template_dir = optarg; return 0;
     case OPT_METHOD: return um_remove_parse_method(optarg, &a->job.remove.method, err);
-    case OPT_MATTE_CACHE: return parse_matte_cache(optarg, "--matte-cache", &a->job.matte_cache, err);
+    case OPT_MATTE_CACHE: return parse_cache_size(optarg, "--matte-cache", &a->job.matte_cache, err);
+    case OPT_FRAME_CACHE: return parse_cache_size(optarg, "--frame-cache", &a->job.frame_cache, err);
     case OPT_OVERWRITE: a->job.overwrite = 1; return 0;
     case OPT_HWDEC: return cli_parse_hwdec(optarg, &m->hwdec, err);
     case OPT_ENCODER: return cli_parse_encoder(optarg, &m->encoder, err);
@@ -101,11 +103,13 @@ static int parse_remove_args(remove_args *a, int argc, char **argv, um_error *er
     um_detect_options_init(&a->job.detect_options);
     a->job.detect = 1;
     const char *detect_env = getenv("UNMARK_DETECT"), *method_env = getenv("UNMARK_METHOD"),
-               *cache_env = getenv("UNMARK_MATTE_CACHE");
+               *cache_env = getenv("UNMARK_MATTE_CACHE"), *frames_env = getenv("UNMARK_FRAME_CACHE");
     if (cli_media_defaults(&a->job.media, err) < 0 ||
         (detect_env && *detect_env && cli_parse_detect_mode(detect_env, &a->job.detect, err) < 0) ||
         (method_env && *method_env && um_remove_parse_method(method_env, &a->job.remove.method, err) < 0) ||
-        (cache_env && *cache_env && parse_matte_cache(cache_env, "UNMARK_MATTE_CACHE", &a->job.matte_cache, err) < 0))
+        (cache_env && *cache_env && parse_cache_size(cache_env, "UNMARK_MATTE_CACHE", &a->job.matte_cache, err) < 0) ||
+        (frames_env && *frames_env &&
+         parse_cache_size(frames_env, "UNMARK_FRAME_CACHE", &a->job.frame_cache, err) < 0))
         return -1;
     optind = 1;
     opterr = 0;

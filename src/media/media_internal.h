@@ -47,6 +47,12 @@ struct um_media_reader {
      * file's beginning; trim_end 0: none. origin is the file's start time. */
     int64_t trim_origin, trim_start, trim_end;
     int video_done;       /* the video passed trim_end: only other streams' packets up to it remain */
+    /* The last frames, decoded by an earlier pass (um_media_reader_use_tail):
+     * handed out from tail[0]'s index on instead of decoding; tail_current
+     * is the one handed out last, which r->current points into. */
+    um_media_held **tail;
+    int nb_tail, tail_next;
+    um_media_held *tail_current;
 };
 
 /* Fills info from an opened and probed format context. */

@@ -430,9 +430,114 @@ static int next_video_frame(um_media_reader *r, um_error *err)
     return r->input_done ? VIDEO_END : VIDEO_NEEDS_INPUT;
 }
 
+/* The next packet of the file into r->pkt: 1, or 0 at its end (input_done
+ * set), or -1 on a read error. */
+static int read_packet(um_media_reader *r, um_error *err)
+{
+    av_packet_unref(r->pkt);
+    int ret = av_read_frame(r->fmt, r->pkt);
+    if (ret == AVERROR_EOF || (ret < 0 && avio_feof(r->fmt->pb))) {
+        r->input_done = 1;
+        return 0;
+    }
+    if (ret < 0) {
+        um_error_av(err, UM_ERR_INPUT, ret, "cannot read %s", r->path);
+        return -1;
+    }
+    return 1;
+}
+
+/* ---- the tail an earlier pass decoded ---------------------------------- */
+static void drop_tail(um_media_reader *r)
+{
+    for (int i = r->tail_next; i < r->nb_tail; i++)
+        um_media_held_release(&r->tail[i]);
+    free(r->tail);
+    r->tail = NULL;
+    r->nb_tail = r->tail_next = 0;
+}
+
+void um_media_reader_use_tail(um_media_reader *r, um_media_held **tail, int count)
+{
+    drop_tail(r);
+    r->tail = tail;
+    r->nb_tail = count;
+    if (count <= 0)
+        drop_tail(r);
+}
+
+/* Whether the decoded frames have reached the tail: the next frame is its
+ * first. The tail must carry on from the last frame decoded; if it does not
+ * (it came from another input, say), it is let go and decoding goes on. */
+static int reached_tail(um_media_reader *r)
+{
+    if (!r->tail || r->tail_next > 0 || r->next_index < r->tail[0]->view.index)
+        return r->tail && r->tail_next > 0;
+    const AVFrame *first = r->tail[0]->frame;
+    int64_t last = r->last_pts == AV_NOPTS_VALUE ? AV_NOPTS_VALUE
+                                                 : r->last_pts - trim_shift(r, r->video->time_base);
+    if (r->next_index != r->tail[0]->view.index || (last != AV_NOPTS_VALUE && first->pts <= last)) {
+        um_log(UM_LOG_WARN, "%s: the frames kept from detection do not follow frame %lld; decoding them again",
+               r->path, (long long)r->next_index - 1);
+        drop_tail(r);
+        return 0;
+    }
+    r->video_done = 1; /* other streams' packets then end at a trim's end, as after the video's */
+    return 1;
+}
+
+/* Hands out the tail's next frame as the reader's current one. */
+static int hand_out_tail_frame(um_media_reader *r, um_frame **frame, um_error *err)
+{
+    um_media_held_release(&r->tail_current);
+    um_media_held *h = r->tail[r->tail_next];
+    r->tail[r->tail_next++] = NULL;
+    r->tail_current = h;
+    /* The earlier pass's decoder may still share the buffers. */
+    int ret = r->analysis ? 0 : av_frame_make_writable(h->frame);
+    if (ret < 0) {
+        um_error_av(err, UM_ERR_OTHER, ret, "cannot get a writable frame");
+        return -1;
+    }
+    um_frame view = h->view;
+    um_media_frame_view(h->frame, &h->view);
+    h->view.index = view.index;
+    h->view.time = view.time;
+    r->current = h->frame;
+    r->view = h->view;
+    r->next_index++;
+    *frame = &r->view;
+    return UM_MEDIA_FRAME;
+}
+
+/* Past the tail's start: video packets are read but not decoded, each
+ * standing for the tail's next frame (so the streams stay interleaved about
+ * as in the file), and what is left of the tail comes out at the end. */
+static int next_from_tail(um_media_reader *r, um_frame **frame, um_media_packet **packet, um_error *err)
+{
+    for (;;) {
+        if (r->input_done)
+            return r->tail_next < r->nb_tail ? hand_out_tail_frame(r, frame, err) : UM_MEDIA_EOF;
+        int ret = read_packet(r, err);
+        if (ret < 0)
+            return -1;
+        if (ret == 0)
+            continue;
+        const AVStream *st = r->fmt->streams[r->pkt->stream_index];
+        if (st == r->video) {
+            if (r->tail_next < r->nb_tail)
+                return hand_out_tail_frame(r, frame, err);
+        } else if (is_passed_through(st) && take_packet(r, st, packet)) {
+            return UM_MEDIA_PACKET;
+        }
+    }
+}
+
 int um_media_reader_next(um_media_reader *r, um_frame **frame, um_media_packet **packet,
                          um_error *err)
 {
+    if (reached_tail(r))
+        return next_from_tail(r, frame, packet, err);
     for (;;) {
         int ret = next_video_frame(r, err);
         if (ret == VIDEO_FRAME)
@@ -446,16 +551,11 @@ int um_media_reader_next(um_media_reader *r, um_frame **frame, um_media_packet *
                 return -1;
             continue;
         }
-        av_packet_unref(r->pkt);
-        ret = av_read_frame(r->fmt, r->pkt);
-        if (ret == AVERROR_EOF || (ret < 0 && avio_feof(r->fmt->pb))) {
-            r->input_done = 1;
-            continue;
-        }
-        if (ret < 0) {
-            um_error_av(err, UM_ERR_INPUT, ret, "cannot read %s", r->path);
+        ret = read_packet(r, err);
+        if (ret < 0)
             return -1;
-        }
+        if (ret == 0)
+            continue;
         const AVStream *st = r->fmt->streams[r->pkt->stream_index];
         if (st == r->video && !r->video_done) {
             r->packets_sent++;
@@ -498,6 +598,8 @@ void um_media_reader_close(um_media_reader **reader)
     if (r->decode_errors)
         um_log(UM_LOG_WARN, "%s: %lld damaged video packets or frames were skipped", r->path,
                (long long)r->decode_errors);
+    drop_tail(r);
+    um_media_held_release(&r->tail_current);
     avcodec_free_context(&r->dec);
     avformat_close_input(&r->fmt);
     av_packet_free(&r->pkt);

@@ -4,8 +4,9 @@
  * Over a still picture the mark is learnt late (it must have hopped first),
  * so a second pass starts out knowing the spots and finds it from the first
  * frame. Inside `remove`, the pass also keeps crops around the marks it has
- * found for the matte pass (crop_cache.c), and so decodes exactly as the
- * removal pass will (no shortcuts).
+ * found for the matte pass (crop_cache.c) and its last frames whole for the
+ * removal pass (media/tail.c), and so decodes exactly as the removal pass
+ * will (no shortcuts).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@ static int open_pass(const um_pipeline_detect_job *job, const um_detector *learn
 typedef struct {
     um_detector *detector;
     um_crop_cache *cache;
+    um_media_tail *tail;
     const um_media_reader *reader;
     double *times;
     int64_t n, cap;
@@ -62,20 +64,25 @@ static int push_frame(void *opaque, um_frame *frame, um_error *err)
         int n = um_detect_live_spots(p->detector, spots, (int)(sizeof(spots) / sizeof(spots[0])));
         um_crop_cache_keep(p->cache, p->reader, frame, spots, n);
     }
+    if (p->tail)
+        um_media_tail_keep(p->tail, p->reader);
     append_time(&p->times, &p->n, &p->cap, frame->time);
     return 0;
 }
 
 /* One decoding pass into a detector; its frames' times into *times. */
 static int run_pass(const um_pipeline_detect_job *job, const um_detector *learnt, um_crop_cache *cache,
-                    um_detector **out, double **times, um_media_info *info_out, um_error *err)
+                    um_media_tail *tail, um_detector **out, double **times, um_media_info *info_out,
+                    um_error *err)
 {
     um_media_reader *r = NULL;
-    pass_state p = {.cache = cache, .times = *times};
+    pass_state p = {.cache = cache, .tail = tail, .times = *times};
     int result = -1;
     if (cache)
         um_crop_cache_clear(cache);
-    if (open_pass(job, learnt, cache != NULL, &r, &p.detector, err) < 0)
+    if (tail)
+        um_media_tail_clear(tail);
+    if (open_pass(job, learnt, cache || tail, &r, &p.detector, err) < 0)
         goto fail;
     p.reader = r;
     if (cache)
@@ -102,22 +109,22 @@ fail:
 int um_pipeline_detect(const um_pipeline_detect_job *job, um_detector **detector, double **times,
                        um_media_info *info, um_error *err)
 {
-    return um_pipeline_detect_keeping(job, NULL, detector, times, info, err);
+    return um_pipeline_detect_keeping(job, NULL, NULL, detector, times, info, err);
 }
 
-int um_pipeline_detect_keeping(const um_pipeline_detect_job *job, um_crop_cache *cache,
+int um_pipeline_detect_keeping(const um_pipeline_detect_job *job, um_crop_cache *cache, um_media_tail *tail,
                                um_detector **detector, double **times, um_media_info *info,
                                um_error *err)
 {
     um_detector *first = NULL, *second = NULL;
     double *pts = NULL;
-    if (run_pass(job, NULL, cache, &first, &pts, info, err) < 0)
+    if (run_pass(job, NULL, cache, tail, &first, &pts, info, err) < 0)
         goto fail;
     if (um_detect_wants_second_pass(first)) {
         um_log(UM_LOG_INFO, "detection: the mark was learnt over a still picture; a second pass finds it from the start");
         free(pts);
         pts = NULL;
-        if (run_pass(job, first, cache, &second, &pts, NULL, err) < 0)
+        if (run_pass(job, first, cache, tail, &second, &pts, NULL, err) < 0)
             goto fail;
         um_detect_free(&first);
         first = second;

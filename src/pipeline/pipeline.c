@@ -21,6 +21,7 @@ void um_pipeline_job_init(um_pipeline_job *job)
     memset(job, 0, sizeof(*job));
     um_media_options_init(&job->media);
     job->matte_cache = UM_PIPELINE_MATTE_CACHE_DEFAULT;
+    job->frame_cache = UM_PIPELINE_FRAME_CACHE_DEFAULT;
 }
 
 /* The folder that holds path ("." for a bare name). */
@@ -114,6 +115,7 @@ typedef struct {
     const um_detector *detections; /* the one in use: owned or the job's */
     um_matte **mattes;          /* per detected spot, NULL where filled instead */
     um_crop_cache *crops;       /* kept by detection for the matte pass, NULL without */
+    um_media_tail *tail;        /* the last frames detection decoded, NULL without */
     /* Frames restored but not written yet: the remover settles each with
      * the frames after it (its look-ahead) before it goes to the encoder. */
     um_media_held **waiting;    /* a ring of lookahead + 1 */
@@ -258,7 +260,9 @@ static int run_detection(run_state *s, um_error *err)
     um_media_info info;
     if (fits_mattes(job) && job->matte_cache > 0)
         s->crops = um_crop_cache_new(job->matte_cache);
-    if (um_pipeline_detect_keeping(&d, s->crops, &s->detector, NULL, &info, err) < 0)
+    if (job->frame_cache > 0)
+        s->tail = um_media_tail_new(job->frame_cache);
+    if (um_pipeline_detect_keeping(&d, s->crops, s->tail, &s->detector, NULL, &info, err) < 0)
         return -1;
     s->detections = s->detector;
     int spots = um_detect_spot_count(s->detector);
@@ -285,6 +289,26 @@ static int run_matte_fit(run_state *s, um_error *err)
     return ret;
 }
 
+/* The removal reader takes the frames detection decoded last instead of
+ * decoding them again (a still is read once anyway). */
+static void use_detection_tail(run_state *s)
+{
+    if (!s->tail)
+        return;
+    um_media_held **frames = NULL;
+    int n = um_media_tail_take(s->tail, &frames);
+    um_media_tail_free(&s->tail);
+    if (um_media_reader_info(s->reader)->is_image) {
+        for (int i = 0; i < n; i++)
+            um_media_held_release(&frames[i]);
+        free(frames);
+        return;
+    }
+    if (n > 0)
+        um_log(UM_LOG_DEBUG, "remove: the last %d frames come from detection's decode", n);
+    um_media_reader_use_tail(s->reader, frames, n);
+}
+
 int um_pipeline_run(const um_pipeline_job *job, um_pipeline_result *result, um_error *err)
 {
     run_state s = {.job = job, .started = um_pipeline_now()};
@@ -296,6 +320,7 @@ int um_pipeline_run(const um_pipeline_job *job, um_pipeline_result *result, um_e
         goto fail;
     if (um_media_reader_open(&s.reader, job->input, &job->media, err) < 0)
         goto fail;
+    use_detection_tail(&s);
     const um_media_info *info = um_media_reader_info(s.reader);
     s.total = um_media_reader_expected_frames(s.reader);
     if (needs_remover(&s) &&
@@ -336,6 +361,7 @@ fail:
         um_matte_free(&s.mattes[i]);
     free(s.mattes);
     um_crop_cache_free(&s.crops);
+    um_media_tail_free(&s.tail);
     um_detect_free(&s.detector);
     if (tmp[0])
         unlink(tmp);

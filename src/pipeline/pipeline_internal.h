@@ -44,8 +44,9 @@ int um_pipeline_fit_mattes(const um_pipeline_job *job, const um_detector *det, c
                            um_matte ***mattes, um_error *err);
 
 /* Detection over a whole file (detect_run.c), keeping crops in cache (if
- * not NULL) for the matte pass. */
-int um_pipeline_detect_keeping(const um_pipeline_detect_job *job, um_crop_cache *cache,
+ * not NULL) for the matte pass and its last frames in tail (if not NULL)
+ * for the removal pass. */
+int um_pipeline_detect_keeping(const um_pipeline_detect_job *job, um_crop_cache *cache, um_media_tail *tail,
                                um_detector **detector, double **times, um_media_info *info,
                                um_error *err);
 
