@@ -55,6 +55,9 @@ struct um_media_reader {
     um_media_held *tail_current;
 };
 
+/* Points h's view at h's frame, as frame index of the video at time
+ * (seconds): after its buffers were given or replaced. */
+void um_media_held_view(um_media_held *h, int64_t index, double time);
 /* Fills info from an opened and probed format context. */
 void um_media_fill_info(AVFormatContext *fmt, int video_index, um_media_info *info);
 /* The planar format frames of fmt are processed in: fmt itself when it is

@@ -460,10 +460,12 @@ static void drop_tail(um_media_reader *r)
 void um_media_reader_use_tail(um_media_reader *r, um_media_held **tail, int count)
 {
     drop_tail(r);
+    if (count <= 0) {
+        free(tail);
+        return;
+    }
     r->tail = tail;
     r->nb_tail = count;
-    if (count <= 0)
-        drop_tail(r);
 }
 
 /* Whether the decoded frames have reached the tail: the next frame is its
@@ -471,8 +473,12 @@ void um_media_reader_use_tail(um_media_reader *r, um_media_held **tail, int coun
  * (it came from another input, say), it is let go and decoding goes on. */
 static int reached_tail(um_media_reader *r)
 {
-    if (!r->tail || r->tail_next > 0 || r->next_index < r->tail[0]->view.index)
-        return r->tail && r->tail_next > 0;
+    if (!r->tail)
+        return 0;
+    if (r->tail_next > 0)
+        return 1; /* handing it out already */
+    if (r->next_index < r->tail[0]->view.index)
+        return 0;
     const AVFrame *first = r->tail[0]->frame;
     int64_t last = r->last_pts == AV_NOPTS_VALUE ? AV_NOPTS_VALUE
                                                  : r->last_pts - trim_shift(r, r->video->time_base);
@@ -493,16 +499,13 @@ static int hand_out_tail_frame(um_media_reader *r, um_frame **frame, um_error *e
     um_media_held *h = r->tail[r->tail_next];
     r->tail[r->tail_next++] = NULL;
     r->tail_current = h;
-    /* The earlier pass's decoder may still share the buffers. */
+    /* A frame given may share its buffers (held from another reader, say). */
     int ret = r->analysis ? 0 : av_frame_make_writable(h->frame);
     if (ret < 0) {
         um_error_av(err, UM_ERR_OTHER, ret, "cannot get a writable frame");
         return -1;
     }
-    um_frame view = h->view;
-    um_media_frame_view(h->frame, &h->view);
-    h->view.index = view.index;
-    h->view.time = view.time;
+    um_media_held_view(h, h->view.index, h->view.time);
     r->current = h->frame;
     r->view = h->view;
     r->next_index++;
@@ -577,6 +580,13 @@ um_media_held *um_media_reader_hold(const um_media_reader *r)
 }
 
 um_frame *um_media_held_frame(um_media_held *h) { return &h->view; }
+
+void um_media_held_view(um_media_held *h, int64_t index, double time)
+{
+    um_media_frame_view(h->frame, &h->view);
+    h->view.index = index;
+    h->view.time = time;
+}
 
 void um_media_held_release(um_media_held **h)
 {

@@ -64,6 +64,16 @@ static void unmap_chunk(void *opaque, uint8_t *data)
     munmap(data, (size_t)(uintptr_t)opaque);
 }
 
+static int chunk_count(const um_media_tail *t) { return (t->cap + SLOTS_PER_CHUNK - 1) / SLOTS_PER_CHUNK; }
+
+/* Lets go of the tail's references to its chunks: a chunk frames were
+ * handed out from stays mapped until the last of them goes. */
+static void let_go_chunks(um_media_tail *t)
+{
+    for (int c = 0; t->chunks && c < chunk_count(t); c++)
+        av_buffer_unref(&t->chunks[c]);
+}
+
 /* A slot's buffer holds a reference to its chunk, let go with the buffer. */
 static void release_slot(void *opaque, uint8_t *data)
 {
@@ -80,16 +90,15 @@ static void size_slots(um_media_tail *t, const AVFrame *f)
     t->width = f->width;
     t->height = f->height;
     t->format = f->format;
-    int rows[4] = {0};
     const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(f->format);
     if (av_image_fill_linesizes(t->linesize, f->format, f->width) < 0)
         return;
     size_t size = 0;
     for (int p = 0; p < 4 && t->linesize[p]; p++) {
         t->linesize[p] = FFALIGN(t->linesize[p], ROW_ALIGN);
-        rows[p] = (p == 1 || p == 2) ? AV_CEIL_RSHIFT(f->height, d->log2_chroma_h) : f->height;
+        int rows = (p == 1 || p == 2) ? AV_CEIL_RSHIFT(f->height, d->log2_chroma_h) : f->height;
         t->offset[p] = size;
-        size += (size_t)t->linesize[p] * rows[p];
+        size += (size_t)t->linesize[p] * rows;
     }
     t->slot_size = FFALIGN(size, 4096);
     int64_t cap = t->limit / (int64_t)t->slot_size;
@@ -98,7 +107,7 @@ static void size_slots(um_media_tail *t, const AVFrame *f)
         return;
     t->chunk_size = FFALIGN(t->slot_size * SLOTS_PER_CHUNK, CHUNK_ALIGN);
     t->slots = um_xcalloc((size_t)t->cap, sizeof(*t->slots));
-    t->chunks = um_xcalloc((size_t)(t->cap + SLOTS_PER_CHUNK - 1) / SLOTS_PER_CHUNK, sizeof(*t->chunks));
+    t->chunks = um_xcalloc((size_t)chunk_count(t), sizeof(*t->chunks));
 }
 
 /* Slot k's memory, its chunk mapped when first reached; NULL when the
@@ -178,9 +187,7 @@ static um_media_held *held_from_slot(um_media_tail *t, int k)
     }
     um_media_held *h = um_xcalloc(1, sizeof(*h));
     h->frame = f;
-    um_media_frame_view(f, &h->view);
-    h->view.index = s->index;
-    h->view.time = s->time;
+    um_media_held_view(h, s->index, s->time);
     return h;
 }
 
@@ -191,9 +198,7 @@ int um_media_tail_take(um_media_tail *t, um_media_held ***frames)
     for (int i = 0; i < n; i++)
         (*frames)[i] = held_from_slot(t, (t->head + i) % t->cap);
     t->head = t->n = 0;
-    /* The frames handed over keep their chunks; new frames get new ones. */
-    for (int c = 0; t->chunks && c < (t->cap + SLOTS_PER_CHUNK - 1) / SLOTS_PER_CHUNK; c++)
-        av_buffer_unref(&t->chunks[c]);
+    let_go_chunks(t); /* new frames get new chunks */
     return n;
 }
 
@@ -212,8 +217,7 @@ void um_media_tail_free(um_media_tail **tail)
     if (!t)
         return;
     um_media_tail_clear(t);
-    for (int c = 0; t->chunks && c < (t->cap + SLOTS_PER_CHUNK - 1) / SLOTS_PER_CHUNK; c++)
-        av_buffer_unref(&t->chunks[c]);
+    let_go_chunks(t);
     free(t->chunks);
     free(t->slots);
     free(t);

@@ -265,6 +265,8 @@ static int run_detection(run_state *s, um_error *err)
     if (um_pipeline_detect_keeping(&d, s->crops, s->tail, &s->detector, NULL, &info, err) < 0)
         return -1;
     s->detections = s->detector;
+    if (info.is_image) /* a still is read once anyway */
+        um_media_tail_free(&s->tail);
     int spots = um_detect_spot_count(s->detector);
     if (spots == 0 && info.is_image && !job->nb_templates)
         um_log(UM_LOG_INFO, "%s is a still: automatic detection needs a video (use --template, --region or --mask)",
@@ -290,7 +292,7 @@ static int run_matte_fit(run_state *s, um_error *err)
 }
 
 /* The removal reader takes the frames detection decoded last instead of
- * decoding them again (a still is read once anyway). */
+ * decoding them again. */
 static void use_detection_tail(run_state *s)
 {
     if (!s->tail)
@@ -298,12 +300,6 @@ static void use_detection_tail(run_state *s)
     um_media_held **frames = NULL;
     int n = um_media_tail_take(s->tail, &frames);
     um_media_tail_free(&s->tail);
-    if (um_media_reader_info(s->reader)->is_image) {
-        for (int i = 0; i < n; i++)
-            um_media_held_release(&frames[i]);
-        free(frames);
-        return;
-    }
     if (n > 0)
         um_log(UM_LOG_DEBUG, "remove: the last %d frames come from detection's decode", n);
     um_media_reader_use_tail(s->reader, frames, n);

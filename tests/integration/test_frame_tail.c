@@ -99,9 +99,23 @@ static void read_all(const char *path, const um_media_options *o, um_media_held 
     um_media_reader_close(&r);
 }
 
-/* Decodes path exactly (as detection inside remove does), keeping its last
- * frames within limit bytes; returns how many, *tail the frames, *bytes
- * what one takes. */
+typedef struct {
+    um_media_tail *tail;
+    const um_media_reader *reader;
+} keeping;
+
+static int keep_frame(void *opaque, um_frame *frame, um_error *err)
+{
+    (void)frame;
+    (void)err;
+    keeping *k = opaque;
+    um_media_tail_keep(k->tail, k->reader);
+    return 0;
+}
+
+/* Decodes path exactly (as detection inside remove does, through the same
+ * loop), keeping its last frames within limit bytes; returns how many,
+ * *tail the frames, *bytes what one takes. */
 static int decode_tail(const char *path, const um_media_options *o, int64_t limit, um_media_held ***tail,
                        int64_t *bytes)
 {
@@ -111,16 +125,9 @@ static int decode_tail(const char *path, const um_media_options *o, int64_t limi
     um_media_reader *r = NULL;
     um_error err = {0};
     assert_int_equal(um_media_reader_open(&r, path, &exact, &err), 0);
-    for (;;) {
-        um_frame *frame = NULL;
-        um_media_packet *packet = NULL;
-        int item = um_media_reader_next(r, &frame, &packet, &err);
-        assert_true(item >= 0);
-        if (item == UM_MEDIA_EOF)
-            break;
-        if (item == UM_MEDIA_FRAME)
-            um_media_tail_keep(t, r);
-    }
+    keeping k = {t, r};
+    um_pass_report report = {"detect", -1, NULL, NULL, NULL, NULL};
+    assert_int_equal(um_pipeline_each_frame(r, &report, keep_frame, &k, &err), 0);
     um_media_reader_close(&r);
     int n = um_media_tail_take(t, tail);
     if (bytes)
