@@ -733,6 +733,47 @@ static void test_temporal_merge_weighs_given_variances(void **state)
         }
 }
 
+typedef struct {
+    float score; /* the mean squared disagreement, in expected variances */
+    int merged;
+} disagreement_case;
+
+/* Inverted samples that disagree with their prediction, on average, by a
+ * few times the variance expected (the matte's own error, which the
+ * variance leaves out) are merged; by more, the motion is wrong and the
+ * area starts afresh. Each disagreement stays inside the per-sample gate
+ * (3 deviations): only the area's score decides. */
+static const disagreement_case disagreement_cases[] = {
+    {0.5f, 1}, {3.0f, 1}, {6.0f, 0}, {8.5f, 0},
+};
+
+static void test_temporal_filter_lets_go_of_wrong_motion(void **state)
+{
+    (void)state;
+    enum { W = 48, H = 32, AX = 12, AY = 8, AW = 24, AH = 16 };
+    static float cur[W * H], var[W * H], prev[W * H], prev_var[W * H], alpha[AW * AH];
+    for (int k = 0; k < AW * AH; k++)
+        alpha[k] = 0.75f;
+    for (size_t c = 0; c < sizeof(disagreement_cases) / sizeof(disagreement_cases[0]); c++) {
+        /* Expected: the prediction's 4 and the measurement's (0.5 / 0.25)^2. */
+        float d = sqrtf(disagreement_cases[c].score * 8.0f);
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                int inside = x >= AX && y >= AY && x < AX + AW && y < AY + AH;
+                prev[y * W + x] = 100;
+                prev_var[y * W + x] = 4;
+                cur[y * W + x] = inside ? 100 + ((x + y) % 2 ? d : -d) : 100;
+            }
+        int merged = um_kernel_temporal_filter(cur, var, prev, prev_var, W, H, 0, 0, alpha, AW, AX, AY, AW, AH,
+                                               0.9f, 0.5f, 0.0f);
+        if (merged != disagreement_cases[c].merged)
+            fail_msg("score %.1f: merged %d, want %d", disagreement_cases[c].score, merged,
+                     disagreement_cases[c].merged);
+        float want = merged ? 100 + d / 2 : 100 + d; /* equal variances: halfway */
+        assert_true(fabsf(cur[AY * W + AX + 1] - want) < 0.01f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -749,6 +790,7 @@ int main(void)
         cmocka_unit_test(test_shift_estimate_cases),
         cmocka_unit_test(test_temporal_filter_follows_brightness),
         cmocka_unit_test(test_temporal_merge_weighs_given_variances),
+        cmocka_unit_test(test_temporal_filter_lets_go_of_wrong_motion),
         cmocka_unit_test(test_gradient_directions_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
