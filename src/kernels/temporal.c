@@ -19,9 +19,12 @@
  * moved on its own, the scene cut), the prediction is dropped and the
  * sample starts afresh, so nothing is dragged along.
  *
- * The prediction is read from the last result by a Catmull-Rom cubic,
- * which keeps texture sharp over many frames where a bilinear read would
- * blur it a little at every step.
+ * The prediction is read from the last result through a Lanczos-3
+ * window, which keeps texture sharp over many frames where a bilinear read
+ * would blur it a little at every step. A Catmull-Rom cubic still blurs
+ * fine texture: against it, on the benchmark (lossless, in the box), p4's
+ * rock under a static mark gained 0.19 dB and p2's pan 0.12 dB, the others
+ * within 0.05 dB.
  */
 #include "unmark/kernels.h"
 
@@ -57,25 +60,61 @@
 #define DETAIL_RADIUS 4
 #define MIN_CURVATURE 0.2f
 
-static float catmull_rom(float p0, float p1, float p2, float p3, float t)
+/* Taps either side of the sample the Lanczos window is centred on. */
+#define LANCZOS_A 3
+#define LANCZOS_TAPS (2 * LANCZOS_A)
+
+/* A plane read at every sample moved by the same (dx, dy): the whole
+ * shift (ox, oy) and the Lanczos weights of the fraction left, which every
+ * sample shares, computed once. */
+typedef struct {
+    int ox, oy;
+    float wx[LANCZOS_TAPS], wy[LANCZOS_TAPS];
+} shifted_read;
+
+/* The Lanczos-3 weights of taps -2 .. 3 for a point t in [0, 1) past tap
+ * 0, summing to 1 (a flat picture reads flat). */
+static void lanczos_weights(float t, float *w)
 {
-    return p1 + 0.5f * t * (p2 - p0 + t * (2.0f * p0 - 5.0f * p1 + 4.0f * p2 - p3 +
-                                           t * (3.0f * (p1 - p2) + p3 - p0)));
+    const float pi = 3.14159265f;
+    float sum = 0;
+    for (int k = 0; k < LANCZOS_TAPS; k++) {
+        float x = (float)(k - LANCZOS_A + 1) - t;
+        float px = pi * x;
+        w[k] = fabsf(x) < 1e-6f ? 1.0f : LANCZOS_A * sinf(px) * sinf(px / LANCZOS_A) / (px * px);
+        sum += w[k];
+    }
+    for (int k = 0; k < LANCZOS_TAPS; k++)
+        w[k] /= sum;
 }
 
-/* The cubic value of p at (x, y): 1, or 0 when its 4x4 taps are not all
- * inside the plane. */
-static int read_cubic(const float *p, int w, int h, float x, float y, float *out)
+static shifted_read shifted_read_of(float dx, float dy)
 {
-    int ix = (int)floorf(x), iy = (int)floorf(y);
-    if (ix < 1 || iy < 1 || ix + 2 >= w || iy + 2 >= h)
+    shifted_read r;
+    float fx = floorf(dx), fy = floorf(dy);
+    r.ox = (int)fx;
+    r.oy = (int)fy;
+    lanczos_weights(dx - fx, r.wx);
+    lanczos_weights(dy - fy, r.wy);
+    return r;
+}
+
+/* The value of p at (x + dx, y + dy): 1, or 0 when the taps are not all
+ * inside the plane. */
+static int read_shifted(const shifted_read *r, const float *p, int w, int h, int x, int y, float *out)
+{
+    int ix = x + r->ox - (LANCZOS_A - 1), iy = y + r->oy - (LANCZOS_A - 1);
+    if (ix < 0 || iy < 0 || ix + LANCZOS_TAPS > w || iy + LANCZOS_TAPS > h)
         return 0;
-    float fx = x - (float)ix, fy = y - (float)iy, rows[4];
-    for (int k = 0; k < 4; k++) {
-        const float *r = p + (size_t)(iy - 1 + k) * w + ix - 1;
-        rows[k] = catmull_rom(r[0], r[1], r[2], r[3], fx);
+    float sum = 0;
+    for (int k = 0; k < LANCZOS_TAPS; k++) {
+        const float *row = p + (size_t)(iy + k) * w + ix;
+        float across = 0;
+        for (int j = 0; j < LANCZOS_TAPS; j++)
+            across += r->wx[j] * row[j];
+        sum += r->wy[k] * across;
     }
-    *out = catmull_rom(rows[0], rows[1], rows[2], rows[3], fy);
+    *out = sum;
     return 1;
 }
 
@@ -289,6 +328,7 @@ static float prediction_score(const float *cur, const float *cur_var, const floa
                               ptrdiff_t a_stride, int ax, int ay, int aw, int ah, float a_max, float noise,
                               float drift)
 {
+    shifted_read moved = shifted_read_of(dx, dy);
     double sum = 0;
     int n = 0;
     for (int y = ay; y < ay + ah && y < h; y++)
@@ -297,7 +337,7 @@ static float prediction_score(const float *cur, const float *cur_var, const floa
             if (a < UM_KERNEL_MIN_ALPHA || a > a_max)
                 continue;
             float sx = (float)x + dx, sy = (float)y + dy;
-            if (!read_cubic(prev, w, h, sx, sy, &pred))
+            if (!read_shifted(&moved, prev, w, h, x, y, &pred))
                 continue;
             size_t i = (size_t)y * w + x;
             float r = cur_var ? cur_var[i] : measurement_variance(a, a_max, noise);
@@ -319,6 +359,7 @@ static int merge(float *cur, float *var, int known, const float *prev, const flo
      * is no change of the picture. */
     float slack = known ? 4 * noise * noise : 0;
     float offset = prev ? brightness_change(cur, prev, w, h, dx, dy, alpha, a_stride, ax, ay, aw, ah) : 0;
+    shifted_read moved = shifted_read_of(dx, dy);
     if (prev && !(prediction_score(cur, known ? var : NULL, prev, prev_var, w, h, dx, dy, offset, alpha, a_stride,
                                    ax, ay, aw, ah, a_max, noise, drift + slack) <= MAX_SCORE))
         prev = NULL;
@@ -332,7 +373,7 @@ static int merge(float *cur, float *var, int known, const float *prev, const flo
                 continue;
             }
             float sx = (float)x + dx, sy = (float)y + dy;
-            if (!prev || !read_cubic(prev, w, h, sx, sy, &pred)) {
+            if (!prev || !read_shifted(&moved, prev, w, h, x, y, &pred)) {
                 var[i] = r;
                 continue;
             }
