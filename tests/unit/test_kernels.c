@@ -703,12 +703,16 @@ static void test_temporal_filter_follows_brightness(void **state)
 
 /* Merging two estimates (a forward and a backward pass's): each sample is
  * weighted by the variances given with it, not by its opacity; a sample
- * that disagrees far beyond them keeps its own value. cur 100 (variance
- * 1) and prev 102 (variance 3) merge into 100.5 with variance 0.75. */
+ * that disagrees far beyond them (9 deviations) keeps its own value, one
+ * that disagrees by 3.5 (the matte's own error can) is merged. cur 100
+ * (variance 1) and prev 102 (variance 3) merge into 100.5 with variance
+ * 0.75; the deviation counts the slack, 4 * 0.5^2, too. */
 static void test_temporal_merge_weighs_given_variances(void **state)
 {
     (void)state;
-    enum { W = 48, H = 32, AX = 12, AY = 8, AW = 24, AH = 16, ODD = (AY + 3) * W + AX + 5 };
+    enum { W = 48, H = 32, AX = 12, AY = 8, AW = 24, AH = 16, ODD = (AY + 3) * W + AX + 5,
+           SLIGHT = (AY + 9) * W + AX + 14 };
+    const float slight = 100 + 3.5f * sqrtf(5.0f);
     static float cur[W * H], var[W * H], prev[W * H], prev_var[W * H], alpha[AW * AH];
     for (int k = 0; k < AW * AH; k++)
         alpha[k] = 0.75f;
@@ -721,13 +725,15 @@ static void test_temporal_merge_weighs_given_variances(void **state)
             prev_var[y * W + x] = 3;
         }
     prev[ODD] = 120; /* something moved here */
+    prev[SLIGHT] = slight;
     int merged = um_kernel_temporal_merge(cur, var, prev, prev_var, W, H, 0, 0, alpha, AW, AX, AY, AW, AH, 0.9f,
                                           0.5f, 0.0f);
     assert_int_equal(merged, 1);
     for (int y = AY; y < AY + AH; y++)
         for (int x = AX; x < AX + AW; x++) {
             int i = y * W + x;
-            float want = i == ODD ? 100.0f : 100.5f, want_var = i == ODD ? 1.0f : 0.75f;
+            float want = i == ODD ? 100.0f : i == SLIGHT ? slight - 0.75f * (slight - 100) : 100.5f;
+            float want_var = i == ODD ? 1.0f : 0.75f;
             if (fabsf(cur[i] - want) > 0.01f || fabsf(var[i] - want_var) > 0.01f)
                 fail_msg("(%d, %d) is %.2f (variance %.2f), want %.2f (%.2f)", x, y, cur[i], var[i], want, want_var);
         }
