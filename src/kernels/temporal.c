@@ -72,8 +72,9 @@
 
 /* A plane read at every sample moved by the same (dx, dy): the whole
  * shift (ox, oy) and the Lanczos weights of the fraction left, which every
- * sample shares, computed once. */
+ * sample shares, computed once per merge. */
 typedef struct {
+    float dx, dy;
     int ox, oy;
     float wx[LANCZOS_TAPS], wy[LANCZOS_TAPS];
 } shifted_read;
@@ -98,6 +99,8 @@ static shifted_read shifted_read_of(float dx, float dy)
 {
     shifted_read r;
     float fx = floorf(dx), fy = floorf(dy);
+    r.dx = dx;
+    r.dy = dy;
     r.ox = (int)fx;
     r.oy = (int)fy;
     lanczos_weights(dx - fx, r.wx);
@@ -330,11 +333,10 @@ static float brightness_change(const float *cur, const float *prev, int w, int h
  * expected (about 1 when the motion is right), infinite when no sample can
  * be predicted. */
 static float prediction_score(const float *cur, const float *cur_var, const float *prev, const float *prev_var,
-                              int w, int h, float dx, float dy, float offset, const float *alpha,
+                              int w, int h, const shifted_read *moved, float offset, const float *alpha,
                               ptrdiff_t a_stride, int ax, int ay, int aw, int ah, float a_max, float noise,
                               float drift)
 {
-    shifted_read moved = shifted_read_of(dx, dy);
     double sum = 0;
     int n = 0;
     for (int y = ay; y < ay + ah && y < h; y++)
@@ -342,8 +344,8 @@ static float prediction_score(const float *cur, const float *cur_var, const floa
             float a = alpha_at(alpha, a_stride, ax, ay, aw, ah, x, y), pred;
             if (a < UM_KERNEL_MIN_ALPHA || a > a_max)
                 continue;
-            float sx = (float)x + dx, sy = (float)y + dy;
-            if (!read_shifted(&moved, prev, w, h, x, y, &pred))
+            float sx = (float)x + moved->dx, sy = (float)y + moved->dy;
+            if (!read_shifted(moved, prev, w, h, x, y, &pred))
                 continue;
             size_t i = (size_t)y * w + x;
             float r = cur_var ? cur_var[i] : measurement_variance(a, a_max, noise);
@@ -366,7 +368,7 @@ static int merge(float *cur, float *var, int known, const float *prev, const flo
     float slack = known ? 4 * noise * noise : 0;
     float offset = prev ? brightness_change(cur, prev, w, h, dx, dy, alpha, a_stride, ax, ay, aw, ah) : 0;
     shifted_read moved = shifted_read_of(dx, dy);
-    if (prev && !(prediction_score(cur, known ? var : NULL, prev, prev_var, w, h, dx, dy, offset, alpha, a_stride,
+    if (prev && !(prediction_score(cur, known ? var : NULL, prev, prev_var, w, h, &moved, offset, alpha, a_stride,
                                    ax, ay, aw, ah, a_max, noise, drift + slack) <= MAX_SCORE))
         prev = NULL;
     for (int y = 0; y < h; y++)

@@ -748,7 +748,7 @@ typedef struct {
  * few times the variance expected (the matte's own error, which the
  * variance leaves out) are merged; by more, the motion is wrong and the
  * area starts afresh. Each disagreement stays inside the per-sample gate
- * (3 deviations): only the area's score decides. */
+ * (4 deviations): only the area's score decides. */
 static const disagreement_case disagreement_cases[] = {
     {0.5f, 1}, {3.0f, 1}, {6.0f, 0}, {8.5f, 0},
 };
