@@ -114,9 +114,10 @@ void um_kernel_unblend_u16(uint16_t *plane, ptrdiff_t stride, const float *alpha
  * radius of (guess_x, guess_y) and at most reach either way, whose
  * difference varies least over the samples at least reach from the border
  * where use (w x h, or NULL for all) is nonzero, refined by a parabola
- * through its neighbours. The pictures are matched on their texture (less
- * their local mean): a change of light, even or from one side, is not
- * motion. No motion, (0, 0), unless a shift matches clearly better than
+ * through its neighbours and then, where the picture has texture, by
+ * Gauss-Newton steps on the difference read through a Lanczos window.
+ * The pictures are matched on their texture (less their local mean): a
+ * change of light, even or from one side, is not motion. No motion, (0, 0), unless a shift matches clearly better than
  * standing still. Returns the variance of the plain difference at the
  * integer shift, so it holds what the sub-sample rest of the motion
  * leaves too (measured at the refined shift instead, p1 lost 0.45 dB in

@@ -65,6 +65,13 @@
  * 9 x 9 samples. */
 #define DETAIL_RADIUS 4
 #define MIN_CURVATURE 0.2f
+/* The sub-sample refinement by gradient: at most this many steps, done
+ * when one moves less than STEP_DONE; not tried where the gradients'
+ * matrix is this close to singular (its determinant against its trace
+ * squared: texture running one way). */
+#define GRADIENT_STEPS 6
+#define STEP_DONE 0.01
+#define MIN_CONDITION 1e-3
 
 /* Taps either side of the sample the Lanczos window is centred on. */
 #define LANCZOS_A 3
@@ -144,14 +151,16 @@ static float read_bilinear(const float *p, int w, int h, float x, float y)
  * costs c[dy + 1][dx + 1] around the best shift has its least, into
  * (*x, *y): (0, 0) along an axis whose costs are not clearly curved (a flat
  * picture has no sub-sample position: noise would choose one). The cross
- * term matters: a texture running diagonally ties the axes together. */
-static void refine(const float c[3][3], float *x, float *y)
+ * term matters: a texture running diagonally ties the axes together.
+ * Returns 1 when the costs are curved along either axis: the picture has
+ * texture a sub-sample position can be found on. */
+static int refine(const float c[3][3], float *x, float *y)
 {
     *x = *y = 0;
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++)
             if (!isfinite(c[i][j]))
-                return;
+                return 0;
     float gx = 0, gy = 0, cxx = 0, cyy = 0;
     for (int k = 0; k < 3; k++) {
         gx += (c[k][2] - c[k][0]) / 6;
@@ -171,6 +180,7 @@ static void refine(const float c[3][3], float *x, float *y)
     }
     *x = *x < -0.5f ? -0.5f : *x > 0.5f ? 0.5f : *x;
     *y = *y < -0.5f ? -0.5f : *y > 0.5f ? 0.5f : *y;
+    return curved_x || curved_y;
 }
 
 /* The samples a shift's cost is measured on: the used ones on the search
@@ -247,6 +257,53 @@ static float *detail_of(const float *p, int w, int h)
     return out;
 }
 
+/* Gauss-Newton steps on the sub-sample shift, from (*dx, *dy) near the
+ * whole shift (bx, by): the difference between cur and prev read through
+ * the Lanczos window at the shift, against cur's gradient (which prev's
+ * matches there). A parabola through the costs at whole shifts is pulled
+ * towards the whole shift on fine texture, whose cost is not a parabola.
+ * Left as it was where the texture runs one way only (no position along
+ * it) or the steps leave the whole shift's neighbourhood. */
+static void refine_by_gradient(const float *cur, const float *prev, const search_grid *g, int w, int h, int bx,
+                               int by, float *dx, float *dy)
+{
+    double hxx = 0, hxy = 0, hyy = 0;
+    for (int i = 0; i < g->n; i++) {
+        const float *c = cur + g->at[i];
+        double gx = (c[1] - c[-1]) / 2.0, gy = (c[w] - c[-w]) / 2.0;
+        hxx += gx * gx;
+        hxy += gx * gy;
+        hyy += gy * gy;
+    }
+    double det = hxx * hyy - hxy * hxy;
+    if (!(det > MIN_CONDITION * (hxx + hyy) * (hxx + hyy)))
+        return;
+    float x = *dx, y = *dy;
+    for (int step = 0; step < GRADIENT_STEPS; step++) {
+        shifted_read moved = shifted_read_of(x, y);
+        double bx_sum = 0, by_sum = 0;
+        for (int i = 0; i < g->n; i++) {
+            int sx = (int)(g->at[i] % (size_t)w), sy = (int)(g->at[i] / (size_t)w);
+            float pred;
+            if (!read_shifted(&moved, prev, w, h, sx, sy, &pred))
+                continue;
+            const float *c = cur + g->at[i];
+            double r = c[0] - pred;
+            bx_sum += r * (c[1] - c[-1]) / 2.0;
+            by_sum += r * (c[w] - c[-w]) / 2.0;
+        }
+        double step_x = (hyy * bx_sum - hxy * by_sum) / det, step_y = (hxx * by_sum - hxy * bx_sum) / det;
+        x += (float)step_x;
+        y += (float)step_y;
+        if (fabsf(x - (float)bx) > 1 || fabsf(y - (float)by) > 1)
+            return;
+        if (fabs(step_x) < STEP_DONE && fabs(step_y) < STEP_DONE)
+            break;
+    }
+    *dx = x;
+    *dy = y;
+}
+
 float um_kernel_shift_estimate(const float *cur, const float *prev, const uint8_t *use, int w, int h,
                                float guess_x, float guess_y, int radius, int reach, float *dx, float *dy)
 {
@@ -277,9 +334,11 @@ float um_kernel_shift_estimate(const float *cur, const float *prev, const uint8_
         for (int j = 0; j < 3; j++)
             for (int i = 0; i < 3; i++)
                 around[j][i] = cost_at(cur_detail, prev_detail, &g, w, reach, bx + i - 1, by + j - 1);
-        refine(around, &fx, &fy);
+        int located = refine(around, &fx, &fy);
         *dx += fx;
         *dy += fy;
+        if (located)
+            refine_by_gradient(cur_detail, prev_detail, &g, w, h, bx, by, dx, dy);
         left = cost_at(cur, prev, &g, w, reach, bx, by);
     }
     free(cur_detail);
