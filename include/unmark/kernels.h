@@ -117,13 +117,13 @@ void um_kernel_unblend_u16(uint16_t *plane, ptrdiff_t stride, const float *alpha
  * through its neighbours and then, where the picture has texture, by
  * Gauss-Newton steps on the difference read through a Lanczos window.
  * The pictures are matched on their texture (less their local mean): a
- * change of light, even or from one side, is not motion. No motion, (0, 0), unless a shift matches clearly better than
- * standing still. Returns the variance of the plain difference at the
- * integer shift, so it holds what the sub-sample rest of the motion
- * leaves too (measured at the refined shift instead, p1 lost 0.45 dB in
- * the box: the stabiliser takes it as drift, which keeps its merging
- * cautious); infinite when too few samples count (then the shift means
- * nothing).
+ * change of light, even or from one side, is not motion. No motion,
+ * (0, 0), unless a shift matches clearly better than standing still.
+ * Returns the variance of the plain difference at the integer shift, so
+ * it holds what the sub-sample rest of the motion leaves too (measured at
+ * the refined shift instead, p1 lost 0.45 dB in the box: the stabiliser
+ * takes it as drift, which keeps its merging cautious); infinite when too
+ * few samples count (then the shift means nothing).
  */
 float um_kernel_shift_estimate(const float *cur, const float *prev, const uint8_t *use, int w, int h,
                                float guess_x, float guess_y, int radius, int reach, float *dx,

@@ -257,6 +257,14 @@ static float *detail_of(const float *p, int w, int h)
     return out;
 }
 
+/* The central-difference gradient of a plane (rows w apart) at c, which
+ * has a sample on each side. */
+static void gradient_at(const float *c, int w, double *gx, double *gy)
+{
+    *gx = (c[1] - c[-1]) / 2.0;
+    *gy = (c[w] - c[-w]) / 2.0;
+}
+
 /* Gauss-Newton steps on the sub-sample shift, from (*dx, *dy) near the
  * whole shift (bx, by): the difference between cur and prev read through
  * the Lanczos window at the shift, against cur's gradient (which prev's
@@ -269,8 +277,8 @@ static void refine_by_gradient(const float *cur, const float *prev, const search
 {
     double hxx = 0, hxy = 0, hyy = 0;
     for (int i = 0; i < g->n; i++) {
-        const float *c = cur + g->at[i];
-        double gx = (c[1] - c[-1]) / 2.0, gy = (c[w] - c[-w]) / 2.0;
+        double gx, gy;
+        gradient_at(cur + g->at[i], w, &gx, &gy);
         hxx += gx * gx;
         hxy += gx * gy;
         hyy += gy * gy;
@@ -287,10 +295,10 @@ static void refine_by_gradient(const float *cur, const float *prev, const search
             float pred;
             if (!read_shifted(&moved, prev, w, h, sx, sy, &pred))
                 continue;
-            const float *c = cur + g->at[i];
-            double r = c[0] - pred;
-            bx_sum += r * (c[1] - c[-1]) / 2.0;
-            by_sum += r * (c[w] - c[-w]) / 2.0;
+            double gx, gy, r = cur[g->at[i]] - pred;
+            gradient_at(cur + g->at[i], w, &gx, &gy);
+            bx_sum += r * gx;
+            by_sum += r * gy;
         }
         double step_x = (hyy * bx_sum - hxy * by_sum) / det, step_y = (hxx * by_sum - hxy * bx_sum) / det;
         x += (float)step_x;
