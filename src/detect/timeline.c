@@ -21,6 +21,11 @@
 #define MIN_SIDE 4
 /* Templates correlating this well show the same mark. */
 #define SAME_MARK_SCORE 0.6
+/* A spot whose clear matches sit more than WANDER_SLACK detection pixels
+ * from their usual place in more than this share of its frames follows
+ * the picture (see follows_picture). */
+#define MAX_WANDER_SHARE 0.25
+#define WANDER_SLACK 1
 
 static int compare_float(const void *a, const void *b)
 {
@@ -96,6 +101,45 @@ static void extend_runs(const um_detector *d, const det_spot *s, uint8_t *on, do
     free(seed);
 }
 
+/* The median of a spot's best offsets (-DET_SEARCH .. DET_SEARCH) along
+ * one axis over the frames clear[] marks. */
+static int median_offset(const int8_t *off, const uint8_t *clear, int64_t frames, int64_t n)
+{
+    int64_t count[2 * DET_SEARCH + 1] = {0}, seen = 0;
+    for (int64_t t = 0; t < frames; t++)
+        if (clear[t])
+            count[off[t] + DET_SEARCH]++;
+    for (int k = 0; k <= 2 * DET_SEARCH; k++) {
+        seen += count[k];
+        if (2 * seen > n)
+            return k - DET_SEARCH;
+    }
+    return 0;
+}
+
+/*
+ * An overlay stands still in the frame: wherever it clearly shows, its
+ * template matches at one place. Something in the picture that held still
+ * long enough to be learnt as a spot (a blurred ball of light while a
+ * handheld camera turned round) is matched wherever the camera carries it
+ * next, up to the search range: its best offsets wander, and un-blending
+ * it would wipe it out of the picture. True when more than
+ * MAX_WANDER_SHARE of the frames matching at least high sit off the
+ * usual place.
+ */
+static int follows_picture(const det_spot *s, int64_t frames, double high)
+{
+    uint8_t *clear = um_xmalloc((size_t)(frames ? frames : 1));
+    int64_t n = 0, off = 0;
+    for (int64_t t = 0; t < frames; t++)
+        n += clear[t] = score_at_least(s, t, high);
+    int mx = median_offset(s->off_x, clear, frames, n), my = median_offset(s->off_y, clear, frames, n);
+    for (int64_t t = 0; t < frames; t++)
+        off += clear[t] && (abs(s->off_x[t] - mx) > WANDER_SLACK || abs(s->off_y[t] - my) > WANDER_SLACK);
+    free(clear);
+    return off > MAX_WANDER_SHARE * (double)n;
+}
+
 /* Which frames show the spot's mark. Returns how many. */
 static int64_t presence(const um_detector *d, const det_spot *s, uint8_t *on)
 {
@@ -105,6 +149,8 @@ static int64_t presence(const um_detector *d, const det_spot *s, uint8_t *on)
     if (peak < MIN_PEAK_SCORE || s->tx2 - s->tx1 < MIN_SIDE || s->ty2 - s->ty1 < MIN_SIDE)
         return 0;
     double high = fmax(0.25, 0.5 * peak), low = fmax(0.15, 0.3 * peak);
+    if (follows_picture(s, frames, high))
+        return 0;
     for (int64_t t = 0; t < frames; t++)
         on[t] = score_at_least(s, t, high);
     fill_gaps(on, frames, d->o.max_gap);

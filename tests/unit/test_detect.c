@@ -237,7 +237,14 @@ typedef struct {
     mark_spec marks[MAX_MARKS];
     int want_iou;         /* the best box must also fit: IoU >= 0.8 on >= 95% */
     int want_same_ids;    /* spots of one shape share a mark id, others differ */
+    int sway;             /* > 0: instead of panning, the camera sways this many
+                           * pixels either way and back every SWAY_PERIOD frames,
+                           * slowing to a stop at each end */
+    int ball;             /* a bright, soft ball of light in the picture (it
+                           * moves with it) */
 } scenario;
+
+enum { SWAY_PERIOD = 125, BALL_RADIUS = 30 };
 
 /* A mark_spec made concrete: its alpha, position and true box in the frame. */
 typedef struct {
@@ -323,16 +330,47 @@ static void blend_mark(um_frame *f, const placed_mark *p)
     }
 }
 
-/* Frame i of the clip: the panned background plus the marks showing. */
+/* The camera's place in the picture at frame i, into *ox, *oy (unwrapped). */
+static void camera_at(const scenario *sc, int i, int *ox, int *oy)
+{
+    if (sc->sway > 0) {
+        *ox = sc->ox + (int)lrint(sc->sway * sin(2 * M_PI * i / SWAY_PERIOD));
+        *oy = sc->oy;
+    } else {
+        *ox = sc->ox + sc->vx * i;
+        *oy = sc->oy + sc->vy * i;
+    }
+}
+
+/* The ball of light, where the frame's centre was at frame 0 (it moves
+ * with the picture, the camera at ox, oy now): white over its inner half,
+ * fading out over the outer half, like an out-of-focus highlight. */
+static void paint_ball(um_frame *f, const scenario *sc, int ox, int oy)
+{
+    double cx = sc->width / 2.0 + sc->ox - ox, cy = sc->height / 2.0 + sc->oy - oy;
+    for (int y = 0; y < sc->height; y++)
+        for (int x = 0; x < sc->width; x++) {
+            double r = hypot(x - cx, y - cy) / BALL_RADIUS;
+            double a = r < 0.5 ? 1 : r < 1 ? 2 * (1 - r) : 0;
+            uint8_t *v = f->data[0] + (ptrdiff_t)y * f->linesize[0] + x;
+            *v = (uint8_t)lrint(a * 240 + (1 - a) * *v);
+        }
+}
+
+/* Frame i of the clip: the moving background plus the marks showing. */
 static void render(frame_buf *fb, const scenario *sc, const placed_mark *pm, int i)
 {
-    int ox = wrap(sc->ox + sc->vx * i), oy = wrap(sc->oy + sc->vy * i);
+    int cam_x, cam_y;
+    camera_at(sc, i, &cam_x, &cam_y);
+    int ox = wrap(cam_x), oy = wrap(cam_y);
     for (int y = 0; y < sc->height; y++) {
         uint8_t *row = fb->f.data[0] + (ptrdiff_t)y * fb->f.linesize[0];
         const uint8_t *src = g_bg + (size_t)wrap(oy + y) * BG_SIZE;
         for (int x = 0; x < sc->width; x++)
             row[x] = src[(ox + x) % BG_SIZE];
     }
+    if (sc->ball)
+        paint_ball(&fb->f, sc, cam_x, cam_y);
     for (int k = 0; k < sc->nb_marks; k++)
         if (i >= pm[k].first && i < pm[k].last)
             blend_mark(&fb->f, &pm[k]);
@@ -659,34 +697,34 @@ static const scenario sc_hop = {
     "sora_hop", 352, 640, 240, 30.0, 100, 300, 3, 2, 4,
     {CLOUD(AT_TL, 0, 60), CLOUD(AT_MR, 60, 120), CLOUD(AT_BL, 120, 180),
      CLOUD(AT_TL, 180, 240)},
-    1, 1};
+    1, 1, 0, 0};
 
 /* 2. A static channel bug in a corner of a landscape clip, luma 180 at
  * opacity 0.8: over a bright background it nearly vanishes, as real ones do. */
 static const scenario sc_bug = {
-    "static_bug", 640, 360, 150, 25.0, 700, 40, -2, 3, 1, {BUG(AT_BR, 0, 150)}, 1, 0};
+    "static_bug", 640, 360, 150, 25.0, 700, 40, -2, 3, 1, {BUG(AT_BR, 0, 150)}, 1, 0, 0, 0};
 
 /* 3. No mark at all. */
-static const scenario sc_clean = {"clean", 352, 640, 150, 30.0, 50, 900, 3, -2, 0, {{0}}, 0, 0};
+static const scenario sc_clean = {"clean", 352, 640, 150, 30.0, 50, 900, 3, -2, 0, {{0}}, 0, 0, 0, 0};
 
 /* 4. A static bug top-right and a hopping mark at the same time. */
 static const scenario sc_two = {
     "two_marks", 352, 640, 240, 30.0, 400, 200, 2, 3, 5,
     {BUG(AT_TR, 0, 240), CLOUD(AT_TL, 0, 60), CLOUD(AT_MR, 60, 120), CLOUD(AT_BL, 120, 180),
      CLOUD(AT_TL, 180, 240)},
-    0, 1};
+    0, 1, 0, 0};
 
 /* 5. A mark that shows only in the clip's last 20 frames. Frames before
  * have no jump, so any box on them (at that spot or anywhere) is stray. */
 static const scenario sc_late = {
-    "late_mark", 352, 640, 180, 30.0, 600, 600, -3, -2, 1, {CLOUD(AT_MR, 160, 180)}, 0, 0};
+    "late_mark", 352, 640, 180, 30.0, 600, 600, -3, -2, 1, {CLOUD(AT_MR, 160, 180)}, 0, 0, 0, 0};
 
 /* 7. The same mark at scale 1.0, then resized by 1.2 at another spot.
  * (6., the memory limit, is tested apart below.) */
 static const scenario sc_scale = {
     "scaled_mark", 352, 640, 180, 30.0, 250, 750, 3, 3, 2,
     {CLOUD(AT_TL, 0, 90), {SHAPE_CLOUD, 1.2, 0.75, 235, AT_BL, 90, 180}},
-    0, 0};
+    0, 0, 0, 0};
 
 /* 8. A still camera: the picture never moves and the mark hops every 2 s
  * between three spots, and on round again. */
@@ -694,10 +732,17 @@ static const scenario sc_still = {
     "still_camera", 352, 640, 300, 30.0, 300, 200, 0, 0, 5,
     {CLOUD(AT_TL, 0, 60), CLOUD(AT_MR, 60, 120), CLOUD(AT_BL, 120, 180), CLOUD(AT_TL, 180, 240),
      CLOUD(AT_MR, 240, 300)},
-    1, 1};
+    1, 1, 0, 0};
 
 /* 9. A still camera and no mark: its still edges are no mark. */
-static const scenario sc_still_clean = {"still_clean", 352, 640, 240, 30.0, 500, 100, 0, 0, 0, {{0}}, 0, 0};
+static const scenario sc_still_clean = {"still_clean", 352, 640, 240, 30.0, 500, 100, 0, 0, 0, {{0}}, 0, 0, 0, 0};
+
+/* 10. A handheld camera that sways 46 pixels either way, slowing to a stop
+ * at each end (as on a benchmark clip where a ball of light was taken for
+ * a mark), over a picture with a ball of light in it and no mark: while
+ * the camera turns, the picture stands nearly still long enough to look
+ * like an overlay, but it moves on with the camera, and is no mark. */
+static const scenario sc_sway_ball = {"sway_ball", 352, 640, 300, 30.0, 200, 300, 0, 0, 0, {{0}}, 0, 0, 46, 1};
 
 /* Asserts what every clip must meet:
  * - one result per pushed frame;
@@ -806,7 +851,7 @@ static int mentions(const char *text, const char *word)
 
 /* A short clip with one mark, for the memory checks. */
 static const scenario sc_short = {
-    "short", 352, 640, 60, 30.0, 10, 10, 3, 2, 1, {CLOUD(AT_TL, 0, 60)}, 0, 0};
+    "short", 352, 640, 60, 30.0, 10, 10, 3, 2, 1, {CLOUD(AT_TL, 0, 60)}, 0, 0, 0, 0};
 
 enum { REFUSED = -1 };
 
@@ -935,6 +980,7 @@ int main(void)
         SCENARIO_TEST(sc_scale),
         SCENARIO_TEST(sc_still),
         SCENARIO_TEST(sc_still_clean),
+        SCENARIO_TEST(sc_sway_ball),
     };
     return cmocka_run_group_tests(tests, setup_texture, teardown_texture);
 }
