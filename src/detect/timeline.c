@@ -102,7 +102,7 @@ static void extend_runs(const um_detector *d, const det_spot *s, uint8_t *on, do
 }
 
 /* The median of a spot's best offsets (-DET_SEARCH .. DET_SEARCH) along
- * one axis over the frames clear[] marks. */
+ * one axis over the n frames clear[] marks. */
 static int median_offset(const int8_t *off, const uint8_t *clear, int64_t frames, int64_t n)
 {
     int64_t count[2 * DET_SEARCH + 1] = {0}, seen = 0;
@@ -124,19 +124,17 @@ static int median_offset(const int8_t *off, const uint8_t *clear, int64_t frames
  * handheld camera turned round) is matched wherever the camera carries it
  * next, up to the search range: its best offsets wander, and un-blending
  * it would wipe it out of the picture. True when more than
- * MAX_WANDER_SHARE of the frames matching at least high sit off the
- * usual place.
+ * MAX_WANDER_SHARE of the frames clear[] marks (those matching well)
+ * sit off the usual place.
  */
-static int follows_picture(const det_spot *s, int64_t frames, double high)
+static int follows_picture(const det_spot *s, const uint8_t *clear, int64_t frames)
 {
-    uint8_t *clear = um_xmalloc((size_t)(frames ? frames : 1));
     int64_t n = 0, off = 0;
     for (int64_t t = 0; t < frames; t++)
-        n += clear[t] = score_at_least(s, t, high);
+        n += clear[t];
     int mx = median_offset(s->off_x, clear, frames, n), my = median_offset(s->off_y, clear, frames, n);
     for (int64_t t = 0; t < frames; t++)
         off += clear[t] && (abs(s->off_x[t] - mx) > WANDER_SLACK || abs(s->off_y[t] - my) > WANDER_SLACK);
-    free(clear);
     return off > MAX_WANDER_SHARE * (double)n;
 }
 
@@ -149,10 +147,12 @@ static int64_t presence(const um_detector *d, const det_spot *s, uint8_t *on)
     if (peak < MIN_PEAK_SCORE || s->tx2 - s->tx1 < MIN_SIDE || s->ty2 - s->ty1 < MIN_SIDE)
         return 0;
     double high = fmax(0.25, 0.5 * peak), low = fmax(0.15, 0.3 * peak);
-    if (follows_picture(s, frames, high))
-        return 0;
     for (int64_t t = 0; t < frames; t++)
         on[t] = score_at_least(s, t, high);
+    if (follows_picture(s, on, frames)) {
+        memset(on, 0, (size_t)frames);
+        return 0;
+    }
     fill_gaps(on, frames, d->o.max_gap);
     drop_blips(on, frames);
     extend_runs(d, s, on, low);
