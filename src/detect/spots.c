@@ -18,6 +18,10 @@
 /* Smallest eigenvalue over largest of the structure tensor: text and
  * logos have edges every way; a background edge along a pan has one. */
 #define MIN_DIRECTIONALITY 0.45
+/* ...unless a known mark's template matches it this well (see
+ * shows_known_mark), placed within this many pixels of it. */
+#define KNOWN_MARK_MATCH 0.6
+#define KNOWN_MARK_SLACK 3
 #define MIN_PIXELS 24
 /* Below this the picture is still (see scene_motion). */
 #define MIN_MOTION 0.5
@@ -220,11 +224,57 @@ static int one_way(const um_detector *d, const component *c)
     return (c->brighter > darker ? c->brighter : darker) >= c->n * 4 / 5;
 }
 
+/* How well spot s's template (its box) matches the window medians at the
+ * best place that puts its box within KNOWN_MARK_SLACK of c's. */
+static double match_at_component(const um_detector *d, const det_spot *s, const component *c)
+{
+    int w = s->tx2 - s->tx1, h = s->ty2 - s->ty1;
+    int x0 = c->x1 - KNOWN_MARK_SLACK > 1 ? c->x1 - KNOWN_MARK_SLACK : 1;
+    int y0 = c->y1 - KNOWN_MARK_SLACK > 1 ? c->y1 - KNOWN_MARK_SLACK : 1;
+    int x1 = c->x2 + KNOWN_MARK_SLACK - w < d->dw - w - 1 ? c->x2 + KNOWN_MARK_SLACK - w : d->dw - w - 1;
+    int y1 = c->y2 + KNOWN_MARK_SLACK - h < d->dh - h - 1 ? c->y2 + KNOWN_MARK_SLACK - h : d->dh - h - 1;
+    size_t at = (size_t)s->ty1 * s->w + s->tx1;
+    double best = -1;
+    for (int y = y0; y <= y1; y++)
+        for (int x = x0; x <= x1; x++) {
+            size_t bt = (size_t)y * d->dw + x;
+            double v = um_kernel_gradient_ncc(s->tgx + at, s->tgy + at, s->w, s->support + at, s->w,
+                                              d->mgx + bt, d->mgy + bt, d->dw, w, h);
+            best = v > best ? v : best;
+        }
+    return best;
+}
+
+/*
+ * A hopping mark learnt at one place is known wherever it lands next. Over
+ * a bright background some of its edges sink under the threshold and
+ * those left may lean one way (a Sora cloud lost its directionality there,
+ * 0.34 against 0.59 at its first place, and was learnt only after it had
+ * gone): a component that fails the directionality test alone still counts
+ * when a spot's template matches it. Spots whose template waits to be
+ * rebuilt (scoring rebuilds them) are left out.
+ */
+static int shows_known_mark(const um_detector *d, const component *c)
+{
+    for (int i = 0; i < d->nb_spots; i++) {
+        const det_spot *s = &d->spots[i];
+        int w = s->tx2 - s->tx1, h = s->ty2 - s->ty1;
+        if (s->template_dirty || s->nacc == 0 || w < 4 || h < 3 || w > c->x2 - c->x1 + 2 * KNOWN_MARK_SLACK ||
+            h > c->y2 - c->y1 + 2 * KNOWN_MARK_SLACK)
+            continue;
+        if (match_at_component(d, s, c) >= KNOWN_MARK_MATCH)
+            return 1;
+    }
+    return 0;
+}
+
 static int is_candidate(const um_detector *d, const component *c)
 {
     int64_t area = (int64_t)(c->x2 - c->x1) * (c->y2 - c->y1);
-    return c->alive && one_way(d, c) && c->n >= MIN_PIXELS && area <= d->o.max_area * d->dw * d->dh &&
-           c->x2 - c->x1 >= 4 && c->y2 - c->y1 >= 3 && directionality(c) >= MIN_DIRECTIONALITY;
+    if (!c->alive || !one_way(d, c) || c->n < MIN_PIXELS || area > d->o.max_area * d->dw * d->dh ||
+        c->x2 - c->x1 < 4 || c->y2 - c->y1 < 3)
+        return 0;
+    return directionality(c) >= MIN_DIRECTIONALITY || shows_known_mark(d, c);
 }
 
 /* ---- spots ------------------------------------------------------------ */
