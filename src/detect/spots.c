@@ -224,25 +224,55 @@ static int one_way(const um_detector *d, const component *c)
     return (c->brighter > darker ? c->brighter : darker) >= c->n * 4 / 5;
 }
 
-/* How well spot s's template (its box) matches the window medians at the
- * best place that puts its box within KNOWN_MARK_SLACK of c's. */
-static double match_at_component(const um_detector *d, const det_spot *s, const component *c)
+/* Where spot s's template (its box) matches the window medians best, over
+ * the places that put its box over c's, within KNOWN_MARK_SLACK (the box
+ * inside c's or c's inside it): that correlation, its box's corner in *x,
+ * *y. */
+static double match_at_component(const um_detector *d, const det_spot *s, const component *c, int *x,
+                                 int *y)
 {
     int w = s->tx2 - s->tx1, h = s->ty2 - s->ty1;
-    int x0 = c->x1 - KNOWN_MARK_SLACK > 1 ? c->x1 - KNOWN_MARK_SLACK : 1;
-    int y0 = c->y1 - KNOWN_MARK_SLACK > 1 ? c->y1 - KNOWN_MARK_SLACK : 1;
-    int x1 = c->x2 + KNOWN_MARK_SLACK - w < d->dw - w - 1 ? c->x2 + KNOWN_MARK_SLACK - w : d->dw - w - 1;
-    int y1 = c->y2 + KNOWN_MARK_SLACK - h < d->dh - h - 1 ? c->y2 + KNOWN_MARK_SLACK - h : d->dh - h - 1;
+    int x0 = (c->x1 < c->x2 - w ? c->x1 : c->x2 - w) - KNOWN_MARK_SLACK;
+    int y0 = (c->y1 < c->y2 - h ? c->y1 : c->y2 - h) - KNOWN_MARK_SLACK;
+    int x1 = (c->x1 > c->x2 - w ? c->x1 : c->x2 - w) + KNOWN_MARK_SLACK;
+    int y1 = (c->y1 > c->y2 - h ? c->y1 : c->y2 - h) + KNOWN_MARK_SLACK;
+    x0 = x0 < 1 ? 1 : x0;
+    y0 = y0 < 1 ? 1 : y0;
+    x1 = x1 > d->dw - w - 1 ? d->dw - w - 1 : x1;
+    y1 = y1 > d->dh - h - 1 ? d->dh - h - 1 : y1;
     size_t at = (size_t)s->ty1 * s->w + s->tx1;
     double best = -1;
-    for (int y = y0; y <= y1; y++)
-        for (int x = x0; x <= x1; x++) {
-            size_t bt = (size_t)y * d->dw + x;
+    for (int py = y0; py <= y1; py++)
+        for (int px = x0; px <= x1; px++) {
+            size_t bt = (size_t)py * d->dw + px;
             double v = um_kernel_gradient_ncc(s->tgx + at, s->tgy + at, s->w, s->support + at, s->w,
                                               d->mgx + bt, d->mgy + bt, d->dw, w, h);
-            best = v > best ? v : best;
+            if (v > best) {
+                best = v;
+                *x = px;
+                *y = py;
+            }
         }
     return best;
+}
+
+/* The known spot whose mark the window medians show over c (its
+ * template matching at least KNOWN_MARK_MATCH), or NULL; its box's place
+ * there in *x, *y. A component less than half the mark's size either way
+ * is not taken for it. Spots whose template waits to be rebuilt (scoring
+ * rebuilds them) are left out. */
+static const det_spot *known_mark_at(const um_detector *d, const component *c, int *x, int *y)
+{
+    for (int i = 0; i < d->nb_spots; i++) {
+        const det_spot *s = &d->spots[i];
+        int w = s->tx2 - s->tx1, h = s->ty2 - s->ty1;
+        if (s->template_dirty || s->nacc == 0 || w < 4 || h < 3 || 2 * (c->x2 - c->x1) < w ||
+            2 * (c->y2 - c->y1) < h)
+            continue;
+        if (match_at_component(d, s, c, x, y) >= KNOWN_MARK_MATCH)
+            return s;
+    }
+    return NULL;
 }
 
 /*
@@ -251,21 +281,12 @@ static double match_at_component(const um_detector *d, const det_spot *s, const 
  * those left may lean one way (a Sora cloud lost its directionality there,
  * 0.34 against 0.59 at its first place, and was learnt only after it had
  * gone): a component that fails the directionality test alone still counts
- * when a spot's template matches it. Spots whose template waits to be
- * rebuilt (scoring rebuilds them) are left out.
+ * when a known spot's template matches it.
  */
 static int shows_known_mark(const um_detector *d, const component *c)
 {
-    for (int i = 0; i < d->nb_spots; i++) {
-        const det_spot *s = &d->spots[i];
-        int w = s->tx2 - s->tx1, h = s->ty2 - s->ty1;
-        if (s->template_dirty || s->nacc == 0 || w < 4 || h < 3 || w > c->x2 - c->x1 + 2 * KNOWN_MARK_SLACK ||
-            h > c->y2 - c->y1 + 2 * KNOWN_MARK_SLACK)
-            continue;
-        if (match_at_component(d, s, c) >= KNOWN_MARK_MATCH)
-            return 1;
-    }
-    return 0;
+    int x, y;
+    return known_mark_at(d, c, &x, &y) != NULL;
 }
 
 static int is_candidate(const um_detector *d, const component *c)
@@ -323,6 +344,24 @@ det_spot *det_spot_new_window(um_detector *d, int x1, int y1, int x2, int y2, in
     return s;
 }
 
+/* A new spot's first sighting c, grown to the whole of a known mark that
+ * shows over it: a hopping mark may first show at a new place only in
+ * part (its icon faint over a bright sky there), and a window sized on
+ * the part would cut the rest off for good. */
+static component whole_known_mark(const um_detector *d, const component *c)
+{
+    component whole = *c;
+    int x, y;
+    const det_spot *s = known_mark_at(d, c, &x, &y);
+    if (!s)
+        return whole;
+    whole.x1 = x < c->x1 ? x : c->x1;
+    whole.y1 = y < c->y1 ? y : c->y1;
+    whole.x2 = x + s->tx2 - s->tx1 > c->x2 ? x + s->tx2 - s->tx1 : c->x2;
+    whole.y2 = y + s->ty2 - s->ty1 > c->y2 ? y + s->ty2 - s->ty1 : c->y2;
+    return whole;
+}
+
 static det_spot *new_spot(um_detector *d, const component *c)
 {
     int x, y, w, h;
@@ -363,7 +402,8 @@ static det_spot *spot_for(um_detector *d, const component *c)
             hypot(cx - sx, cy - sy) <= d->o.jump_threshold * diagonal)
             return s;
     }
-    return new_spot(d, c);
+    component whole = whole_known_mark(d, c);
+    return new_spot(d, &whole);
 }
 
 /* The part of the window median inside the spot's window is all a spot
