@@ -391,16 +391,19 @@ static double explained(const fit_sums *sums, const size_t *sizes, int count, do
     return total;
 }
 
-/* The W that explains most, on a grid over the sample range and then by
+/* A fit's score for a colour W: how much of (1)'s variation it explains. */
+typedef double (*colour_score)(const void *ctx, double colour);
+
+/* The W that scores best, on a grid over the sample range and then by
  * golden-section search between the grid's neighbours. */
-static double best_colour(const fit_sums *sums, const size_t *sizes, int count, int max_value)
+static double best_scoring_colour(colour_score score, const void *ctx, int max_value)
 {
     const int steps = 128;
     double step = (double)max_value / steps, best = max_value, best_score = -1;
     for (int i = 0; i <= steps; i++) {
-        double c = i * step, score = explained(sums, sizes, count, c);
-        if (score > best_score) {
-            best_score = score;
+        double c = i * step, v = score(ctx, c);
+        if (v > best_score) {
+            best_score = v;
             best = c;
         }
     }
@@ -408,12 +411,32 @@ static double best_colour(const fit_sums *sums, const size_t *sizes, int count, 
     const double ratio = 0.6180339887;
     while (hi - lo > 0.05) {
         double a = hi - ratio * (hi - lo), b = lo + ratio * (hi - lo);
-        if (explained(sums, sizes, count, a) > explained(sums, sizes, count, b))
+        if (score(ctx, a) > score(ctx, b))
             hi = b;
         else
             lo = a;
     }
     return (lo + hi) / 2;
+}
+
+/* The spots of one mark, each with its own opacity. */
+typedef struct {
+    const fit_sums *sums;
+    const size_t *sizes;
+    int count;
+} separate_fit;
+
+static double separate_score(const void *ctx, double colour)
+{
+    const separate_fit *s = ctx;
+    return explained(s->sums, s->sizes, s->count, colour);
+}
+
+/* The W that explains most with every spot's opacity its own. */
+static double best_colour(const fit_sums *sums, const size_t *sizes, int count, int max_value)
+{
+    separate_fit s = {sums, sizes, count};
+    return best_scoring_colour(separate_score, &s, max_value);
 }
 
 /* Below this temporal spread (in 8-bit levels) the picture is too still for
@@ -477,19 +500,44 @@ static size_t spread_colours(const um_matte_fit *f, const fit_spot *s, double *c
     return n;
 }
 
-/* W from the spread, per pixel, then the median over the mark's spots; -1
- * when the picture under the mark was too still everywhere. */
-static double spread_colour(const um_matte_fit *f, const int *ids, int count)
+/* Spots whose spread gave at least this many estimates of W count in
+ * telling whether the spots agree, and agree when their medians lie
+ * within SPREAD_AGREEMENT 8-bit levels of each other. */
+#define SPREAD_MIN_PIXELS 200
+#define SPREAD_AGREEMENT 8.0
+
+/*
+ * W from the spread, per pixel, then the median over the mark's spots; -1
+ * when the picture under the mark was too still everywhere. *agree: some
+ * spots gave many estimates, and much the same W (their medians);
+ * where they do not, the spread's assumption failed at one of them (the
+ * picture under the mark spread unlike the picture around it: a horizon
+ * crossing it on a shaking camera took W 27 levels apart at two spots).
+ */
+static double spread_colour(const um_matte_fit *f, const int *ids, int count, int *agree)
 {
     size_t cap = 0, n = 0;
     for (int i = 0; i < count; i++)
         cap += (size_t)(f->spots[ids[i]].crop.x2 - f->spots[ids[i]].crop.x1) *
                (f->spots[ids[i]].crop.y2 - f->spots[ids[i]].crop.y1);
     double *colours = um_xmalloc((cap ? cap : 1) * sizeof(double));
-    for (int i = 0; i < count; i++)
-        n += spread_colours(f, &f->spots[ids[i]], colours + n);
+    double *spot_median = um_xmalloc((cap ? cap : 1) * sizeof(double));
+    double lowest = INFINITY, highest = -INFINITY;
+    for (int i = 0; i < count; i++) {
+        size_t m = spread_colours(f, &f->spots[ids[i]], colours + n);
+        if (m >= SPREAD_MIN_PIXELS) {
+            memcpy(spot_median, colours + n, m * sizeof(double));
+            double median = um_median_in_place(spot_median, m);
+            lowest = fmin(lowest, median);
+            highest = fmax(highest, median);
+        }
+        n += m;
+    }
+    *agree = lowest <= highest && highest - lowest <= SPREAD_AGREEMENT * (1 << (f->depth - 8));
     double colour = n ? um_median_in_place(colours, n) : -1;
-    um_log(UM_LOG_DEBUG, "matte: W from the spread of %zu pixels: %.1f", n, colour);
+    um_log(UM_LOG_DEBUG, "matte: W from the spread of %zu pixels: %.1f (the spots' %.1f to %.1f)", n, colour,
+           lowest, highest);
+    free(spot_median);
     free(colours);
     return colour;
 }
@@ -697,49 +745,102 @@ static double residual_variance(const fit_sums *s, size_t size, double colour)
     return count > 0 ? fmax(total / count, 1e-6) : 1;
 }
 
+/* A mark's spots, aligned, with their sums of (1) on luma and a weight
+ * each (1 / its residual variance): what pooling them reads. */
+typedef struct {
+    const um_matte_fit *f;
+    const int *ids;
+    int count;
+    const fit_sums *sums;
+    int (*shift)[2];        /* see align_spots */
+    const uint8_t *pooled;
+    double *weight;
+} mark_pool;
+
+static void weigh_spots(mark_pool *mp, const size_t *sizes, double colour)
+{
+    for (int j = 0; j < mp->count; j++)
+        mp->weight[j] = 1 / residual_variance(&mp->sums[j], sizes[j], colour);
+}
+
+/* The sums of (1) at W = colour for pixel (x, y) of spot i, pooled over
+ * the aligned spots of its mark, each weighted. Counts the spots whose
+ * region holds the pixel (*in) and those whose crop does but region does
+ * not (*out). */
+static void pooled_terms(const mark_pool *mp, int i, int x, int y, double colour, double *num, double *den,
+                         int *in, int *out)
+{
+    *num = *den = 0;
+    *in = *out = 0;
+    for (int j = 0; j < mp->count; j++) {
+        const fit_spot *o = &mp->f->spots[mp->ids[j]];
+        int ox = x + mp->shift[j][0] - mp->shift[i][0], oy = y + mp->shift[j][1] - mp->shift[i][1];
+        int ow = o->crop.x2 - o->crop.x1, oh = o->crop.y2 - o->crop.y1;
+        if (!mp->pooled[j] || ox < 0 || oy < 0 || ox >= ow || oy >= oh)
+            continue;
+        size_t ok = (size_t)oy * ow + ox;
+        if (!o->region[ok]) {
+            (*out)++;
+            continue;
+        }
+        double n, d;
+        alpha_terms(&mp->sums[j], ok, colour, &n, &d);
+        *num += mp->weight[j] * n;
+        *den += mp->weight[j] * d;
+        (*in)++;
+    }
+}
+
 /* Each spot's opacity from the sums of every aligned spot of its mark,
  * each weighted by how well it fits: a spot seen over a few or flat frames
  * borrows the precision of the others. A pixel most spots leave out of
  * their region is not the mark's. */
-static void pool_alpha(const int *ids, int count, const um_matte_fit *f, const fit_sums *sums,
-                       const size_t *sizes, int (*shift)[2], const uint8_t *pooled, double colour,
-                       um_matte **mattes)
+static void pool_alpha(const mark_pool *mp, double colour, um_matte **mattes)
 {
-    double *weight = um_xmalloc((size_t)count * sizeof(double));
-    for (int j = 0; j < count; j++)
-        weight[j] = 1 / residual_variance(&sums[j], sizes[j], colour);
-    for (int i = 0; i < count; i++) {
-        const fit_spot *s = &f->spots[ids[i]];
+    for (int i = 0; i < mp->count; i++) {
+        const fit_spot *s = &mp->f->spots[mp->ids[i]];
         int w = s->crop.x2 - s->crop.x1, h = s->crop.y2 - s->crop.y1;
-        float *alpha = mattes[ids[i]]->alpha[0];
-        for (int y = 0; y < h; y++)
+        float *alpha = mattes[mp->ids[i]]->alpha[0];
+        for (int y = 0; y < h && mp->pooled[i]; y++)
             for (int x = 0; x < w; x++) {
                 size_t k = (size_t)y * w + x;
-                if (!pooled[i] || !s->region[k])
+                if (!s->region[k])
                     continue;
-                double num = 0, den = 0;
-                int in = 0, out = 0;
-                for (int j = 0; j < count; j++) {
-                    const fit_spot *o = &f->spots[ids[j]];
-                    int ox = x + shift[j][0] - shift[i][0], oy = y + shift[j][1] - shift[i][1];
-                    int ow = o->crop.x2 - o->crop.x1, oh = o->crop.y2 - o->crop.y1;
-                    if (!pooled[j] || ox < 0 || oy < 0 || ox >= ow || oy >= oh)
-                        continue;
-                    size_t ok = (size_t)oy * ow + ox;
-                    if (!o->region[ok]) {
-                        out++;
-                        continue;
-                    }
-                    double n, d;
-                    alpha_terms(&sums[j], ok, colour, &n, &d);
-                    num += weight[j] * n;
-                    den += weight[j] * d;
-                    in++;
-                }
+                double num, den;
+                int in, out;
+                pooled_terms(mp, i, x, y, colour, &num, &den, &in, &out);
                 alpha[k] = den > 0 && in >= out ? (float)fmin(1, fmax(0, num / den)) : 0;
             }
     }
-    free(weight);
+}
+
+/* How much of (1)'s variation W explains with one opacity per pixel of
+ * the mark, shared by its spots: over the first spot's pixels that two
+ * spots or more hold. */
+static double hop_score(const void *ctx, double colour)
+{
+    const mark_pool *mp = ctx;
+    const fit_spot *r = &mp->f->spots[mp->ids[0]];
+    int w = r->crop.x2 - r->crop.x1, h = r->crop.y2 - r->crop.y1;
+    double total = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            double num, den;
+            int in, out;
+            pooled_terms(mp, 0, x, y, colour, &num, &den, &in, &out);
+            if (in >= 2 && den > 0 && num > 0)
+                total += num * num / den;
+        }
+    return total;
+}
+
+/* Spots of a mark that pool: the first, and those aligned with it. */
+static int pooled_spots(const mark_pool *mp)
+{
+    int n = 0;
+    for (int i = 0; i < mp->count; i++)
+        n += mp->pooled[i];
+    return n;
 }
 
 /* A mark whose background was seen behind this share of its pixels has W
@@ -766,19 +867,38 @@ static void solve_luma(um_matte_fit *f, const int *ids, int count, um_matte **ma
         sums_free(&sums[i]);
     }
     double seen = mark_sums(f, 0, 1, ids, count, sums);
+    int agree = 1;
     double colour = seen >= MIN_SEEN_SHARE ? best_colour(sums, sizes, count, max_value)
-                                           : spread_colour(f, ids, count);
+                                           : spread_colour(f, ids, count, &agree);
     if (colour < 0)
         colour = best_colour(sums, sizes, count, max_value);
-    um_log(UM_LOG_DEBUG, "matte: W %.1f (first joint fit %.1f, %.0f%% of the mark seen behind it)",
-           colour, joint, 100 * seen);
     float **alphas = um_xcalloc((size_t)count, sizeof(float *));
     int(*shift)[2] = um_xcalloc((size_t)count, sizeof(*shift));
     uint8_t *pooled = um_xcalloc((size_t)count, 1);
     for (int i = 0; i < count; i++)
         alphas[i] = mattes[ids[i]]->alpha[0] = alpha_from_sums(&sums[i], sizes[i], colour);
     align_spots(f, ids, count, alphas, shift, pooled);
-    pool_alpha(ids, count, f, sums, sizes, shift, pooled, colour, mattes);
+    mark_pool mp = {f, ids, count, sums, shift, pooled, um_xmalloc((size_t)count * sizeof(double))};
+    weigh_spots(&mp, sizes, colour);
+    /*
+     * Where the spread's spots disagree, the mark's hops decide: one
+     * opacity per pixel of the mark, seen over a different picture at
+     * every spot, fits only at the true W (at another, a pixel over a
+     * bright picture wants another opacity than over a dark one).
+     */
+    if (!agree && pooled_spots(&mp) >= 2) {
+        double hop = best_scoring_colour(hop_score, &mp, max_value);
+        um_log(UM_LOG_DEBUG, "matte: the spread's spots disagree; W from the hops: %.1f", hop);
+        colour = hop;
+        for (int i = 0; i < count; i++) {
+            free(alphas[i]);
+            alphas[i] = mattes[ids[i]]->alpha[0] = alpha_from_sums(&sums[i], sizes[i], colour);
+        }
+        weigh_spots(&mp, sizes, colour);
+    }
+    um_log(UM_LOG_DEBUG, "matte: W %.1f (first joint fit %.1f, %.0f%% of the mark seen behind it)",
+           colour, joint, 100 * seen);
+    pool_alpha(&mp, colour, mattes);
     for (int i = 0; i < count; i++) {
         um_matte *m = mattes[ids[i]];
         m->colour[0] = (float)fmin(max_value, fmax(0, colour));
@@ -786,6 +906,7 @@ static void solve_luma(um_matte_fit *f, const int *ids, int count, um_matte **ma
                shift[i][1], pooled[i] ? ", pooled" : ", on its own");
         sums_free(&sums[i]);
     }
+    free(mp.weight);
     free(alphas);
     free(shift);
     free(pooled);
