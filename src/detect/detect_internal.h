@@ -138,6 +138,11 @@ um_box det_clip_box(const um_detector *d, um_box b);
  * sample window and files them under spots. */
 void det_analyze_window(um_detector *d, int nsamples);
 void det_spot_rebuild_template(um_detector *d, det_spot *s);
+/* Where spot s's template, cut to its box, matches the gradient field gx,
+ * gy (stride apart) best with the box's corner at x0..x1, y0..y1: that
+ * correlation (-1 when there is no such place), the corner in *bx, *by. */
+double det_match_box(const det_spot *s, const int16_t *gx, const int16_t *gy, ptrdiff_t stride, int x0,
+                     int y0, int x1, int y1, int *bx, int *by);
 void det_spot_free(det_spot *s);
 void det_scaled_free(det_scaled *t);
 void det_spot_reserve(det_spot *s, int64_t frames);

@@ -240,20 +240,7 @@ static double match_at_component(const um_detector *d, const det_spot *s, const 
     y0 = y0 < 1 ? 1 : y0;
     x1 = x1 > d->dw - w - 1 ? d->dw - w - 1 : x1;
     y1 = y1 > d->dh - h - 1 ? d->dh - h - 1 : y1;
-    size_t at = (size_t)s->ty1 * s->w + s->tx1;
-    double best = -1;
-    for (int py = y0; py <= y1; py++)
-        for (int px = x0; px <= x1; px++) {
-            size_t bt = (size_t)py * d->dw + px;
-            double v = um_kernel_gradient_ncc(s->tgx + at, s->tgy + at, s->w, s->support + at, s->w,
-                                              d->mgx + bt, d->mgy + bt, d->dw, w, h);
-            if (v > best) {
-                best = v;
-                *x = px;
-                *y = py;
-            }
-        }
-    return best;
+    return det_match_box(s, d->mgx, d->mgy, d->dw, x0, y0, x1, y1, x, y);
 }
 
 /* The known spot whose mark the window medians show over c (its
@@ -514,6 +501,26 @@ static void keep_main_cluster(um_detector *d, det_spot *s, const int *mags, uint
     free(label);
     free(stack);
     free(pieces);
+}
+
+double det_match_box(const det_spot *s, const int16_t *gx, const int16_t *gy, ptrdiff_t stride, int x0,
+                     int y0, int x1, int y1, int *bx, int *by)
+{
+    int w = s->tx2 - s->tx1, h = s->ty2 - s->ty1;
+    size_t at = (size_t)s->ty1 * s->w + s->tx1;
+    double best = -1;
+    for (int y = y0; y <= y1; y++)
+        for (int x = x0; x <= x1; x++) {
+            const int16_t *fx = gx + (ptrdiff_t)y * stride + x, *fy = gy + (ptrdiff_t)y * stride + x;
+            double v = um_kernel_gradient_ncc(s->tgx + at, s->tgy + at, s->w, s->support + at, s->w, fx, fy,
+                                              stride, w, h);
+            if (v > best) {
+                best = v;
+                *bx = x;
+                *by = y;
+            }
+        }
+    return best;
 }
 
 /* The strong pixels of a gradient field: above a fifth of its peak (its

@@ -243,21 +243,8 @@ static void add_public_spot(um_detector *d, const det_spot *s, const uint8_t *on
  * template, at the best placement of a's box inside b's window. */
 static double match_mark(const det_spot *a, const det_spot *b, int *bx, int *by)
 {
-    int w = a->tx2 - a->tx1, h = a->ty2 - a->ty1;
-    double best = -1;
-    size_t at = (size_t)a->ty1 * a->w + a->tx1;
-    for (int y = 0; y + h <= b->h; y++)
-        for (int x = 0; x + w <= b->w; x++) {
-            size_t bt = (size_t)y * b->w + x;
-            double v = um_kernel_gradient_ncc(a->tgx + at, a->tgy + at, a->w, a->support + at, a->w,
-                                              b->tgx + bt, b->tgy + bt, b->w, w, h);
-            if (v > best) {
-                best = v;
-                *bx = x;
-                *by = y;
-            }
-        }
-    return best;
+    return det_match_box(a, b->tgx, b->tgy, b->w, 0, 0, b->w - (a->tx2 - a->tx1), b->h - (a->ty2 - a->ty1), bx,
+                         by);
 }
 
 static int64_t box_area(const det_spot *s) { return (int64_t)(s->tx2 - s->tx1) * (s->ty2 - s->ty1); }
