@@ -729,24 +729,13 @@ static void align_spots(const um_matte_fit *f, const int *ids, int count, float 
     }
 }
 
-/* How far a spot's samples stray from (1) with its own best opacity: the
- * mean squared residual over its region. */
-static double residual_variance(const fit_sums *s, size_t size, double colour)
-{
-    double total = 0, count = 0;
-    for (size_t k = 0; k < size; k++) {
-        double num, den;
-        alpha_terms(s, k, colour, &num, &den);
-        if (s->n[k] > 0 && den > 0) {
-            total += s->dd[k] - num * num / den;
-            count += s->n[k];
-        }
-    }
-    return count > 0 ? fmax(total / count, 1e-6) : 1;
-}
+/* A pixel's own residual variance gets this much added (8-bit levels
+ * squared, about the noise of a quantised and encoded sample), so that a
+ * pixel that happens to fit perfectly does not outweigh every other. */
+#define RESIDUAL_FLOOR 4.0
 
-/* A mark's spots, aligned, with their sums of (1) on luma and a weight
- * each (1 / its residual variance): what pooling them reads. */
+/* A mark's spots, aligned, with their sums of (1) on luma and a weight for
+ * each pixel of each: what pooling them reads. */
 typedef struct {
     const um_matte_fit *f;
     const int *ids;
@@ -754,13 +743,32 @@ typedef struct {
     const fit_sums *sums;
     int (*shift)[2];        /* see align_spots */
     const uint8_t *pooled;
-    double *weight;
+    float **weight;         /* per spot, per pixel of its crop */
 } mark_pool;
 
-static void weigh_spots(mark_pool *mp, const size_t *sizes, double colour)
+/*
+ * Weighs every pixel of every spot by 1 / how far its samples stray from
+ * (1) with its own best opacity at W = colour. The guess of the picture
+ * under the mark is what strays: far off where the mark stands over a
+ * moving edge (a horizon swept across it by a shaking camera), close over
+ * smooth ground. Weighing by spot alone let one spot's pixels over the
+ * edge decide W for the whole mark (a synthetic horizon took it 12 levels
+ * low) and let its poor pixels into the pooled opacity.
+ */
+static void weigh_pixels(mark_pool *mp, const size_t *sizes, double colour)
 {
-    for (int j = 0; j < mp->count; j++)
-        mp->weight[j] = 1 / residual_variance(&mp->sums[j], sizes[j], colour);
+    double noise_floor = RESIDUAL_FLOOR * (1 << (mp->f->depth - 8)) * (1 << (mp->f->depth - 8));
+    for (int j = 0; j < mp->count; j++) {
+        const fit_sums *s = &mp->sums[j];
+        float *weight = mp->weight[j];
+        for (size_t k = 0; k < sizes[j]; k++) {
+            double num, den;
+            alpha_terms(s, k, colour, &num, &den);
+            weight[k] = s->n[k] > 0 && den > 0
+                            ? (float)(1 / (fmax(0, s->dd[k] - num * num / den) / s->n[k] + noise_floor))
+                            : 0;
+        }
+    }
 }
 
 /* The sums of (1) at W = colour for pixel (x, y) of spot i, pooled over
@@ -785,16 +793,17 @@ static void pooled_terms(const mark_pool *mp, int i, int x, int y, double colour
         }
         double n, d;
         alpha_terms(&mp->sums[j], ok, colour, &n, &d);
-        *num += mp->weight[j] * n;
-        *den += mp->weight[j] * d;
+        *num += mp->weight[j][ok] * n;
+        *den += mp->weight[j][ok] * d;
         (*in)++;
     }
 }
 
 /* Each spot's opacity from the sums of every aligned spot of its mark,
- * each weighted by how well it fits: a spot seen over a few or flat frames
- * borrows the precision of the others. A pixel most spots leave out of
- * their region is not the mark's. */
+ * each pixel weighted by how well it fits: a spot seen over a few or flat
+ * frames borrows the precision of the others, and a pixel whose guessed
+ * picture was poor at one spot is taken from the others. A pixel most
+ * spots leave out of their region is not the mark's. */
 static void pool_alpha(const mark_pool *mp, double colour, um_matte **mattes)
 {
     for (int i = 0; i < mp->count; i++) {
@@ -878,8 +887,10 @@ static void solve_luma(um_matte_fit *f, const int *ids, int count, um_matte **ma
     for (int i = 0; i < count; i++)
         alphas[i] = mattes[ids[i]]->alpha[0] = alpha_from_sums(&sums[i], sizes[i], colour);
     align_spots(f, ids, count, alphas, shift, pooled);
-    mark_pool mp = {f, ids, count, sums, shift, pooled, um_xmalloc((size_t)count * sizeof(double))};
-    weigh_spots(&mp, sizes, colour);
+    mark_pool mp = {f, ids, count, sums, shift, pooled, um_xmalloc((size_t)count * sizeof(float *))};
+    for (int i = 0; i < count; i++)
+        mp.weight[i] = um_xmalloc(sizes[i] * sizeof(float));
+    weigh_pixels(&mp, sizes, colour);
     /*
      * Where the spread's spots disagree, the mark's hops decide: one
      * opacity per pixel of the mark, seen over a different picture at
@@ -894,7 +905,7 @@ static void solve_luma(um_matte_fit *f, const int *ids, int count, um_matte **ma
             free(alphas[i]);
             alphas[i] = mattes[ids[i]]->alpha[0] = alpha_from_sums(&sums[i], sizes[i], colour);
         }
-        weigh_spots(&mp, sizes, colour);
+        weigh_pixels(&mp, sizes, colour);
     }
     um_log(UM_LOG_DEBUG, "matte: W %.1f (first joint fit %.1f, %.0f%% of the mark seen behind it)",
            colour, joint, 100 * seen);
@@ -905,6 +916,7 @@ static void solve_luma(um_matte_fit *f, const int *ids, int count, um_matte **ma
         um_log(UM_LOG_DEBUG, "matte: spot %d at shift %d,%d from the first%s", ids[i], shift[i][0],
                shift[i][1], pooled[i] ? ", pooled" : ", on its own");
         sums_free(&sums[i]);
+        free(mp.weight[i]);
     }
     free(mp.weight);
     free(alphas);
