@@ -266,19 +266,33 @@ static void delay_frame(um_crop_cache *c, const um_media_reader *reader, const u
     c->bytes += c->frame_bytes;
 }
 
+/* Newly found marks (spots[c->spots..n)) were showing in the frames held
+ * back: keeps their crops from there. */
+static void keep_new_spots(um_crop_cache *c, const um_detect_live *spots, int n)
+{
+    if (n <= c->spots)
+        return;
+    for (int i = 0; i < c->nb_delayed; i++)
+        keep_areas(c, um_media_held_frame(c->delayed[(c->head + i) % c->delay]), spots, c->spots, n);
+    c->spots = n;
+}
+
 void um_crop_cache_keep(um_crop_cache *c, const um_media_reader *reader, const um_frame *frame,
                         const um_detect_live *spots, int n)
 {
     if (c->limit <= 0 || c->given_up || frame->index < 0)
         return;
-    if (n > c->spots) {
-        /* Newly found marks were showing in the frames held back. */
-        for (int i = 0; i < c->nb_delayed; i++)
-            keep_areas(c, um_media_held_frame(c->delayed[(c->head + i) % c->delay]), spots, c->spots, n);
-        c->spots = n;
-    }
+    keep_new_spots(c, spots, n);
     keep_areas(c, frame, spots, 0, n);
     delay_frame(c, reader, frame);
+    thin_out(c);
+}
+
+void um_crop_cache_finish(um_crop_cache *c, const um_detect_live *spots, int n)
+{
+    if (c->limit <= 0 || c->given_up)
+        return;
+    keep_new_spots(c, spots, n);
     thin_out(c);
 }
 

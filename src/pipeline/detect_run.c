@@ -54,14 +54,17 @@ typedef struct {
     int64_t n, cap;
 } pass_state;
 
+/* Room for the spots handed to the crop cache. */
+#define LIVE_SPOTS 16
+
 static int push_frame(void *opaque, um_frame *frame, um_error *err)
 {
     pass_state *p = opaque;
     if (um_detect_push(p->detector, frame, err) < 0)
         return -1;
     if (p->cache) {
-        um_detect_live spots[16];
-        int n = um_detect_live_spots(p->detector, spots, (int)(sizeof(spots) / sizeof(spots[0])));
+        um_detect_live spots[LIVE_SPOTS];
+        int n = um_detect_live_spots(p->detector, spots, LIVE_SPOTS);
         um_crop_cache_keep(p->cache, p->reader, frame, spots, n);
     }
     if (p->tail)
@@ -94,8 +97,11 @@ static int run_pass(const um_pipeline_detect_job *job, const um_detector *learnt
     if (um_pipeline_each_frame(r, &report, push_frame, &p, err) < 0 ||
         um_detect_finish(p.detector, err) < 0)
         goto fail;
-    if (cache)
+    if (cache) {
+        um_detect_live spots[LIVE_SPOTS];
+        um_crop_cache_finish(cache, spots, um_detect_live_spots(p.detector, spots, LIVE_SPOTS));
         um_crop_cache_hold_back(cache, 0); /* the frames held whole are done with */
+    }
     *out = p.detector;
     p.detector = NULL;
     result = 0;

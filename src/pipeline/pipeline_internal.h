@@ -30,6 +30,10 @@ void um_crop_cache_hold_back(um_crop_cache *cache, int frames);
 /* frame is the one reader read last (the delay line holds it from there). */
 void um_crop_cache_keep(um_crop_cache *cache, const um_media_reader *reader, const um_frame *frame,
                         const um_detect_live *spots, int n);
+/* After the last frame: the marks the detector found only when it finished
+ * (a mark that shows at the very end) were showing in the frames still
+ * held back; their crops are kept from there. */
+void um_crop_cache_finish(um_crop_cache *cache, const um_detect_live *spots, int n);
 int um_crop_cache_find(const um_crop_cache *cache, int64_t t, um_box need, um_frame *crop);
 int64_t um_crop_cache_bytes(const um_crop_cache *cache);
 /* Lets everything go (a second detection pass starts over). */

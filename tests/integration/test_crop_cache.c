@@ -57,7 +57,8 @@ static void remember(const um_frame *f)
 static const um_box mark = {100, 80, 160, 110};
 
 /* Decodes frames 0..frames-1 of moving.mp4 into the cache, as detection
- * does; the mark is live from frame `found` on. */
+ * does; the mark is live from frame `found` on, or with found == frames,
+ * found only when detection finishes. */
 static void push_frames(um_crop_cache *c, int frames, int found, int steady)
 {
     um_media_reader *r = NULL;
@@ -79,6 +80,7 @@ static void push_frames(um_crop_cache *c, int frames, int found, int steady)
         remember(frame);
         um_crop_cache_keep(c, r, frame, &live, i >= found);
     }
+    um_crop_cache_finish(c, &live, found <= frames);
     um_media_reader_close(&r);
 }
 
@@ -120,6 +122,24 @@ static void test_mark_found_late(void **state)
         um_crop_cache *c = um_crop_cache_new(64 << 20);
         um_crop_cache_hold_back(c, cases[k].delay);
         push_frames(c, 20, 10, 0);
+        for (int64_t t = 0; t < 20; t++)
+            assert_int_equal(holds(c, t, um_matte_fit_reach(mark, W, H, 0)), t >= cases[k].first_kept);
+        um_crop_cache_free(&c);
+    }
+}
+
+/* A mark the detector finds only when it finishes (it showed at the very
+ * end) is kept from the frames still held back: the last `delay`. */
+static void test_mark_found_at_the_end(void **state)
+{
+    (void)state;
+    static const struct {
+        int delay, first_kept;
+    } cases[] = {{0, 20}, {4, 16}, {30, 0}};
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        um_crop_cache *c = um_crop_cache_new(64 << 20);
+        um_crop_cache_hold_back(c, cases[k].delay);
+        push_frames(c, 20, 20, 0);
         for (int64_t t = 0; t < 20; t++)
             assert_int_equal(holds(c, t, um_matte_fit_reach(mark, W, H, 0)), t >= cases[k].first_kept);
         um_crop_cache_free(&c);
@@ -170,6 +190,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keeps_what_the_fit_reads),
         cmocka_unit_test(test_mark_found_late),
+        cmocka_unit_test(test_mark_found_at_the_end),
         cmocka_unit_test(test_memory_limit),
     };
     return cmocka_run_group_tests(tests, NULL, free_decoded);
