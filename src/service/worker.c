@@ -487,13 +487,15 @@ void service_wake_workers(service_state *s)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* HOST:PID, the host name cut to 80 bytes: with the pid and a worker's
+ * number after it, an id fits the 112 bytes a pool gives its base. */
 void service_worker_base_id(char *out, size_t cap)
 {
     char host[256];
     if (gethostname(host, sizeof(host)) != 0 || !host[0])
         snprintf(host, sizeof(host), "localhost");
     host[sizeof(host) - 1] = '\0';
-    snprintf(out, cap, "%.100s:%ld", host, (long)getpid());
+    snprintf(out, cap, "%.80s:%ld", host, (long)getpid());
 }
 
 worker_pool *worker_pool_start(service_state *s, int count_)
