@@ -141,8 +141,9 @@ typedef struct {
 
 int um_detect_spot_matte(const um_detector *det, int i, um_detect_matte *matte);
 
-/* Over a still picture a mark is learnt only once it has hopped (see
- * still.c), after the frames before have gone: then a second pass over the
+/* A mark may be learnt only after frames it showed in have gone by: over a
+ * still picture once it has hopped (see still.c), and a static mark whose
+ * picture moves little may take seconds. Then a second pass over the
  * video, with a detector that starts out knowing the spots, finds it from
  * the first frame. */
 int um_detect_wants_second_pass(const um_detector *det);

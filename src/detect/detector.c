@@ -454,11 +454,49 @@ const um_detect_spot *um_detect_spot_get(const um_detector *d, int i)
 
 int um_detect_single_scale_fallback(const um_detector *d) { return d->single_scale; }
 
+/* The first frames a spot scores, which must all show it for the mark to
+ * have been there before the spot was found. */
+#define SHOWN_BEFORE_FRAMES 3
+
+/* Whether spot s clearly showed in the oldest frames the ring still held
+ * when it was found: the mark was there before them too, in frames it can
+ * no longer score (a static mark learnt late, over a slow zoom). A mark
+ * that has just hopped there was not: the ring reaches back past its
+ * arrival. */
+static int showed_before_found(const um_detector *d, const det_spot *s)
+{
+    int64_t first = s->born - d->ring_cap + 1;
+    if (first <= 0 || first + SHOWN_BEFORE_FRAMES > d->frames)
+        return 0;
+    for (int64_t t = first; t < first + SHOWN_BEFORE_FRAMES; t++)
+        if (isnan(s->score[t]) || s->score[t] < EVIDENCE_SCORE)
+            return 0;
+    return 1;
+}
+
+/* Whether a spot found before spot i stands where it does (their windows
+ * overlap over half the smaller): then the frames before were scored by
+ * that one all along (a late spot over part of a known mark). */
+static int known_place(const um_detector *d, int i)
+{
+    const det_spot *s = &d->spots[i];
+    for (int j = 0; j < i; j++) {
+        const det_spot *o = &d->spots[j];
+        int ix = (s->x + s->w < o->x + o->w ? s->x + s->w : o->x + o->w) - (s->x > o->x ? s->x : o->x);
+        int iy = (s->y + s->h < o->y + o->h ? s->y + s->h : o->y + o->h) - (s->y > o->y ? s->y : o->y);
+        if (!o->discarded && ix > 0 && iy > 0 &&
+            (double)ix * iy >= 0.5 * fmin((double)s->w * s->h, (double)o->w * o->h))
+            return 1;
+    }
+    return 0;
+}
+
 int um_detect_wants_second_pass(const um_detector *d)
 {
     for (int i = 0; i < d->nb_spots; i++) {
         const det_spot *s = &d->spots[i];
-        if (!s->discarded && s->from_still && s->born > d->ring_cap)
+        if (!s->discarded && s->born > d->ring_cap &&
+            (s->from_still || (showed_before_found(d, s) && !known_place(d, i))))
             return 1;
     }
     return 0;

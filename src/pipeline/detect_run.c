@@ -1,9 +1,10 @@
 /*
  * Detection over a whole file: a decode pass feeding the detector, with
  * progress. Used by `unmark detect` and by `remove` before its removal pass.
- * Over a still picture the mark is learnt late (it must have hopped first),
- * so a second pass starts out knowing the spots and finds it from the first
- * frame. Inside `remove`, the pass also keeps crops around the marks it has
+ * A mark learnt only after frames it showed in have gone by (over a still
+ * picture it must have hopped first; a static mark over a slow zoom may
+ * take seconds) is found from the first frame by a second pass, which
+ * starts out knowing the spots. Inside `remove`, the pass also keeps crops around the marks it has
  * found for the matte pass (crop_cache.c) and its last frames whole for the
  * removal pass (media/tail.c), and so decodes exactly as the removal pass
  * will (no shortcuts).
@@ -127,7 +128,8 @@ int um_pipeline_detect_keeping(const um_pipeline_detect_job *job, um_crop_cache 
     if (run_pass(job, NULL, cache, tail, &first, &pts, info, err) < 0)
         goto fail;
     if (um_detect_wants_second_pass(first)) {
-        um_log(UM_LOG_INFO, "detection: the mark was learnt over a still picture; a second pass finds it from the start");
+        um_log(UM_LOG_INFO, "detection: a mark was learnt only after frames it showed in had gone by (over a "
+               "still picture, or slowly); a second pass finds it from the start");
         free(pts);
         pts = NULL;
         if (run_pass(job, first, cache, tail, &second, &pts, NULL, err) < 0)
