@@ -109,6 +109,11 @@ int um_matte_fit_add_spot(um_matte_fit *fit, um_box box, int mark, const uint8_t
  * itself be a crop (um_frame x0, y0) that covers um_matte_fit_needs(fit,
  * spot, 0); one that does not is ignored. */
 void um_matte_fit_add_sample(um_matte_fit *fit, int spot, const um_frame *frame);
+/* Adds a frame in which no mark stands over spot `spot` (the mark shows
+ * elsewhere, or not at all), keeping at most 8, as a sample is kept. Over a
+ * still camera these show the very picture under the mark: samples whose
+ * picture around the mark matches them are fitted against it. */
+void um_matte_fit_add_clear(um_matte_fit *fit, int spot, const um_frame *frame);
 /* The frame area that a sample of spot (following = 0) or a frame given to
  * its tracked background (following = 1) must cover. */
 um_box um_matte_fit_needs(const um_matte_fit *fit, int spot, int following);

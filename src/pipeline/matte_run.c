@@ -23,6 +23,7 @@
 typedef struct {
     int64_t frame;
     int spot;
+    int clear; /* a frame with no mark over the spot (um_matte_fit_add_clear) */
 } sample_ref;
 
 static int same_box(um_box a, um_box b)
@@ -95,7 +96,7 @@ static void take_evenly(const int64_t *at, int64_t n, int s, sample_ref **refs, 
     int want = n < SAMPLES_PER_SPOT ? (int)n : SAMPLES_PER_SPOT;
     *refs = um_xrealloc(*refs, (size_t)(*count + want + 1) * sizeof(sample_ref));
     for (int k = 0; k < want; k++)
-        (*refs)[(*count)++] = (sample_ref){at[(int64_t)k * n / want], s};
+        (*refs)[(*count)++] = (sample_ref){at[(int64_t)k * n / want], s, 0};
 }
 
 /* Moves the frames of at[] whose crop around need the cache kept to the
@@ -147,6 +148,54 @@ static void pick_samples(const um_detector *det, int s, um_box box, const um_cro
     free(at);
 }
 
+/* Frames this far from any box over a spot's crop have no mark over it:
+ * none fading in or out that detection did not box. */
+#define CLEAR_DISTANCE 8
+/* Clear frames given to the fit per spot (it keeps up to 8). */
+#define CLEAR_PER_SPOT 8
+
+/* Whether frame t has a box over area. */
+static int boxed_over(const um_detector *det, int64_t t, um_box area)
+{
+    const um_box *boxes;
+    int n = um_detect_frame_boxes(det, t, &boxes);
+    for (int i = 0; i < n; i++)
+        if (boxes[i].x1 < area.x2 && area.x1 < boxes[i].x2 && boxes[i].y1 < area.y2 && area.y1 < boxes[i].y2)
+            return 1;
+    return 0;
+}
+
+/* Frames with no mark over spot s's crop (need): up to CLEAR_PER_SPOT of
+ * them, evenly spread, appended to refs. Only those the cache kept when
+ * there is one: the picture under the mark is worth a second decode only
+ * over a still camera, which these frames are to tell. */
+static void pick_clear(const um_detector *det, int s, um_box need, const um_crop_cache *cache, sample_ref **refs,
+                       int *count)
+{
+    int64_t frames = um_detect_frame_count(det), n = 0, last_boxed = -CLEAR_DISTANCE - 1;
+    uint8_t *boxed = um_xcalloc((size_t)(frames ? frames : 1), 1);
+    int64_t *at = um_xmalloc((size_t)(frames ? frames : 1) * sizeof(int64_t));
+    for (int64_t t = 0; t < frames; t++)
+        boxed[t] = (uint8_t)boxed_over(det, t, need);
+    um_frame crop;
+    for (int64_t t = 0, next_boxed = 0; t < frames; t++) {
+        if (boxed[t])
+            last_boxed = t;
+        if (next_boxed <= t)
+            for (next_boxed = t; next_boxed < frames && !boxed[next_boxed]; next_boxed++)
+                ;
+        int away = t - last_boxed > CLEAR_DISTANCE && next_boxed - t > CLEAR_DISTANCE;
+        if (away && (!cache || um_crop_cache_find(cache, t, need, &crop)))
+            at[n++] = t;
+    }
+    int want = n < CLEAR_PER_SPOT ? (int)n : CLEAR_PER_SPOT;
+    *refs = um_xrealloc(*refs, (size_t)(*count + want + 1) * sizeof(sample_ref));
+    for (int k = 0; k < want; k++)
+        (*refs)[(*count)++] = (sample_ref){at[(int64_t)k * n / want], s, 1};
+    free(boxed);
+    free(at);
+}
+
 static int compare_refs(const void *a, const void *b)
 {
     const sample_ref *x = a, *y = b;
@@ -181,9 +230,15 @@ static void feed(collect_state *c, int64_t t, const um_frame *whole)
     for (int s = 0; s < c->spots; s++)
         if (um_matte_fit_tracks_background(c->fit, s) && (f = frame_for(c, t, s, 1, whole, &crop)))
             um_matte_fit_add_frame(c->fit, s, f);
-    for (; c->next < c->count && c->refs[c->next].frame == t; c->next++)
-        if ((f = frame_for(c, t, c->refs[c->next].spot, 0, whole, &crop)))
-            um_matte_fit_add_sample(c->fit, c->refs[c->next].spot, f);
+    for (; c->next < c->count && c->refs[c->next].frame == t; c->next++) {
+        const sample_ref *r = &c->refs[c->next];
+        if (!(f = frame_for(c, t, r->spot, 0, whole, &crop)))
+            continue;
+        if (r->clear)
+            um_matte_fit_add_clear(c->fit, r->spot, f);
+        else
+            um_matte_fit_add_sample(c->fit, r->spot, f);
+    }
 }
 
 /* The last frame up to `last` that the cache does not hold all the fit
@@ -288,6 +343,8 @@ static void plan_samples(const um_pipeline_job *job, const um_detector *det, um_
         if (tracked)
             um_matte_fit_track_background(fit, index);
         pick_samples(det, s, box, tracked ? NULL : cache, um_matte_fit_needs(fit, index, 0), refs, count);
+        if (!tracked)
+            pick_clear(det, s, um_matte_fit_needs(fit, index, 0), cache, refs, count);
     }
     qsort(*refs, (size_t)*count, sizeof(sample_ref), compare_refs);
 }

@@ -22,6 +22,10 @@
  * mark is W. A mark that never leaves falls back to the joint fit. Chroma
  * takes the luma opacity averaged onto its grid (the encoder averaged the
  * blended picture the same way) and gets its own W from (1) with a fixed.
+ *
+ * Where the picture under the mark is known (the scene behind a mark that
+ * never leaves, followed along the camera's motion; over a still camera,
+ * the frames with the mark elsewhere), (1) takes the true I instead of Î.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -45,6 +49,13 @@
 #define MIN_ALIGNMENT 0.8
 #define INPAINT_RADIUS 5
 #define MAX_SAMPLES 64
+/* Frames with the spot clear kept, and the fewest that make a plate. */
+#define MAX_CLEAR 8
+#define MIN_CLEAR 3
+/* Two frames of a still picture differ by their coding noise alone: a
+ * mean squared difference (8-bit levels^2) below this, twice a noise of
+ * 2.8 levels (a textured picture at the benchmark's quality). */
+#define STILL_MATCH 16.0
 
 typedef struct {
     int mark;
@@ -53,6 +64,9 @@ typedef struct {
     uint8_t *region;            /* crop-sized luma mask: where a may be nonzero */
     uint16_t *samples[MATTE_MAX_PLANES][MAX_SAMPLES];
     int n;
+    /* Frames with no mark over the spot (see um_matte_fit_add_clear). */
+    uint16_t *clear[MATTE_MAX_PLANES][MAX_CLEAR];
+    int nclear;
     /* A mark that never leaves: the scene behind it, from the camera's
      * motion, and each sample's place in it. */
     int track;
@@ -244,6 +258,19 @@ void um_matte_fit_add_sample(um_matte_fit *f, int spot, const um_frame *frame)
     s->n++;
 }
 
+void um_matte_fit_add_clear(um_matte_fit *f, int spot, const um_frame *frame)
+{
+    if (spot < 0 || spot >= f->nb_spots || !um_frame_covers(frame, f->spots[spot].crop))
+        return;
+    learn_layout(f, frame);
+    fit_spot *s = &f->spots[spot];
+    if (!s->region || s->nclear == MAX_CLEAR)
+        return;
+    for (int p = 0; p < f->nb_planes; p++)
+        s->clear[p][s->nclear] = copy_crop(f, p, s->crop, frame);
+    s->nclear++;
+}
+
 /* The region on plane p's grid: a sample is in when any luma pixel it
  * covers is. */
 static uint8_t *plane_region(const um_matte_fit *f, const fit_spot *s, int p)
@@ -327,6 +354,83 @@ static void take_sums(fit_sums *to, const fit_sums *from, size_t k)
     to->dd[k] = from->dd[k];
 }
 
+static double still_match(const um_matte_fit *f)
+{
+    return STILL_MATCH * (1 << (f->depth - 8)) * (1 << (f->depth - 8));
+}
+
+/* The mean squared difference between a and b moved by (dx, dy), over the
+ * samples of the w x h planes where mask is 0 and b moved stays inside. */
+static double shifted_difference(const uint16_t *a, const uint16_t *b, const uint8_t *mask, int w, int h, int dx,
+                                 int dy)
+{
+    double sum = 0;
+    size_t count = 0;
+    for (int y = 1; y + 1 < h; y++)
+        for (int x = 1; x + 1 < w; x++) {
+            size_t k = (size_t)y * w + x;
+            if (mask[k])
+                continue;
+            double d = (double)a[k] - b[(size_t)(y + dy) * w + x + dx];
+            sum += d * d;
+            count++;
+        }
+    return count ? sum / count : INFINITY;
+}
+
+/* Whether a sample stands over the plate's picture: around the mark (mask
+ * 0) it differs from the plate by coding noise at most, and by clearly
+ * less than from the plate moved a pixel either way. Over a smooth picture
+ * (a clear sky) a moving camera changes little, but no less than a pixel's
+ * move does: it does not pass. */
+static int over_plate(const um_matte_fit *f, const uint16_t *sample, const uint16_t *plate, const uint8_t *mask,
+                      int w, int h)
+{
+    static const int moves[4][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}};
+    double still = shifted_difference(sample, plate, mask, w, h, 0, 0);
+    if (!(still <= still_match(f)))
+        return 0;
+    for (int i = 0; i < 4; i++)
+        if (!(2 * still < shifted_difference(sample, plate, mask, w, h, moves[i][0], moves[i][1])))
+            return 0;
+    return 1;
+}
+
+/*
+ * The picture under spot s on plane p (w x h) when the camera stands still:
+ * the per-pixel median of the frames with no mark over the spot. NULL when
+ * there are too few of them, or when they do not all stand over it (the
+ * camera moves, and no frame shows what lies under the mark in another).
+ */
+static uint16_t *still_plate(const um_matte_fit *f, const fit_spot *s, int p, const uint8_t *mask, int w, int h)
+{
+    size_t size = (size_t)w * h;
+    if (s->nclear < MIN_CLEAR)
+        return NULL;
+    uint16_t *plate = um_xmalloc(size * sizeof(uint16_t));
+    for (size_t k = 0; k < size; k++) {
+        uint16_t v[MAX_CLEAR] = {0};
+        for (int t = 0; t < s->nclear; t++) {
+            uint16_t key = s->clear[p][t][k];
+            int j = t - 1;
+            while (j >= 0 && v[j] > key) {
+                v[j + 1] = v[j];
+                j--;
+            }
+            v[j + 1] = key;
+        }
+        plate[k] = v[(s->nclear - 1) / 2];
+    }
+    int still = 1;
+    for (int t = 0; t < s->nclear && still; t++)
+        still = over_plate(f, s->clear[p][t], plate, mask, w, h);
+    if (!still) {
+        free(plate);
+        return NULL;
+    }
+    return plate;
+}
+
 /*
  * The sums of (1) over a spot's samples on plane p. Where the background
  * saw the picture under the mark often enough, only those samples count:
@@ -342,26 +446,31 @@ static double spot_sums(const um_matte_fit *f, const fit_spot *s, int p, const u
     plane_rect(f, p, s->crop, &x, &y, &w, &h);
     size_t size = (size_t)w * h;
     fit_sums seen = {0};
+    uint16_t *plate = still_plate(f, s, p, region, w, h);
     sums_alloc(sums, size);
-    if (s->background)
+    if (s->background || plate)
         sums_alloc(&seen, size);
     um_inpaint_plan *plan = um_kernel_inpaint_plan(region, w, w, h, INPAINT_RADIUS);
     uint16_t *guess = um_xmalloc(size * sizeof(uint16_t));
     uint16_t *known = s->background ? um_xmalloc(size * sizeof(uint16_t)) : NULL;
     for (int t = 0; t < s->n && plan; t++) {
-        int placed = s->placed[t] && um_background_lookup(s->background, p, &s->at[t], s->crop, known) > 0;
-        add_sample_sums(plan, region, s->samples[p][t], placed ? known : NULL, w, h,
-                        (1 << f->depth) - 1, guess, sums, &seen);
+        const uint16_t *truth = NULL;
+        if (s->placed[t] && um_background_lookup(s->background, p, &s->at[t], s->crop, known) > 0)
+            truth = known;
+        else if (plate && over_plate(f, s->samples[p][t], plate, region, w, h))
+            truth = plate;
+        add_sample_sums(plan, region, s->samples[p][t], truth, w, h, (1 << f->depth) - 1, guess, sums, &seen);
     }
     size_t in_region = 0, fitted_seen = 0;
     for (size_t k = 0; k < size; k++) {
         in_region += region[k] != 0;
-        if (region[k] && s->background && seen.n[k] >= MIN_SEEN) {
+        if (region[k] && (s->background || plate) && seen.n[k] >= MIN_SEEN) {
             take_sums(sums, &seen, k);
             fitted_seen++;
         }
     }
     sums_free(&seen);
+    free(plate);
     free(known);
     free(guess);
     um_kernel_inpaint_plan_free(plan);
@@ -895,11 +1004,14 @@ static void solve_luma(um_matte_fit *f, const int *ids, int count, um_matte **ma
      * Where the spread's spots disagree, the mark's hops decide: one
      * opacity per pixel of the mark, seen over a different picture at
      * every spot, fits only at the true W (at another, a pixel over a
-     * bright picture wants another opacity than over a dark one).
+     * bright picture wants another opacity than over a dark one). So they
+     * do where a mark that hops was seen behind: over a still camera each
+     * pixel's picture never changes at one spot, and a and W trade off
+     * there at every W.
      */
-    if (!agree && pooled_spots(&mp) >= 2) {
+    if ((!agree || seen >= MIN_SEEN_SHARE) && pooled_spots(&mp) >= 2) {
         double hop = best_scoring_colour(hop_score, &mp, max_value);
-        um_log(UM_LOG_DEBUG, "matte: the spread's spots disagree; W from the hops: %.1f", hop);
+        um_log(UM_LOG_DEBUG, "matte: W from the hops: %.1f", hop);
         colour = hop;
         for (int i = 0; i < count; i++) {
             free(alphas[i]);
@@ -1023,9 +1135,12 @@ void um_matte_fit_free(um_matte_fit **fit)
     if (!f)
         return;
     for (int i = 0; i < f->nb_spots; i++) {
-        for (int p = 0; p < MATTE_MAX_PLANES; p++)
+        for (int p = 0; p < MATTE_MAX_PLANES; p++) {
             for (int t = 0; t < f->spots[i].n; t++)
                 free(f->spots[i].samples[p][t]);
+            for (int t = 0; t < f->spots[i].nclear; t++)
+                free(f->spots[i].clear[p][t]);
+        }
         free(f->spots[i].region);
         free((void *)f->spots[i].given.alpha);
         um_background_free(&f->spots[i].background);

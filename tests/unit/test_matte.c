@@ -935,6 +935,83 @@ static void test_fit_hops_decide_colour(void **state)
     }
 }
 
+/*
+ * A still camera: the picture never moves, and the mark hops between two
+ * spots, 20 frames at each, with +-1 level of noise in every frame. The
+ * picture under the mark never changes, so its spread says nothing, and the
+ * inpainted guesses cannot follow the 5 px texture; but the frames with the
+ * mark at the other spot show the very picture under it, and the hops
+ * part a from W. Measured: W 235.26, mean |a' - a| 0.0026 with the clear
+ * frames; without them W 208.28, 0.147. Over a moving camera the clear
+ * frames must change nothing.
+ */
+static um_matte *fit_hopping(const mark *at_a, um_box a_box, const mark *at_b, um_box b_box, const scene *sc,
+                             int moving, int with_clear)
+{
+    um_matte_fit *fit = um_matte_fit_new(FW, FH);
+    int a = um_matte_fit_add_spot(fit, a_box, 0, NULL, 0);
+    int b = um_matte_fit_add_spot(fit, b_box, 0, NULL, 0);
+    test_frame t;
+    frame_init(&t);
+    uint32_t rng = 7u;
+    for (int i = 0; i < 40; i++) {
+        int at_first = i < 20;
+        double ox = 0, oy = 0;
+        if (moving)
+            fit_frame_offset(i, &ox, &oy);
+        paint(&t, sc, ox, oy);
+        blend(&t, at_first ? at_a : at_b);
+        for (int y = 0; y < FH; y++)
+            for (int x = 0; x < FW; x++) {
+                int v = *sample(&t, 0, x, y) + rng_int(&rng, -1, 1);
+                *sample(&t, 0, x, y) = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+        um_matte_fit_add_sample(fit, at_first ? a : b, &t.f);
+        if (with_clear)
+            um_matte_fit_add_clear(fit, at_first ? b : a, &t.f);
+    }
+    um_matte *mattes[2] = {NULL, NULL};
+    um_matte_fit_solve(fit, mattes);
+    assert_non_null(mattes[a]);
+    assert_non_null(mattes[b]);
+    um_matte_free(&mattes[b]);
+    um_matte_fit_free(&fit);
+    frame_free(&t);
+    return mattes[a];
+}
+
+static void test_fit_still_camera(void **state)
+{
+    (void)state;
+    enum { A_X = 8, A_Y = 30, B_X = 100, B_Y = 60 };
+    static mark at_a, at_b;
+    mark_init_at(&at_a, 0.75f, A_X, A_Y);
+    mark_init_at(&at_b, 0.75f, B_X, B_Y);
+    um_box a_box = {A_X, A_Y, A_X + MARK_W, A_Y + MARK_H}, b_box = {B_X, B_Y, B_X + MARK_W, B_Y + MARK_H};
+    um_matte *with = fit_hopping(&at_a, a_box, &at_b, b_box, &detailed_scene, 0, 1);
+    um_matte *without = fit_hopping(&at_a, a_box, &at_b, b_box, &detailed_scene, 0, 0);
+    double colour[3], guessed[3];
+    um_box crop;
+    um_matte_describe(with, colour, &crop);
+    um_matte_describe(without, guessed, &crop);
+    alpha_errors e = compare_alpha(with, &at_a), g = compare_alpha(without, &at_a);
+    report("still camera: W %.2f, mean |a'-a| %.4f; without the clear frames W %.2f, %.4f", colour[0],
+           e.mark_error, guessed[0], g.mark_error);
+    assert_below(fabs(colour[0] - at_a.colour[0]), 1.5);
+    assert_below(e.mark_error, 0.01);
+    um_matte_free(&with);
+    um_matte_free(&without);
+
+    /* A moving camera: the clear frames show another picture than the
+     * samples, and change nothing. */
+    with = fit_hopping(&at_a, a_box, &at_b, b_box, &smooth_moving_scene, 1, 1);
+    without = fit_hopping(&at_a, a_box, &at_b, b_box, &smooth_moving_scene, 1, 0);
+    assert_true(with->colour[0] == without->colour[0]);
+    assert_memory_equal(with->alpha[0], without->alpha[0], (size_t)with->pw[0] * with->ph[0] * sizeof(float));
+    um_matte_free(&with);
+    um_matte_free(&without);
+}
+
 /* ---- 5, 6: the remover with a matte ------------------------------------- */
 
 /* The box a detection hands the remover for the mark, with its matte. */
@@ -1630,6 +1707,7 @@ int main(void)
         cmocka_unit_test(test_fit_recovers_known_mark),
         cmocka_unit_test(test_fit_needs_enough_samples),
         cmocka_unit_test(test_fit_hops_decide_colour),
+        cmocka_unit_test(test_fit_still_camera),
         cmocka_unit_test(test_fit_tracks_background),
         cmocka_unit_test(test_fit_from_crops),
         cmocka_unit_test(test_remover_fills_opaque_core),
