@@ -170,6 +170,11 @@ void det_seeds_free(um_detector *d);
 void det_keep_background_sample(um_detector *d, const uint8_t *luma);
 int det_background_step(const um_detector *d);
 int det_still_differences(um_detector *d, int nsamples);
+/* A second pass over a clip whose whole length the first pass's background
+ * samples span (at most 12 s) starts out with them: over a short still
+ * clip it would otherwise have no background for its first 6 s, and find
+ * no mark that showed only then. */
+void det_still_inherit(um_detector *d, const um_detector *from);
 void det_still_free(um_detector *d);
 /* matte.c: the statistics of a sighting (present: dx, dy is where the mark
  * matched) and the matte and colour from them. */

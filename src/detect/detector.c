@@ -538,6 +538,7 @@ int um_detect_create_from(um_detector **det, const um_detector *learnt, um_error
     if (um_detect_create(det, learnt->width, learnt->height, learnt->fps, &learnt->o, err) < 0)
         return -1;
     um_detector *d = *det;
+    det_still_inherit(d, learnt);
     for (int i = 0; i < learnt->nb_spots; i++) {
         const det_spot *from = &learnt->spots[i];
         if (from->discarded)

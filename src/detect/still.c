@@ -91,6 +91,14 @@ int det_still_differences(um_detector *d, int nsamples)
     return 0;
 }
 
+void det_still_inherit(um_detector *d, const um_detector *from)
+{
+    if (from->long_count >= LONG_SAMPLES)
+        return;
+    for (int k = 0; k < from->long_count; k++)
+        det_keep_background_sample(d, from->long_ring[k]);
+}
+
 void det_still_free(um_detector *d)
 {
     if (d->long_ring)

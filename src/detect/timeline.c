@@ -249,10 +249,21 @@ static double match_mark(const det_spot *a, const det_spot *b, int *bx, int *by)
 
 static int64_t box_area(const det_spot *s) { return (int64_t)(s->tx2 - s->tx1) * (s->ty2 - s->ty1); }
 
+/* Gives spot b the box of spot a's mark, placed at (x, y) in b's window. */
+static void take_box(det_spot *b, const det_spot *a, int x, int y)
+{
+    b->tx1 = x;
+    b->ty1 = y;
+    b->tx2 = x + a->tx2 - a->tx1;
+    b->ty2 = y + a->ty2 - a->ty1;
+}
+
 /* Spots whose templates match are one mark seen at several places (Sora's
  * hops). The tightest spot's box is the mark's shape, placed where it
  * matches in the others: a spot that took some still background into its
- * box gets the mark's own box back. */
+ * box gets the mark's own box back. Not a spot learnt over a still
+ * picture's: its box may be a part of the mark (see
+ * complete_partial_still_spots), which gives it to the others once whole. */
 static void group_marks(um_detector *d)
 {
     int order[DET_MAX_SPOTS], n = 0, marks = 0;
@@ -278,35 +289,43 @@ static void group_marks(um_detector *d)
             if (b->mark >= 0 || match_mark(a, b, &x, &y) < SAME_MARK_SCORE)
                 continue;
             b->mark = a->mark;
-            if (box_area(b) * 5 <= box_area(a) * 6 || b->from_still)
+            if (box_area(b) * 5 <= box_area(a) * 6 || b->from_still || a->from_still)
                 continue; /* its own box is as tight (or learnt from the background): keep it */
-            b->tx1 = x;
-            b->ty1 = y;
-            b->tx2 = x + a->tx2 - a->tx1;
-            b->ty2 = y + a->ty2 - a->ty1;
+            take_box(b, a, x, y);
         }
     }
 }
 
+/* The largest spot of spot i's mark learnt over a still picture, other
+ * than i: NULL when none is. */
+static const det_spot *largest_still_spot(const um_detector *d, int i)
+{
+    const det_spot *whole = NULL;
+    for (int j = 0; j < d->nb_spots; j++) {
+        const det_spot *c = &d->spots[j];
+        if (j != i && !c->discarded && c->from_still && c->mark == d->spots[i].mark &&
+            (!whole || box_area(c) > box_area(whole)))
+            whole = c;
+    }
+    return whole;
+}
+
 /* Over a still picture a spot may have learnt only part of the mark (the
- * background estimate fails where the mark showed half of the time): the
- * largest spot of the mark has it whole, so the part is placed within it
- * and takes its box. */
+ * background estimate fails where the mark showed half of the time, and
+ * where it differs from a bright picture by less than the threshold): the
+ * largest still spot of the mark has it whole, so the part is placed
+ * within it and takes its box. Then that box is the mark's shape for the
+ * spots not learnt over the still picture (found by a template, their box
+ * the window), as group_marks would have placed it. */
 static void complete_partial_still_spots(um_detector *d)
 {
     for (int i = 0; i < d->nb_spots; i++) {
         det_spot *part = &d->spots[i];
         if (part->discarded || !part->from_still)
             continue;
-        const det_spot *whole = NULL;
-        for (int j = 0; j < d->nb_spots; j++) {
-            const det_spot *c = &d->spots[j];
-            if (j != i && !c->discarded && c->mark == part->mark &&
-                box_area(c) * 4 > box_area(part) * 5 && (!whole || box_area(c) > box_area(whole)))
-                whole = c;
-        }
+        const det_spot *whole = largest_still_spot(d, i);
         int x = 0, y = 0;
-        if (!whole || match_mark(part, whole, &x, &y) < SAME_MARK_SCORE)
+        if (!whole || box_area(whole) * 4 <= box_area(part) * 5 || match_mark(part, whole, &x, &y) < SAME_MARK_SCORE)
             continue;
         /* part's box sits at x, y in whole's window; whole's box in part's
          * window coordinates follows. */
@@ -315,6 +334,13 @@ static void complete_partial_still_spots(um_detector *d)
         part->ty1 = whole->ty1 + dy;
         part->tx2 = whole->tx2 + dx;
         part->ty2 = whole->ty2 + dy;
+    }
+    for (int i = 0; i < d->nb_spots; i++) {
+        det_spot *other = &d->spots[i];
+        const det_spot *shape = other->discarded || other->from_still ? NULL : largest_still_spot(d, i);
+        int x = 0, y = 0;
+        if (shape && box_area(other) * 5 > box_area(shape) * 6 && match_mark(shape, other, &x, &y) >= SAME_MARK_SCORE)
+            take_box(other, shape, x, y);
     }
 }
 
