@@ -107,6 +107,7 @@ struct um_detector {
     det_spot spots[DET_MAX_SPOTS];
     int nb_spots;
     int finished;
+    int finishing;               /* the last window, in um_detect_finish */
     /* results */
     um_box *boxes;
     int64_t *box_first;          /* frames + 1 offsets into boxes */

@@ -391,6 +391,7 @@ int um_detect_finish(um_detector *d, um_error *err)
     if (d->finished)
         return 0;
     /* A mark that shows only at the very end gets a window of its own. */
+    d->finishing = 1;
     if (d->nsamples >= DET_MIN_SAMPLES / 2 + 2)
         det_analyze_window(d, d->nsamples < DET_MIN_SAMPLES ? d->nsamples : DET_MIN_SAMPLES);
     for (int64_t t = d->scored; t < d->frames; t++)

@@ -16,6 +16,10 @@
 /* The background: a luma sample every half second, 24 of them. */
 #define LONG_SAMPLES 24
 #define LONG_MIN_SAMPLES 12
+/* At the end of a clip shorter than that, its samples span all of it: the
+ * mark is in fewer than half of them wherever it hopped (the background of
+ * a 5 s clip with the mark at six places). */
+#define FINAL_MIN_SAMPLES 6
 #define LONG_SECONDS 0.5
 /* |D| above this (luma levels) is the mark. */
 #define DIFF_THRESHOLD 12
@@ -59,7 +63,7 @@ static void median_u8(const uint8_t *const *planes, int n, size_t count, uint8_t
 
 int det_still_differences(um_detector *d, int nsamples)
 {
-    if (d->long_count < LONG_MIN_SAMPLES)
+    if (d->long_count < (d->finishing ? FINAL_MIN_SAMPLES : LONG_MIN_SAMPLES))
         return -1;
     size_t grid = (size_t)d->dw * d->dh;
     const uint8_t *window[DET_SAMPLES], *longer[LONG_SAMPLES];

@@ -813,6 +813,15 @@ static const scenario sc_still_short = {
     {CLOUD(AT_TL, 0, 60), CLOUD(AT_MR, 60, 120), CLOUD(AT_BL, 120, 180)},
     1, 1, 0, 0};
 
+/* 17. A still camera and a clip shorter than the 6 s a still picture's
+ * background needs: 5 s, the mark at three places. No window ever had its
+ * background, and nothing was found; the last window, when the clip ends,
+ * has samples from all of it. */
+static const scenario sc_still_5s = {
+    "still_5s", 352, 640, 150, 30.0, 300, 200, 0, 0, 3,
+    {CLOUD(AT_TL, 0, 50), CLOUD(AT_MR, 50, 100), CLOUD(AT_BR, 100, 150)},
+    1, 1, 0, 0};
+
 /* Asserts what every clip must meet:
  * - one result per pushed frame;
  * - every box inside the frame and within max_area;
@@ -1056,6 +1065,7 @@ int main(void)
         SCENARIO_TEST(sc_late_bug),
         SCENARIO_TEST(sc_bug_part),
         SCENARIO_TEST(sc_still_short),
+        SCENARIO_TEST(sc_still_5s),
     };
     return cmocka_run_group_tests(tests, setup_texture, teardown_texture);
 }
