@@ -134,6 +134,8 @@ int um_frame_plane_log2_h(const um_frame *f, int p);
 /* Whether f (a whole frame, or a crop of one placed at x0, y0) holds all of
  * box (frame pixels). */
 int um_frame_covers(const um_frame *f, um_box box);
+/* The area boxes a and b have in common: 0 when they do not overlap. */
+int64_t um_box_overlap(um_box a, um_box b);
 
 #ifdef __cplusplus
 }

@@ -32,3 +32,10 @@ int um_frame_covers(const um_frame *f, um_box box)
 {
     return box.x1 >= f->x0 && box.y1 >= f->y0 && box.x2 <= f->x0 + f->width && box.y2 <= f->y0 + f->height;
 }
+
+int64_t um_box_overlap(um_box a, um_box b)
+{
+    int w = (a.x2 < b.x2 ? a.x2 : b.x2) - (a.x1 > b.x1 ? a.x1 : b.x1);
+    int h = (a.y2 < b.y2 ? a.y2 : b.y2) - (a.y1 > b.y1 ? a.y1 : b.y1);
+    return w > 0 && h > 0 ? (int64_t)w * h : 0;
+}

@@ -481,12 +481,11 @@ static int showed_before_found(const um_detector *d, const det_spot *s)
 static int known_place(const um_detector *d, int i)
 {
     const det_spot *s = &d->spots[i];
+    um_box window = {s->x, s->y, s->x + s->w, s->y + s->h};
     for (int j = 0; j < i; j++) {
         const det_spot *o = &d->spots[j];
-        int ix = (s->x + s->w < o->x + o->w ? s->x + s->w : o->x + o->w) - (s->x > o->x ? s->x : o->x);
-        int iy = (s->y + s->h < o->y + o->h ? s->y + s->h : o->y + o->h) - (s->y > o->y ? s->y : o->y);
-        if (!o->discarded && ix > 0 && iy > 0 &&
-            (double)ix * iy >= 0.5 * fmin((double)s->w * s->h, (double)o->w * o->h))
+        um_box other = {o->x, o->y, o->x + o->w, o->y + o->h};
+        if (!o->discarded && det_overlap_of_smaller(window, other) >= 0.5)
             return 1;
     }
     return 0;

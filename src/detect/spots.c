@@ -362,15 +362,11 @@ det_spot *det_spot_new_at(um_detector *d, int x1, int y1, int x2, int y2)
     return new_spot(d, &c);
 }
 
-/* Overlap of two boxes over the smaller one's area. */
-static double overlap_of_smaller(int ax1, int ay1, int ax2, int ay2, const component *c)
+double det_overlap_of_smaller(um_box a, um_box b)
 {
-    int ix = (ax2 < c->x2 ? ax2 : c->x2) - (ax1 > c->x1 ? ax1 : c->x1);
-    int iy = (ay2 < c->y2 ? ay2 : c->y2) - (ay1 > c->y1 ? ay1 : c->y1);
-    if (ix <= 0 || iy <= 0)
-        return 0;
-    double a = (double)(ax2 - ax1) * (ay2 - ay1), b = (double)(c->x2 - c->x1) * (c->y2 - c->y1);
-    return (double)ix * iy / (a < b ? a : b);
+    int64_t area_a = (int64_t)(a.x2 - a.x1) * (a.y2 - a.y1), area_b = (int64_t)(b.x2 - b.x1) * (b.y2 - b.y1);
+    int64_t smaller = area_a < area_b ? area_a : area_b;
+    return smaller > 0 ? (double)um_box_overlap(a, b) / (double)smaller : 0;
 }
 
 /* A sighting belongs to the spot whose first sighting it mostly overlaps
@@ -385,7 +381,8 @@ static det_spot *spot_for(um_detector *d, const component *c)
     for (int i = 0; i < d->nb_spots; i++) {
         det_spot *s = &d->spots[i];
         double sx = (s->fx1 + s->fx2) / 2.0, sy = (s->fy1 + s->fy2) / 2.0;
-        if (overlap_of_smaller(s->fx1, s->fy1, s->fx2, s->fy2, c) >= 0.5 &&
+        um_box first = {s->fx1, s->fy1, s->fx2, s->fy2}, seen = {c->x1, c->y1, c->x2, c->y2};
+        if (det_overlap_of_smaller(first, seen) >= 0.5 &&
             hypot(cx - sx, cy - sy) <= d->o.jump_threshold * diagonal)
             return s;
     }

@@ -325,7 +325,8 @@ static void complete_partial_still_spots(um_detector *d)
             continue;
         const det_spot *whole = largest_still_spot(d, i);
         int x = 0, y = 0;
-        if (!whole || box_area(whole) * 4 <= box_area(part) * 5 || match_mark(part, whole, &x, &y) < SAME_MARK_SCORE)
+        if (!whole || box_area(whole) * 4 <= box_area(part) * 5 ||
+            match_mark(part, whole, &x, &y) < SAME_MARK_SCORE)
             continue;
         /* part's box sits at x, y in whole's window; whole's box in part's
          * window coordinates follows. */
@@ -339,7 +340,8 @@ static void complete_partial_still_spots(um_detector *d)
         det_spot *other = &d->spots[i];
         const det_spot *shape = other->discarded || other->from_still ? NULL : largest_still_spot(d, i);
         int x = 0, y = 0;
-        if (shape && box_area(other) * 5 > box_area(shape) * 6 && match_mark(shape, other, &x, &y) >= SAME_MARK_SCORE)
+        if (shape && box_area(other) * 5 > box_area(shape) * 6 &&
+            match_mark(shape, other, &x, &y) >= SAME_MARK_SCORE)
             take_box(other, shape, x, y);
     }
 }

@@ -104,11 +104,6 @@ void um_crop_cache_free(um_crop_cache **cache)
     *cache = NULL;
 }
 
-static int overlap(um_box a, um_box b)
-{
-    return a.x1 < b.x2 && b.x1 < a.x2 && a.y1 < b.y2 && b.y1 < a.y2;
-}
-
 static um_box union_of(um_box a, um_box b)
 {
     return (um_box){a.x1 < b.x1 ? a.x1 : b.x1, a.y1 < b.y1 ? a.y1 : b.y1, a.x2 > b.x2 ? a.x2 : b.x2,
@@ -131,7 +126,7 @@ static int areas_to_keep(const um_frame *frame, const um_detect_live *spots, int
         merged = 0;
         for (int i = 0; i < count && !merged; i++)
             for (int j = i + 1; j < count && !merged; j++)
-                if (overlap(areas[i], areas[j])) {
+                if (um_box_overlap(areas[i], areas[j]) > 0) {
                     areas[i] = union_of(areas[i], areas[j]);
                     areas[j] = areas[--count];
                     merged = 1;

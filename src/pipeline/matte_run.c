@@ -160,7 +160,7 @@ static int boxed_over(const um_detector *det, int64_t t, um_box area)
     const um_box *boxes;
     int n = um_detect_frame_boxes(det, t, &boxes);
     for (int i = 0; i < n; i++)
-        if (boxes[i].x1 < area.x2 && area.x1 < boxes[i].x2 && boxes[i].y1 < area.y2 && area.y1 < boxes[i].y2)
+        if (um_box_overlap(boxes[i], area) > 0)
             return 1;
     return 0;
 }

@@ -243,13 +243,20 @@ void um_matte_fit_add_frame(um_matte_fit *f, int spot, const um_frame *frame)
     s->last_frame = um_background_add(s->background, frame, &s->last_pose) ? frame->index : -1;
 }
 
-void um_matte_fit_add_sample(um_matte_fit *f, int spot, const um_frame *frame)
+/* Spot `spot`, when frame covers its crop and it has a shape to fit (the
+ * plane layout learnt from the frame); else NULL. */
+static fit_spot *spot_cropped_by(um_matte_fit *f, int spot, const um_frame *frame)
 {
     if (spot < 0 || spot >= f->nb_spots || !um_frame_covers(frame, f->spots[spot].crop))
-        return;
+        return NULL;
     learn_layout(f, frame);
-    fit_spot *s = &f->spots[spot];
-    if (!s->region || s->n == MAX_SAMPLES)
+    return f->spots[spot].region ? &f->spots[spot] : NULL;
+}
+
+void um_matte_fit_add_sample(um_matte_fit *f, int spot, const um_frame *frame)
+{
+    fit_spot *s = spot_cropped_by(f, spot, frame);
+    if (!s || s->n == MAX_SAMPLES)
         return;
     for (int p = 0; p < f->nb_planes; p++)
         s->samples[p][s->n] = copy_crop(f, p, s->crop, frame);
@@ -260,11 +267,8 @@ void um_matte_fit_add_sample(um_matte_fit *f, int spot, const um_frame *frame)
 
 void um_matte_fit_add_clear(um_matte_fit *f, int spot, const um_frame *frame)
 {
-    if (spot < 0 || spot >= f->nb_spots || !um_frame_covers(frame, f->spots[spot].crop))
-        return;
-    learn_layout(f, frame);
-    fit_spot *s = &f->spots[spot];
-    if (!s->region || s->nclear == MAX_CLEAR)
+    fit_spot *s = spot_cropped_by(f, spot, frame);
+    if (!s || s->nclear == MAX_CLEAR)
         return;
     for (int p = 0; p < f->nb_planes; p++)
         s->clear[p][s->nclear] = copy_crop(f, p, s->crop, frame);
@@ -354,9 +358,11 @@ static void take_sums(fit_sums *to, const fit_sums *from, size_t k)
     to->dd[k] = from->dd[k];
 }
 
-static double still_match(const um_matte_fit *f)
+/* A variance given in 8-bit levels squared, at the fit's depth. */
+static double squared_levels(const um_matte_fit *f, double variance)
 {
-    return STILL_MATCH * (1 << (f->depth - 8)) * (1 << (f->depth - 8));
+    double scale = 1 << (f->depth - 8);
+    return variance * scale * scale;
 }
 
 /* The mean squared difference between a and b moved by (dx, dy), over the
@@ -388,7 +394,7 @@ static int over_plate(const um_matte_fit *f, const uint16_t *sample, const uint1
 {
     static const int moves[4][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}};
     double still = shifted_difference(sample, plate, mask, w, h, 0, 0);
-    if (!(still <= still_match(f)))
+    if (!(still <= squared_levels(f, STILL_MATCH)))
         return 0;
     for (int i = 0; i < 4; i++)
         if (!(2 * still < shifted_difference(sample, plate, mask, w, h, moves[i][0], moves[i][1])))
@@ -866,7 +872,7 @@ typedef struct {
  */
 static void weigh_pixels(mark_pool *mp, const size_t *sizes, double colour)
 {
-    double noise_floor = RESIDUAL_FLOOR * (1 << (mp->f->depth - 8)) * (1 << (mp->f->depth - 8));
+    double noise_floor = squared_levels(mp->f, RESIDUAL_FLOOR);
     for (int j = 0; j < mp->count; j++) {
         const fit_sums *s = &mp->sums[j];
         float *weight = mp->weight[j];
