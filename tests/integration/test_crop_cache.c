@@ -110,36 +110,20 @@ static void test_keeps_what_the_fit_reads(void **state)
     }
 }
 
-/* A mark found at frame 10 has been showing for a while: the frames held
- * back give its crops from frame 10 - delay on, not before. */
+/* A mark found late has been showing for a while: the frames held back
+ * give its crops from `delay` frames before it was found on, not before.
+ * One found only when the detector finishes (it showed at the very end,
+ * found = 20) is kept from the frames still held back too. */
 static void test_mark_found_late(void **state)
 {
     (void)state;
     static const struct {
-        int delay, first_kept;
-    } cases[] = {{0, 10}, {4, 6}, {10, 0}, {30, 0}};
+        int found, delay, first_kept;
+    } cases[] = {{10, 0, 10}, {10, 4, 6}, {10, 10, 0}, {10, 30, 0}, {20, 0, 20}, {20, 4, 16}, {20, 30, 0}};
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
         um_crop_cache *c = um_crop_cache_new(64 << 20);
         um_crop_cache_hold_back(c, cases[k].delay);
-        push_frames(c, 20, 10, 0);
-        for (int64_t t = 0; t < 20; t++)
-            assert_int_equal(holds(c, t, um_matte_fit_reach(mark, W, H, 0)), t >= cases[k].first_kept);
-        um_crop_cache_free(&c);
-    }
-}
-
-/* A mark the detector finds only when it finishes (it showed at the very
- * end) is kept from the frames still held back: the last `delay`. */
-static void test_mark_found_at_the_end(void **state)
-{
-    (void)state;
-    static const struct {
-        int delay, first_kept;
-    } cases[] = {{0, 20}, {4, 16}, {30, 0}};
-    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
-        um_crop_cache *c = um_crop_cache_new(64 << 20);
-        um_crop_cache_hold_back(c, cases[k].delay);
-        push_frames(c, 20, 20, 0);
+        push_frames(c, 20, cases[k].found, 0);
         for (int64_t t = 0; t < 20; t++)
             assert_int_equal(holds(c, t, um_matte_fit_reach(mark, W, H, 0)), t >= cases[k].first_kept);
         um_crop_cache_free(&c);
@@ -190,7 +174,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keeps_what_the_fit_reads),
         cmocka_unit_test(test_mark_found_late),
-        cmocka_unit_test(test_mark_found_at_the_end),
         cmocka_unit_test(test_memory_limit),
     };
     return cmocka_run_group_tests(tests, NULL, free_decoded);

@@ -564,6 +564,16 @@ static void blend(test_frame *t, const mark *m)
             }
 }
 
+/* Adds noise of -noise..noise levels to every luma sample, clamped. */
+static void add_luma_noise(test_frame *t, int noise, uint32_t *rng)
+{
+    for (int y = 0; y < FH; y++)
+        for (int x = 0; x < FW; x++) {
+            int v = *sample(t, 0, x, y) + rng_int(rng, -noise, noise);
+            *sample(t, 0, x, y) = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+}
+
 /* The pictures the fit sees. Both move by (5, 3) px per frame, so what
  * lies under the mark changes from frame to frame. The detailed one has
  * texture down to 5 px, finer than the strokes, which the fit's inpainted
@@ -855,6 +865,41 @@ static void test_fit_needs_enough_samples(void **state)
     frame_free(&t);
 }
 
+/* The mark at two spots, A and B, for the fits of a mark that hops. */
+enum { A_X = 8, A_Y = 30, B_X = 100, B_Y = 60 };
+
+typedef struct {
+    mark at_a, at_b;
+    um_box a_box, b_box;
+} two_spots;
+
+static const two_spots *hop_spots(void)
+{
+    static two_spots sp;
+    static int ready;
+    if (!ready) {
+        mark_init_at(&sp.at_a, 0.75f, A_X, A_Y);
+        mark_init_at(&sp.at_b, 0.75f, B_X, B_Y);
+        sp.a_box = (um_box){A_X, A_Y, A_X + MARK_W, A_Y + MARK_H};
+        sp.b_box = (um_box){B_X, B_Y, B_X + MARK_W, B_Y + MARK_H};
+        ready = 1;
+    }
+    return &sp;
+}
+
+/* Solves a fit of spots a and b: a's matte (b's must come out too, and is
+ * freed with the fit). */
+static um_matte *solve_first(um_matte_fit **fit, int a, int b)
+{
+    um_matte *mattes[2] = {NULL, NULL};
+    um_matte_fit_solve(*fit, mattes);
+    assert_non_null(mattes[a]);
+    assert_non_null(mattes[b]);
+    um_matte_free(&mattes[b]);
+    um_matte_fit_free(fit);
+    return mattes[a];
+}
+
 /*
  * A mark that hops between two spots, over a different picture at each:
  * at one, a shaking camera sweeps a horizon (a bright sky over dark ground)
@@ -884,52 +929,42 @@ static const scene horizon_scene = {
 
 /* Fits the mark from 40 frames at each of two spots, over the horizon at
  * one and smooth ground at the other; returns the first spot's matte. */
-static um_matte *fit_hops(const hop_case *c, const mark *at_a, um_box a_box, const mark *at_b, um_box b_box)
+static um_matte *fit_hops(const hop_case *c, const two_spots *sp)
 {
     scene sky = horizon_scene;
     sky.horizon = c->horizon;
     um_matte_fit *fit = um_matte_fit_new(FW, FH);
-    int a = um_matte_fit_add_spot(fit, a_box, 0, NULL, 0);
-    int b = um_matte_fit_add_spot(fit, b_box, 0, NULL, 0);
+    int a = um_matte_fit_add_spot(fit, sp->a_box, 0, NULL, 0);
+    int b = um_matte_fit_add_spot(fit, sp->b_box, 0, NULL, 0);
     test_frame t;
     frame_init(&t);
     for (int i = 0; i < 40; i++) {
         paint(&t, &sky, 3.0 * i, c->sway * sin(0.7 * i));
-        blend(&t, at_a);
+        blend(&t, &sp->at_a);
         um_matte_fit_add_sample(fit, a, &t.f);
         double ox, oy;
         fit_frame_offset(i, &ox, &oy);
         paint(&t, &smooth_moving_scene, ox, oy);
-        blend(&t, at_b);
+        blend(&t, &sp->at_b);
         um_matte_fit_add_sample(fit, b, &t.f);
     }
-    um_matte *mattes[2] = {NULL, NULL};
-    um_matte_fit_solve(fit, mattes);
-    assert_non_null(mattes[a]);
-    assert_non_null(mattes[b]);
-    um_matte_free(&mattes[b]);
-    um_matte_fit_free(&fit);
     frame_free(&t);
-    return mattes[a];
+    return solve_first(&fit, a, b);
 }
 
 static void test_fit_hops_decide_colour(void **state)
 {
     (void)state;
-    enum { A_X = 8, A_Y = 30, B_X = 100, B_Y = 60 };
-    static mark at_a, at_b;
-    mark_init_at(&at_a, 0.75f, A_X, A_Y);
-    mark_init_at(&at_b, 0.75f, B_X, B_Y);
-    um_box a_box = {A_X, A_Y, A_X + MARK_W, A_Y + MARK_H}, b_box = {B_X, B_Y, B_X + MARK_W, B_Y + MARK_H};
+    const two_spots *sp = hop_spots();
     for (size_t i = 0; i < sizeof(hop_cases) / sizeof(hop_cases[0]); i++) {
-        um_matte *matte = fit_hops(&hop_cases[i], &at_a, a_box, &at_b, b_box);
+        um_matte *matte = fit_hops(&hop_cases[i], sp);
         double colour[3];
         um_box crop;
         um_matte_describe(matte, colour, &crop);
-        alpha_errors e = compare_alpha(matte, &at_a);
+        alpha_errors e = compare_alpha(matte, &sp->at_a);
         report("hops, horizon at %d, sway %.0f: W %.2f, mean |a'-a| %.4f", hop_cases[i].horizon,
                hop_cases[i].sway, colour[0], e.mark_error);
-        assert_below(fabs(colour[0] - at_a.colour[0]), 3.0);
+        assert_below(fabs(colour[0] - sp->at_a.colour[0]), 3.0);
         assert_below(e.mark_error, 0.065);
         um_matte_free(&matte);
     }
@@ -945,12 +980,11 @@ static void test_fit_hops_decide_colour(void **state)
  * frames; without them W 208.28, 0.147. Over a moving camera the clear
  * frames must change nothing.
  */
-static um_matte *fit_hopping(const mark *at_a, um_box a_box, const mark *at_b, um_box b_box, const scene *sc,
-                             int moving, int with_clear)
+static um_matte *fit_hopping(const two_spots *sp, const scene *sc, int moving, int with_clear)
 {
     um_matte_fit *fit = um_matte_fit_new(FW, FH);
-    int a = um_matte_fit_add_spot(fit, a_box, 0, NULL, 0);
-    int b = um_matte_fit_add_spot(fit, b_box, 0, NULL, 0);
+    int a = um_matte_fit_add_spot(fit, sp->a_box, 0, NULL, 0);
+    int b = um_matte_fit_add_spot(fit, sp->b_box, 0, NULL, 0);
     test_frame t;
     frame_init(&t);
     uint32_t rng = 7u;
@@ -960,52 +994,38 @@ static um_matte *fit_hopping(const mark *at_a, um_box a_box, const mark *at_b, u
         if (moving)
             fit_frame_offset(i, &ox, &oy);
         paint(&t, sc, ox, oy);
-        blend(&t, at_first ? at_a : at_b);
-        for (int y = 0; y < FH; y++)
-            for (int x = 0; x < FW; x++) {
-                int v = *sample(&t, 0, x, y) + rng_int(&rng, -1, 1);
-                *sample(&t, 0, x, y) = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-            }
+        blend(&t, at_first ? &sp->at_a : &sp->at_b);
+        add_luma_noise(&t, 1, &rng);
         um_matte_fit_add_sample(fit, at_first ? a : b, &t.f);
         if (with_clear)
             um_matte_fit_add_clear(fit, at_first ? b : a, &t.f);
     }
-    um_matte *mattes[2] = {NULL, NULL};
-    um_matte_fit_solve(fit, mattes);
-    assert_non_null(mattes[a]);
-    assert_non_null(mattes[b]);
-    um_matte_free(&mattes[b]);
-    um_matte_fit_free(&fit);
     frame_free(&t);
-    return mattes[a];
+    return solve_first(&fit, a, b);
 }
 
 static void test_fit_still_camera(void **state)
 {
     (void)state;
-    enum { A_X = 8, A_Y = 30, B_X = 100, B_Y = 60 };
-    static mark at_a, at_b;
-    mark_init_at(&at_a, 0.75f, A_X, A_Y);
-    mark_init_at(&at_b, 0.75f, B_X, B_Y);
-    um_box a_box = {A_X, A_Y, A_X + MARK_W, A_Y + MARK_H}, b_box = {B_X, B_Y, B_X + MARK_W, B_Y + MARK_H};
-    um_matte *with = fit_hopping(&at_a, a_box, &at_b, b_box, &detailed_scene, 0, 1);
-    um_matte *without = fit_hopping(&at_a, a_box, &at_b, b_box, &detailed_scene, 0, 0);
+    const two_spots *sp = hop_spots();
+    um_matte *with = fit_hopping(sp, &detailed_scene, 0, 1);
+    um_matte *without = fit_hopping(sp, &detailed_scene, 0, 0);
     double colour[3], guessed[3];
     um_box crop;
     um_matte_describe(with, colour, &crop);
     um_matte_describe(without, guessed, &crop);
-    alpha_errors e = compare_alpha(with, &at_a), g = compare_alpha(without, &at_a);
+    alpha_errors e = compare_alpha(with, &sp->at_a), g = compare_alpha(without, &sp->at_a);
     report("still camera: W %.2f, mean |a'-a| %.4f; without the clear frames W %.2f, %.4f", colour[0],
            e.mark_error, guessed[0], g.mark_error);
-    assert_below(fabs(colour[0] - at_a.colour[0]), 1.5);
+    assert_below(fabs(colour[0] - sp->at_a.colour[0]), 1.5);
     assert_below(e.mark_error, 0.01);
     um_matte_free(&with);
     um_matte_free(&without);
 
     /* A moving camera: the clear frames show another picture than the
      * samples, and change nothing. */
-    with = fit_hopping(&at_a, a_box, &at_b, b_box, &smooth_moving_scene, 1, 1);
-    without = fit_hopping(&at_a, a_box, &at_b, b_box, &smooth_moving_scene, 1, 0);
+    with = fit_hopping(sp, &smooth_moving_scene, 1, 1);
+    without = fit_hopping(sp, &smooth_moving_scene, 1, 0);
     assert_true(with->colour[0] == without->colour[0]);
     assert_memory_equal(with->alpha[0], without->alpha[0], (size_t)with->pw[0] * with->ph[0] * sizeof(float));
     um_matte_free(&with);
@@ -1372,11 +1392,7 @@ static void test_remover_stable_in_time(void **state)
         test_frame *t = &frames[i % 2], *prev = &frames[(i + 1) % 2];
         paint(t, &still_scene, 0, 0);
         blend(t, &m);
-        for (int y = 0; y < FH; y++)
-            for (int x = 0; x < FW; x++) {
-                int v = *sample(t, 0, x, y) + rng_int(&rng, -1, 1);
-                *sample(t, 0, x, y) = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-            }
+        add_luma_noise(t, 1, &rng);
         t->f.index = i;
         t->f.time = i / 25.0;
         assert_int_equal(um_remove_frame(r, &t->f, &box, 1, &err), 0);
@@ -1408,11 +1424,7 @@ static void paint_marked(const scene *sc, double vx, double vy, const mark *m, i
     paint(c, sc, vx * t, vy * t);
     paint(f, sc, vx * t, vy * t);
     blend(f, m);
-    for (int y = 0; y < FH; y++)
-        for (int x = 0; x < FW; x++) {
-            int v = *sample(f, 0, x, y) + rng_int(rng, -noise, noise);
-            *sample(f, 0, x, y) = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-        }
+    add_luma_noise(f, noise, rng);
     f->f.index = t;
     f->f.time = t / 25.0;
 }
