@@ -140,7 +140,9 @@ void um_media_held_release(um_media_held **held);
  * input. um_media_tail_keep copies the frame reader handed out last;
  * um_media_tail_take hands over those kept, oldest first, and returns how
  * many; um_media_tail_clear lets them go (a pass starts over);
- * um_media_tail_frame_bytes is what one frame takes (0 before the first).
+ * um_media_tail_frame_bytes is what one frame takes (0 before the first);
+ * um_media_tail_decode_path says how the frames were decoded, as
+ * um_media_reader_decode_path did ("" before the first).
  */
 typedef struct um_media_tail um_media_tail;
 um_media_tail *um_media_tail_new(int64_t limit);
@@ -148,6 +150,7 @@ void um_media_tail_keep(um_media_tail *tail, const um_media_reader *reader);
 int um_media_tail_take(um_media_tail *tail, um_media_held ***frames);
 void um_media_tail_clear(um_media_tail *tail);
 int64_t um_media_tail_frame_bytes(const um_media_tail *tail);
+const char *um_media_tail_decode_path(const um_media_tail *tail);
 void um_media_tail_free(um_media_tail **tail);
 /*
  * Gives the reader the last `count` frames of its input as an earlier pass
@@ -156,9 +159,12 @@ void um_media_tail_free(um_media_tail **tail);
  * at the video's last frame). From the first of them on, the reader stops
  * decoding video and hands these out instead, each as writable as a decoded
  * one, while other streams' packets still come from the file. It takes over
- * the frames and the array (freed with the reader).
+ * the frames and the array (freed with the reader). decoded_by is how they
+ * were decoded (um_media_tail_decode_path): the reader's decode path when it
+ * hands them out without having decoded a frame itself.
  */
-void um_media_reader_use_tail(um_media_reader *reader, um_media_held **tail, int count);
+void um_media_reader_use_tail(um_media_reader *reader, um_media_held **tail, int count,
+                             const char *decoded_by);
 const um_media_info *um_media_reader_info(const um_media_reader *reader);
 /* The decode path taken, e.g. "h264 (software)" or "h264 (cuda)". */
 const char *um_media_reader_decode_path(const um_media_reader *reader);

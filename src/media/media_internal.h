@@ -52,6 +52,7 @@ struct um_media_reader {
      * is the one handed out last, which r->current points into. */
     um_media_held **tail;
     int nb_tail, tail_next;
+    char tail_decode_path[128]; /* how the tail was decoded */
     um_media_held *tail_current;
 };
 

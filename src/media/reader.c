@@ -457,7 +457,7 @@ static void drop_tail(um_media_reader *r)
     r->nb_tail = r->tail_next = 0;
 }
 
-void um_media_reader_use_tail(um_media_reader *r, um_media_held **tail, int count)
+void um_media_reader_use_tail(um_media_reader *r, um_media_held **tail, int count, const char *decoded_by)
 {
     drop_tail(r);
     if (count <= 0) {
@@ -466,6 +466,7 @@ void um_media_reader_use_tail(um_media_reader *r, um_media_held **tail, int coun
     }
     r->tail = tail;
     r->nb_tail = count;
+    snprintf(r->tail_decode_path, sizeof(r->tail_decode_path), "%s", decoded_by);
 }
 
 /* Whether the decoded frames have reached the tail: the next frame is its
@@ -489,6 +490,11 @@ static int reached_tail(um_media_reader *r)
         return 0;
     }
     r->video_done = 1; /* other streams' packets then end at a trim's end, as after the video's */
+    /* A reader that decodes no frame itself never learns whether NVDEC
+     * takes the stream (FFmpeg asks on the first frame): the tail's decoder
+     * did. */
+    if (r->next_index == 0 && r->tail_decode_path[0])
+        memcpy(r->decode_path, r->tail_decode_path, sizeof(r->decode_path));
     return 1;
 }
 

@@ -20,6 +20,7 @@
  * and a chunk is unmapped with its last frame.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -50,6 +51,7 @@ struct um_media_tail {
     int sized;                    /* the layout is known (first frame) */
     int given_up;                 /* memory was refused: nothing is kept */
     int width, height, format;    /* of the frames it is for */
+    char decode_path[128];        /* how they were decoded */
 };
 
 um_media_tail *um_media_tail_new(int64_t limit)
@@ -130,8 +132,10 @@ static uint8_t *slot_memory(um_media_tail *t, int k)
 void um_media_tail_keep(um_media_tail *t, const um_media_reader *reader)
 {
     const AVFrame *f = reader->current;
-    if (!t->sized)
+    if (!t->sized) {
         size_slots(t, f);
+        snprintf(t->decode_path, sizeof(t->decode_path), "%s", reader->decode_path);
+    }
     if (!t->cap || f->width != t->width || f->height != t->height || f->format != t->format)
         return;
     /* Copying is not free (about 0.3 s of CPU for 256 MB here): when the
@@ -203,6 +207,7 @@ int um_media_tail_take(um_media_tail *t, um_media_held ***frames)
 }
 
 int64_t um_media_tail_frame_bytes(const um_media_tail *t) { return (int64_t)t->slot_size; }
+const char *um_media_tail_decode_path(const um_media_tail *t) { return t->decode_path; }
 
 void um_media_tail_clear(um_media_tail *t)
 {

@@ -299,10 +299,10 @@ static void use_detection_tail(run_state *s)
         return;
     um_media_held **frames = NULL;
     int n = um_media_tail_take(s->tail, &frames);
-    um_media_tail_free(&s->tail);
     if (n > 0)
         um_log(UM_LOG_DEBUG, "remove: the last %d frames come from detection's decode", n);
-    um_media_reader_use_tail(s->reader, frames, n);
+    um_media_reader_use_tail(s->reader, frames, n, um_media_tail_decode_path(s->tail));
+    um_media_tail_free(&s->tail);
 }
 
 int um_pipeline_run(const um_pipeline_job *job, um_pipeline_result *result, um_error *err)

@@ -3,8 +3,9 @@
  * and other streams' packets a reader hands out with a tail are those it
  * decodes without one, on files with a variable frame rate, two audio
  * tracks and subtitles, 10 bits, and a trim; a tail that does not follow on
- * is let go; the tail keeps the last frames under its byte limit; and
- * `remove` writes the same file with and without the cache. */
+ * is let go; the tail keeps the last frames under its byte limit; a reader
+ * that hands out only the tail names the tail's decode path; and `remove`
+ * writes the same file with and without the cache. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -78,7 +79,7 @@ static void read_all(const char *path, const um_media_options *o, um_media_held 
     um_error err = {0};
     assert_int_equal(um_media_reader_open(&r, path, o, &err), 0);
     if (tail)
-        um_media_reader_use_tail(r, tail, count);
+        um_media_reader_use_tail(r, tail, count, "");
     memset(d, 0, sizeof(*d));
     for (;;) {
         um_frame *frame = NULL;
@@ -115,7 +116,8 @@ static int keep_frame(void *opaque, um_frame *frame, um_error *err)
 
 /* Decodes path exactly (as detection inside remove does, through the same
  * loop), keeping its last frames within limit bytes; returns how many,
- * *tail the frames, *bytes what one takes. */
+ * *tail the frames, *bytes what one takes, and checks that the tail names
+ * the reader's decode path. */
 static int decode_tail(const char *path, const um_media_options *o, int64_t limit, um_media_held ***tail,
                        int64_t *bytes)
 {
@@ -128,6 +130,7 @@ static int decode_tail(const char *path, const um_media_options *o, int64_t limi
     keeping k = {t, r};
     um_pass_report report = {"detect", -1, NULL, NULL, NULL, NULL};
     assert_int_equal(um_pipeline_each_frame(r, &report, keep_frame, &k, &err), 0);
+    assert_string_equal(um_media_tail_decode_path(t), um_media_reader_decode_path(r));
     um_media_reader_close(&r);
     int n = um_media_tail_take(t, tail);
     if (bytes)
@@ -198,6 +201,48 @@ static void test_foreign_tail_is_let_go(void **state)
     assert_same(&plain, &tailed);
 }
 
+/* How a reader's frames were decoded: FFmpeg says whether NVDEC takes a
+ * stream on its first frame, so a reader that decodes none (the tail holds
+ * them all) names the tail's path, and one that decodes the frames before
+ * the tail keeps its own. The tail's path here is a label no decoder of this
+ * machine gives, to tell the two apart. */
+static void test_tail_names_its_decoding(void **state)
+{
+    (void)state;
+    static const struct {
+        int tail_frames; /* -1: all */
+        const char *path;
+    } cases[] = {{-1, "h264 (tail's decoder)"}, {3, "h264 (software)"}};
+    const char *path = it_media("cfr.mp4");
+    um_media_options o = options(0, 0, 0);
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        um_media_held **tail = NULL;
+        int64_t bytes = 0;
+        int all = decode_tail(path, &o, (int64_t)1 << 30, &tail, &bytes);
+        int n = cases[k].tail_frames < 0 ? all : cases[k].tail_frames;
+        for (int i = 0; i < all - n; i++)
+            um_media_held_release(&tail[i]);
+        memmove(tail, tail + (all - n), (size_t)n * sizeof(*tail));
+        um_media_reader *r = NULL;
+        um_error err = {0};
+        assert_int_equal(um_media_reader_open(&r, path, &o, &err), 0);
+        um_media_reader_use_tail(r, tail, n, "h264 (tail's decoder)");
+        int frames = 0;
+        for (;;) {
+            um_frame *frame = NULL;
+            um_media_packet *packet = NULL;
+            int item = um_media_reader_next(r, &frame, &packet, &err);
+            assert_true(item >= 0);
+            if (item == UM_MEDIA_EOF)
+                break;
+            frames += item == UM_MEDIA_FRAME;
+        }
+        assert_int_equal(frames, all);
+        assert_string_equal(um_media_reader_decode_path(r), cases[k].path);
+        um_media_reader_close(&r);
+    }
+}
+
 /* remove writes the same frames and packets whether the removal pass
  * decodes everything (--frame-cache 0) or takes detection's last frames;
  * a bad size is a usage error naming the flag. */
@@ -230,6 +275,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tail_reads_as_decoding),
         cmocka_unit_test(test_foreign_tail_is_let_go),
+        cmocka_unit_test(test_tail_names_its_decoding),
         cmocka_unit_test_setup_teardown(test_remove_same_with_cache, it_setup_tmpdir, it_teardown_tmpdir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
