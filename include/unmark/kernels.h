@@ -173,6 +173,14 @@ void um_kernel_downscale_u8(const uint8_t *src, ptrdiff_t src_stride, int w, int
 void um_kernel_downscale_u16(const uint16_t *src, ptrdiff_t src_stride, int w, int h, int depth,
                              int factor, uint8_t *dst, ptrdiff_t dst_stride);
 
+/* A gradient field (gx, gy, w x h, stride elements apart) at half
+ * resolution: each 2 x 2 block averaged, into floor(w / 2) x floor(h / 2)
+ * at out_stride. Averaging the gradients, not differentiating a halved
+ * picture, keeps a template and a frame halved alike comparable however
+ * each was made. */
+void um_kernel_halve_gradients(const int16_t *gx, const int16_t *gy, ptrdiff_t stride, int w, int h,
+                               int16_t *out_gx, int16_t *out_gy, ptrdiff_t out_stride);
+
 /* 3x3 Sobel gradients of an 8-bit plane, signed (range +-1020); the
  * one-pixel border gets 0. gx and gy are w x h, g_stride elements apart. */
 void um_kernel_sobel(const uint8_t *src, ptrdiff_t src_stride, int w, int h, int16_t *gx,

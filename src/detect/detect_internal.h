@@ -117,11 +117,13 @@ struct um_detector {
     /* templates given from outside, per scale, searched every
      * seed_interval frames over the whole frame */
     det_scaled seeds[DET_MAX_SEEDS][UM_DETECT_MAX_SCALES];
+    det_scaled seeds_half[DET_MAX_SEEDS][UM_DETECT_MAX_SCALES]; /* the same halved, for the coarse search */
     int seed_given[DET_MAX_SEEDS];   /* the given template a seed is, -1: a learnt spot's */
     int nb_seeds, nb_given;
     int seed_interval;
     int16_t *full_gx, *full_gy;
     int16_t *full_dx, *full_dy;  /* the same as directions, for given templates */
+    int16_t *half_gx, *half_gy, *half_dx, *half_dy; /* the frame's fields halved */
     /* still pictures (still.c): long-term luma samples and, in a still
      * window, the window's median minus the background */
     uint8_t **long_ring;

@@ -15,7 +15,28 @@
 /* A given template found this well is the mark. */
 #define SEED_MATCH 0.5
 #define SEED_SUPPORT_FLOOR 8
-#define SEED_COARSE_STEP 4
+/* The coarse search's best placements refined at full resolution, and how
+ * far (detection pixels) around each. */
+#define COARSE_CANDIDATES 4
+#define FINE_REACH 2
+
+/* Template t at half resolution: gradients averaged over 2 x 2 blocks, a
+ * block supported where any of its pixels is. */
+static void halve_template(const det_scaled *t, det_scaled *half)
+{
+    half->w = t->w / 2;
+    half->h = t->h / 2;
+    size_t n = (size_t)(half->w > 0 ? half->w : 1) * (half->h > 0 ? half->h : 1);
+    half->gx = um_xcalloc(n, sizeof(int16_t));
+    half->gy = um_xcalloc(n, sizeof(int16_t));
+    half->support = um_xcalloc(n, 1);
+    um_kernel_halve_gradients(t->gx, t->gy, t->w, t->w, t->h, half->gx, half->gy, half->w);
+    for (int y = 0; y < half->h; y++)
+        for (int x = 0; x < half->w; x++) {
+            const uint8_t *a = t->support + (size_t)(2 * y) * t->w + 2 * x, *b = a + t->w;
+            half->support[(size_t)y * half->w + x] = a[0] || a[1] || b[0] || b[1];
+        }
+}
 
 void det_add_seed(um_detector *d, const int16_t *gx, const int16_t *gy, const uint8_t *support, int w,
                   int h, int given)
@@ -23,8 +44,10 @@ void det_add_seed(um_detector *d, const int16_t *gx, const int16_t *gy, const ui
     if (d->nb_seeds >= DET_MAX_SEEDS)
         return;
     d->seed_given[d->nb_seeds] = given;
-    for (int k = 0; k < det_scales_in_use(d); k++)
+    for (int k = 0; k < det_scales_in_use(d); k++) {
         det_resample(gx, gy, support, w, h, d->o.scales[k], &d->seeds[d->nb_seeds][k]);
+        halve_template(&d->seeds[d->nb_seeds][k], &d->seeds_half[d->nb_seeds][k]);
+    }
     d->nb_seeds++;
 }
 
@@ -66,38 +89,77 @@ int um_detect_add_template(um_detector *d, const um_detect_template *t, um_error
     return 0;
 }
 
-/* Best placement of t over the whole gradient field (gx, gy: the frame's
- * gradients or their directions): a coarse grid first (a mark's edges
- * correlate over a few pixels), then ever finer around the best. */
-static double search_frame(const um_detector *d, const det_scaled *t, const int16_t *gx, const int16_t *gy,
-                           int *bx, int *by)
+typedef struct {
+    double score;
+    int x, y;
+} placement;
+
+/* Keeps p among the best placements so far (best first): in the place of a
+ * kept one within two pixels of it (the same peak), else of the worst. */
+static void keep_placement(placement *best, int n, placement p)
 {
-    double best = -2;
-    int cx = 1, cy = 1;
-    for (int step = SEED_COARSE_STEP; step >= 1; step /= 2) {
-        int first = step == SEED_COARSE_STEP;
-        int x0 = first ? 1 : cx - step, x1 = first ? d->dw - t->w - 1 : cx + step;
-        int y0 = first ? 1 : cy - step, y1 = first ? d->dh - t->h - 1 : cy + step;
-        int bestx = cx, besty = cy;
-        for (int y = y0; y <= y1; y += step)
-            for (int x = x0; x <= x1; x += step) {
-                if (y < 1 || x < 1 || y > d->dh - t->h - 1 || x > d->dw - t->w - 1)
-                    continue;
-                size_t at = (size_t)y * d->dw + x;
-                double v = um_kernel_gradient_ncc(t->gx, t->gy, t->w, t->support, t->w, gx + at, gy + at,
-                                                  d->dw, t->w, t->h);
-                if (v > best) {
-                    best = v;
-                    bestx = x;
-                    besty = y;
-                }
-            }
-        cx = bestx;
-        cy = besty;
+    int at = n - 1;
+    for (int i = 0; i < n; i++)
+        if (abs(best[i].x - p.x) <= 2 && abs(best[i].y - p.y) <= 2) {
+            at = i;
+            break;
+        }
+    if (p.score <= best[at].score)
+        return;
+    best[at] = p;
+    for (int i = at; i > 0 && best[i].score > best[i - 1].score; i--) {
+        placement swap = best[i];
+        best[i] = best[i - 1];
+        best[i - 1] = swap;
     }
-    *bx = cx;
-    *by = cy;
-    return best;
+}
+
+/* The NCC of t placed at every position of [x0, x1] x [y0, y1] within a
+ * w x h field (stride w) that t fits at, each offered to keep_placement. */
+static void scan(const det_scaled *t, const int16_t *gx, const int16_t *gy, int w, int h, int x0, int x1, int y0,
+                 int y1, placement *best, int n)
+{
+    x0 = x0 < 1 ? 1 : x0;
+    y0 = y0 < 1 ? 1 : y0;
+    x1 = x1 > w - t->w - 1 ? w - t->w - 1 : x1;
+    y1 = y1 > h - t->h - 1 ? h - t->h - 1 : y1;
+    for (int y = y0; y <= y1; y++)
+        for (int x = x0; x <= x1; x++) {
+            size_t at = (size_t)y * w + x;
+            double v = um_kernel_gradient_ncc(t->gx, t->gy, t->w, t->support, t->w, gx + at, gy + at, w, t->w,
+                                              t->h);
+            keep_placement(best, n, (placement){v, x, y});
+        }
+}
+
+/*
+ * Best placement of template t over the whole gradient field (gx, gy):
+ * every placement of its halved version (half) over the halved field
+ * (hgx, hgy), then the best few refined at full resolution. Not a coarse
+ * grid over the full field: a text mark's edges correlate over a pixel or
+ * two at detection resolution, so a grid position beside the mark scores
+ * no better than texture. A hopping mark over a still sky, seen again where
+ * it stood before it was learnt, scored 0.22 at such a grid's best (every
+ * fourth position) and 0.84 where it was; halved, the edges are as wide as
+ * the step.
+ */
+static double search_frame(const um_detector *d, const det_scaled *t, const det_scaled *half, const int16_t *gx,
+                           const int16_t *gy, const int16_t *hgx, const int16_t *hgy, int *bx, int *by)
+{
+    placement coarse[COARSE_CANDIDATES], fine[1] = {{-2, 1, 1}};
+    for (int i = 0; i < COARSE_CANDIDATES; i++)
+        coarse[i] = (placement){-2, -100, -100};
+    if (half->w >= 2 && half->h >= 2)
+        scan(half, hgx, hgy, d->dw / 2, d->dh / 2, 0, d->dw, 0, d->dh, coarse, COARSE_CANDIDATES);
+    for (int i = 0; i < COARSE_CANDIDATES; i++)
+        if (coarse[i].score > -2) {
+            int x = 2 * coarse[i].x, y = 2 * coarse[i].y;
+            scan(t, gx, gy, d->dw, d->dh, x - FINE_REACH, x + 1 + FINE_REACH, y - FINE_REACH, y + 1 + FINE_REACH,
+                 fine, 1);
+        }
+    *bx = fine[0].x;
+    *by = fine[0].y;
+    return fine[0].score;
 }
 
 static int known_spot_at(const um_detector *d, int cx, int cy)
@@ -139,6 +201,12 @@ void det_search_seeds(um_detector *d, const uint8_t *luma)
         d->full_gy = um_xmalloc(grid * sizeof(int16_t));
     }
     um_kernel_sobel(luma, d->dw, d->dw, d->dh, d->full_gx, d->full_gy, d->dw);
+    size_t half_grid = (size_t)(d->dw / 2) * (d->dh / 2);
+    if (!d->half_gx) {
+        d->half_gx = um_xmalloc(half_grid * sizeof(int16_t));
+        d->half_gy = um_xmalloc(half_grid * sizeof(int16_t));
+    }
+    um_kernel_halve_gradients(d->full_gx, d->full_gy, d->dw, d->dw, d->dh, d->half_gx, d->half_gy, d->dw / 2);
     if (d->nb_given && d->o.single_picture) {
         if (!d->full_dx) {
             d->full_dx = um_xmalloc(grid * sizeof(int16_t));
@@ -146,6 +214,12 @@ void det_search_seeds(um_detector *d, const uint8_t *luma)
         }
         um_kernel_gradient_directions(d->full_gx, d->full_gy, d->dw, d->dw, d->dh, DET_DIRECTION_FLOOR,
                                       d->full_dx, d->full_dy);
+        if (!d->half_dx) {
+            d->half_dx = um_xmalloc(half_grid * sizeof(int16_t));
+            d->half_dy = um_xmalloc(half_grid * sizeof(int16_t));
+        }
+        um_kernel_halve_gradients(d->full_dx, d->full_dy, d->dw, d->dw, d->dh, d->half_dx, d->half_dy,
+                                  d->dw / 2);
     }
     for (int i = 0; i < d->nb_seeds; i++) {
         double best = -2;
@@ -153,8 +227,10 @@ void det_search_seeds(um_detector *d, const uint8_t *luma)
         int by_directions = d->seed_given[i] >= 0 && d->o.single_picture;
         for (int k = 0; k < det_scales_in_use(d); k++) {
             int x = 0, y = 0;
-            double v = search_frame(d, &d->seeds[i][k], by_directions ? d->full_dx : d->full_gx,
-                                    by_directions ? d->full_dy : d->full_gy, &x, &y);
+            double v = search_frame(d, &d->seeds[i][k], &d->seeds_half[i][k],
+                                    by_directions ? d->full_dx : d->full_gx, by_directions ? d->full_dy : d->full_gy,
+                                    by_directions ? d->half_dx : d->half_gx, by_directions ? d->half_dy : d->half_gy,
+                                    &x, &y);
             if (v > best + (k ? 0.05 : 0)) {
                 best = v;
                 bx = x;
@@ -173,10 +249,16 @@ void det_search_seeds(um_detector *d, const uint8_t *luma)
 void det_seeds_free(um_detector *d)
 {
     for (int i = 0; i < d->nb_seeds; i++)
-        for (int k = 0; k < UM_DETECT_MAX_SCALES; k++)
+        for (int k = 0; k < UM_DETECT_MAX_SCALES; k++) {
             det_scaled_free(&d->seeds[i][k]);
+            det_scaled_free(&d->seeds_half[i][k]);
+        }
     free(d->full_gx);
     free(d->full_gy);
     free(d->full_dx);
     free(d->full_dy);
+    free(d->half_gx);
+    free(d->half_gy);
+    free(d->half_dx);
+    free(d->half_dy);
 }

@@ -64,6 +64,25 @@ void um_kernel_downscale_u16(const uint16_t *src, ptrdiff_t src_stride, int w, i
     }
 }
 
+static void halve_field(const int16_t *g, ptrdiff_t stride, int hw, int hh, int16_t *out, ptrdiff_t out_stride)
+{
+    for (int y = 0; y < hh; y++) {
+        const int16_t *a = g + (ptrdiff_t)(2 * y) * stride, *b = a + stride;
+        int16_t *o = out + (ptrdiff_t)y * out_stride;
+        for (int x = 0; x < hw; x++) {
+            int sum = a[2 * x] + a[2 * x + 1] + b[2 * x] + b[2 * x + 1];
+            o[x] = (int16_t)(sum >= 0 ? (sum + 2) >> 2 : -((-sum + 2) >> 2));
+        }
+    }
+}
+
+void um_kernel_halve_gradients(const int16_t *gx, const int16_t *gy, ptrdiff_t stride, int w, int h,
+                               int16_t *out_gx, int16_t *out_gy, ptrdiff_t out_stride)
+{
+    halve_field(gx, stride, w / 2, h / 2, out_gx, out_stride);
+    halve_field(gy, stride, w / 2, h / 2, out_gy, out_stride);
+}
+
 void um_kernel_sobel(const uint8_t *src, ptrdiff_t src_stride, int w, int h, int16_t *gx,
                      int16_t *gy, ptrdiff_t g_stride)
 {
