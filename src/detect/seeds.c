@@ -150,7 +150,7 @@ static double search_frame(const um_detector *d, const det_scaled *t, const det_
     for (int i = 0; i < COARSE_CANDIDATES; i++)
         coarse[i] = (placement){-2, -100, -100};
     if (half->w >= 2 && half->h >= 2)
-        scan(half, hgx, hgy, d->dw / 2, d->dh / 2, 0, d->dw, 0, d->dh, coarse, COARSE_CANDIDATES);
+        scan(half, hgx, hgy, d->dw / 2, d->dh / 2, 1, d->dw / 2, 1, d->dh / 2, coarse, COARSE_CANDIDATES);
     for (int i = 0; i < COARSE_CANDIDATES; i++)
         if (coarse[i].score > -2) {
             int x = 2 * coarse[i].x, y = 2 * coarse[i].y;
@@ -193,6 +193,18 @@ static void spot_from_seed(um_detector *d, int seed, int k, int x, int y)
     s->template_dirty = 1;
 }
 
+/* A frame-sized field (gx, gy) halved into *hx, *hy, allocated on first use. */
+static void halve_frame_field(const um_detector *d, const int16_t *gx, const int16_t *gy, int16_t **hx,
+                              int16_t **hy)
+{
+    if (!*hx) {
+        size_t half_grid = (size_t)(d->dw / 2) * (d->dh / 2);
+        *hx = um_xmalloc(half_grid * sizeof(int16_t));
+        *hy = um_xmalloc(half_grid * sizeof(int16_t));
+    }
+    um_kernel_halve_gradients(gx, gy, d->dw, d->dw, d->dh, *hx, *hy, d->dw / 2);
+}
+
 void det_search_seeds(um_detector *d, const uint8_t *luma)
 {
     size_t grid = (size_t)d->dw * d->dh;
@@ -201,12 +213,7 @@ void det_search_seeds(um_detector *d, const uint8_t *luma)
         d->full_gy = um_xmalloc(grid * sizeof(int16_t));
     }
     um_kernel_sobel(luma, d->dw, d->dw, d->dh, d->full_gx, d->full_gy, d->dw);
-    size_t half_grid = (size_t)(d->dw / 2) * (d->dh / 2);
-    if (!d->half_gx) {
-        d->half_gx = um_xmalloc(half_grid * sizeof(int16_t));
-        d->half_gy = um_xmalloc(half_grid * sizeof(int16_t));
-    }
-    um_kernel_halve_gradients(d->full_gx, d->full_gy, d->dw, d->dw, d->dh, d->half_gx, d->half_gy, d->dw / 2);
+    halve_frame_field(d, d->full_gx, d->full_gy, &d->half_gx, &d->half_gy);
     if (d->nb_given && d->o.single_picture) {
         if (!d->full_dx) {
             d->full_dx = um_xmalloc(grid * sizeof(int16_t));
@@ -214,12 +221,7 @@ void det_search_seeds(um_detector *d, const uint8_t *luma)
         }
         um_kernel_gradient_directions(d->full_gx, d->full_gy, d->dw, d->dw, d->dh, DET_DIRECTION_FLOOR,
                                       d->full_dx, d->full_dy);
-        if (!d->half_dx) {
-            d->half_dx = um_xmalloc(half_grid * sizeof(int16_t));
-            d->half_dy = um_xmalloc(half_grid * sizeof(int16_t));
-        }
-        um_kernel_halve_gradients(d->full_dx, d->full_dy, d->dw, d->dw, d->dh, d->half_dx, d->half_dy,
-                                  d->dw / 2);
+        halve_frame_field(d, d->full_dx, d->full_dy, &d->half_dx, &d->half_dy);
     }
     for (int i = 0; i < d->nb_seeds; i++) {
         double best = -2;
