@@ -623,13 +623,14 @@ static size_t spread_colours(const um_matte_fit *f, const fit_spot *s, double *c
 
 /*
  * W from the spread, per pixel, then the median over the mark's spots; -1
- * when the picture under the mark was too still everywhere. *agree: some
- * spots gave many estimates, and much the same W (their medians);
- * where they do not, the spread's assumption failed at one of them (the
- * picture under the mark spread unlike the picture around it: a horizon
- * crossing it on a shaking camera took W 27 levels apart at two spots).
+ * when the picture under the mark was too still everywhere. range: the
+ * lowest and highest of the medians of the spots that gave many estimates
+ * (range[0] > range[1]: none did). *agree: they lie close together; where
+ * they do not, the spread's assumption failed at one of them (the picture
+ * under the mark spread unlike the picture around it: a horizon crossing
+ * it on a shaking camera took W 27 levels apart at two spots).
  */
-static double spread_colour(const um_matte_fit *f, const int *ids, int count, int *agree)
+static double spread_colour(const um_matte_fit *f, const int *ids, int count, double range[2], int *agree)
 {
     size_t cap = 0, n = 0;
     for (int i = 0; i < count; i++)
@@ -648,6 +649,8 @@ static double spread_colour(const um_matte_fit *f, const int *ids, int count, in
         }
         n += m;
     }
+    range[0] = lowest;
+    range[1] = highest;
     *agree = lowest <= highest && highest - lowest <= SPREAD_AGREEMENT * (1 << (f->depth - 8));
     double colour = n ? um_median_in_place(colours, n) : -1;
     um_log(UM_LOG_DEBUG, "matte: W from the spread of %zu pixels: %.1f (the spots' %.1f to %.1f)", n, colour,
@@ -665,6 +668,33 @@ static float *alpha_from_sums(const fit_sums *s, size_t n, double colour)
         alpha_terms(s, k, colour, &num, &den);
         if (s->n[k] > 0 && den > 0)
             alpha[k] = (float)fmin(1, fmax(0, num / den));
+    }
+    return alpha;
+}
+
+/*
+ * The first fit's opacity at W = colour, which decides where the mark is:
+ * the moments' a = sum (J - Î) / sum (W - Î), not (1)'s least squares.
+ * With e = I - Î the inpainting's error, J - Î = a (W - Î) + (1 - a) e, so
+ * the least squares are off by (1 - a) sum e (W - Î) / sum (W - Î)^2: up,
+ * wherever e follows the picture (an inpainting is smoother than what it
+ * guesses). Over a detailed picture that lifted every pixel of the box
+ * over TIGHT_ALPHA (a pattern panning under a text mark: 0.3 where the
+ * true opacity is 0), so the region stayed the whole box and the guess
+ * stayed poor. The moments are off by (1 - a) sum e / sum (W - Î): nothing
+ * where the guess is right on average. Where it is not (a spot over a part
+ * of the picture the inpainting cannot continue) the spots' median decides
+ * (tighten_regions). The final opacity keeps the least squares: over the
+ * tighter region their bias is small, and they weigh each sample by how
+ * far W stands from the picture.
+ */
+static float *first_alpha(const fit_sums *s, size_t n, double colour)
+{
+    float *alpha = um_xcalloc(n, sizeof(float));
+    for (size_t k = 0; k < n; k++) {
+        double den = colour * s->n[k] - s->i[k];
+        if (s->n[k] > 0 && den > 0)
+            alpha[k] = (float)fmin(1, fmax(0, s->d[k] / den));
     }
     return alpha;
 }
@@ -844,6 +874,60 @@ static void align_spots(const um_matte_fit *f, const int *ids, int count, float 
     }
 }
 
+/* The median of spot i's first opacity at (x, y) and of the aligned
+ * spots' at the same pixel of the mark (see align_spots); v: room for
+ * count values. */
+static float median_over_spots(const um_matte_fit *f, const int *ids, int count, float *const *alphas,
+                               int (*shift)[2], const uint8_t *pooled, int i, int x, int y, double *v)
+{
+    size_t n = 0;
+    for (int j = 0; j < count; j++) {
+        if (j != i && !(pooled[i] && pooled[j]))
+            continue;
+        const fit_spot *o = &f->spots[ids[j]];
+        int ox = x + shift[j][0] - shift[i][0], oy = y + shift[j][1] - shift[i][1];
+        int ow = o->crop.x2 - o->crop.x1, oh = o->crop.y2 - o->crop.y1;
+        if (ox >= 0 && oy >= 0 && ox < ow && oy < oh)
+            v[n++] = alphas[j][(size_t)oy * ow + ox];
+    }
+    return n ? (float)um_median_in_place(v, n) : 0;
+}
+
+/*
+ * Tightens every spot's region to where the first fit (first_alpha at W =
+ * colour) found the mark, taking at each pixel the median over the mark's
+ * aligned spots: the mark has one shape, and one spot whose inpainting is
+ * wrong on average (the bottom-left spot of a zoom over a portrait: 5 dB
+ * lost there) is outvoted by the others.
+ */
+static void tighten_regions(um_matte_fit *f, const int *ids, int count, const fit_sums *sums, const size_t *sizes,
+                            double colour)
+{
+    float **first = um_xcalloc((size_t)count, sizeof(float *));
+    int(*shift)[2] = um_xcalloc((size_t)count, sizeof(*shift));
+    uint8_t *pooled = um_xcalloc((size_t)count, 1);
+    double *values = um_xmalloc((size_t)count * sizeof(double));
+    for (int i = 0; i < count; i++)
+        first[i] = first_alpha(&sums[i], sizes[i], colour);
+    align_spots(f, ids, count, first, shift, pooled);
+    for (int i = 0; i < count; i++) {
+        const fit_spot *s = &f->spots[ids[i]];
+        int w = s->crop.x2 - s->crop.x1, h = s->crop.y2 - s->crop.y1;
+        float *median = um_xmalloc(sizes[i] * sizeof(float));
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                median[(size_t)y * w + x] = median_over_spots(f, ids, count, first, shift, pooled, i, x, y, values);
+        tighten_region(&f->spots[ids[i]], median);
+        free(median);
+    }
+    for (int i = 0; i < count; i++)
+        free(first[i]);
+    free(first);
+    free(shift);
+    free(pooled);
+    free(values);
+}
+
 /* A pixel's own residual variance gets this much added (8-bit levels
  * squared, about the noise of a quantised and encoded sample), so that a
  * pixel that happens to fit perfectly does not outweigh every other. */
@@ -984,16 +1068,14 @@ static void solve_luma(um_matte_fit *f, const int *ids, int count, um_matte **ma
     plane_sizes(ids, count, mattes, 0, sizes);
     mark_sums(f, 0, 1, ids, count, sums);
     double joint = best_colour(sums, sizes, count, max_value);
-    for (int i = 0; i < count; i++) {
-        float *first = alpha_from_sums(&sums[i], sizes[i], joint);
-        tighten_region(&f->spots[ids[i]], first);
-        free(first);
+    tighten_regions(f, ids, count, sums, sizes, joint);
+    for (int i = 0; i < count; i++)
         sums_free(&sums[i]);
-    }
     double seen = mark_sums(f, 0, 1, ids, count, sums);
     int agree = 1;
+    double range[2] = {INFINITY, -INFINITY};
     double colour = seen >= MIN_SEEN_SHARE ? best_colour(sums, sizes, count, max_value)
-                                           : spread_colour(f, ids, count, &agree);
+                                           : spread_colour(f, ids, count, range, &agree);
     if (colour < 0)
         colour = best_colour(sums, sizes, count, max_value);
     float **alphas = um_xcalloc((size_t)count, sizeof(float *));
@@ -1013,17 +1095,27 @@ static void solve_luma(um_matte_fit *f, const int *ids, int count, um_matte **ma
      * bright picture wants another opacity than over a dark one). So they
      * do where a mark that hops was seen behind: over a still camera each
      * pixel's picture never changes at one spot, and a and W trade off
-     * there at every W.
+     * there at every W. Their fit is (1)'s least squares, biased where the
+     * guess of the picture is poor (see first_alpha), and W with it: when
+     * it lies further than SPREAD_AGREEMENT outside the spots' spread
+     * estimates, it is that bias (a pattern panning under a text mark: 183
+     * against the spots' 223 to 231, truly 235), and the spread's median
+     * stays.
      */
     if ((!agree || seen >= MIN_SEEN_SHARE) && pooled_spots(&mp) >= 2) {
         double hop = best_scoring_colour(hop_score, &mp, max_value);
         um_log(UM_LOG_DEBUG, "matte: W from the hops: %.1f", hop);
-        colour = hop;
-        for (int i = 0; i < count; i++) {
-            free(alphas[i]);
-            alphas[i] = mattes[ids[i]]->alpha[0] = alpha_from_sums(&sums[i], sizes[i], colour);
+        double slack = SPREAD_AGREEMENT * (1 << (f->depth - 8));
+        if (range[0] <= range[1] && (hop < range[0] - slack || hop > range[1] + slack)) {
+            um_log(UM_LOG_DEBUG, "matte: the hops' W is outside the spots' spread estimates: the spread's stays");
+        } else {
+            colour = hop;
+            for (int i = 0; i < count; i++) {
+                free(alphas[i]);
+                alphas[i] = mattes[ids[i]]->alpha[0] = alpha_from_sums(&sums[i], sizes[i], colour);
+            }
+            weigh_pixels(&mp, sizes, colour);
         }
-        weigh_pixels(&mp, sizes, colour);
     }
     um_log(UM_LOG_DEBUG, "matte: W %.1f (first joint fit %.1f, %.0f%% of the mark seen behind it)",
            colour, joint, 100 * seen);

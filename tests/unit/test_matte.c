@@ -696,15 +696,19 @@ typedef struct {
  * The bounds are about 1.5x what was measured (below). For scale: the true
  * matte one pixel off its place is 0.11 off on average, and W taken from
  * the joint fit alone (no spread) comes out at 198 with a 0.20 error.
- *   detailed: W 233.16 / 127.70 / 126.41 [1.84 off], mean |a' - a| 0.0346
- *             (max 0.19), mean a' 0.0024 where a == 0. The fit's inpainted
+ *   detailed: W 230.01 / 127.70 / 126.40 [4.99 off], mean |a' - a| 0.0429
+ *             (max 0.19), mean a' 0.0020 where a == 0. The fit's inpainted
  *             guess of the picture cannot follow 5 px detail, and its errors
- *             bias a up by about 0.03 (W down a little in step);
+ *             bias a up (W down in step). With the first fit (the region's)
+ *             by least squares it was W 233.16, 0.0346: the moments' region
+ *             (see first_alpha in matte_fit.c) costs this case a little and
+ *             gains 12 dB on a pattern panning under a text mark (the
+ *             hold-out h3 of bench/holdouts.sh);
  *   smooth:   W 234.05 / 127.45 / 128.72 [0.95 off], mean |a' - a| 0.0058
  *             (max 0.03), mean a' 0.0003 where a == 0.
  */
 static const fit_case fit_cases[] = {
-    {"detailed", &detailed_scene, 3.0, 0.05, 0.004},
+    {"detailed", &detailed_scene, 6.0, 0.055, 0.004},
     {"smooth", &smooth_moving_scene, 1.5, 0.009, 0.0005},
 };
 
@@ -910,9 +914,14 @@ static um_matte *solve_first(um_matte_fit **fit, int a, int b)
  * spots disagree. W then comes from the hops, each pixel weighted by how
  * well its guessed picture let it fit.
  * Measured (horizon at row, sway): W and mean |a' - a| from the spread's
- * median, from the hops with one weight per spot, and now:
- *   34, 3 px: 229.1 0.068, 223.1 0.083, 233.8 0.051;
- *   30, 3 px: 226.9,       224.8,       236.2 0.048.
+ * median, from the hops with one weight per spot, and with the region's
+ * first fit by least squares:
+ *   34, 3 px: 229.1 0.068, 223.1 0.083, 234.9 0.051;
+ *   30, 3 px: 226.9,       224.8,       236.6 0.051.
+ * Now (the region's first fit by moments, pooled over the spots):
+ *   34, 3 px: 230.5 0.021;   30, 3 px: 229.2 0.026.
+ * W is further off, but the opacity (what the removal divides by) is
+ * twice as close; the bound on it fails with the least-squares region.
  */
 typedef struct {
     int horizon; /* scene row; the mark's box spans frame rows 30-53 */
@@ -964,8 +973,8 @@ static void test_fit_hops_decide_colour(void **state)
         alpha_errors e = compare_alpha(matte, &sp->at_a);
         report("hops, horizon at %d, sway %.0f: W %.2f, mean |a'-a| %.4f", hop_cases[i].horizon,
                hop_cases[i].sway, colour[0], e.mark_error);
-        assert_below(fabs(colour[0] - sp->at_a.colour[0]), 3.0);
-        assert_below(e.mark_error, 0.065);
+        assert_below(fabs(colour[0] - sp->at_a.colour[0]), 6.0);
+        assert_below(e.mark_error, 0.04);
         um_matte_free(&matte);
     }
 }
