@@ -358,11 +358,16 @@ static void take_sums(fit_sums *to, const fit_sums *from, size_t k)
     to->dd[k] = from->dd[k];
 }
 
+/* A value given in 8-bit levels, at the fit's depth. */
+static double levels(const um_matte_fit *f, double value)
+{
+    return value * (1 << (f->depth - 8));
+}
+
 /* A variance given in 8-bit levels squared, at the fit's depth. */
 static double squared_levels(const um_matte_fit *f, double variance)
 {
-    double scale = 1 << (f->depth - 8);
-    return variance * scale * scale;
+    return levels(f, levels(f, variance));
 }
 
 /* The mean squared difference between a and b moved by (dx, dy), over the
@@ -600,7 +605,7 @@ static size_t spread_colours(const um_matte_fit *f, const fit_spot *s, double *c
     inpaint_map(plan, mean, size, w, mean_i);
     inpaint_map(plan, std, size, w, std_i);
     um_kernel_inpaint_plan_free(plan);
-    double min_spread = MIN_SPREAD * (1 << (f->depth - 8));
+    double min_spread = levels(f, MIN_SPREAD);
     for (size_t k = 0; k < size; k++) {
         if (!s->region[k] || std_i[k] <= min_spread)
             continue;
@@ -651,7 +656,7 @@ static double spread_colour(const um_matte_fit *f, const int *ids, int count, do
     }
     range[0] = lowest;
     range[1] = highest;
-    *agree = lowest <= highest && highest - lowest <= SPREAD_AGREEMENT * (1 << (f->depth - 8));
+    *agree = lowest <= highest && highest - lowest <= levels(f, SPREAD_AGREEMENT);
     double colour = n ? um_median_in_place(colours, n) : -1;
     um_log(UM_LOG_DEBUG, "matte: W from the spread of %zu pixels: %.1f (the spots' %.1f to %.1f)", n, colour,
            lowest, highest);
@@ -874,6 +879,17 @@ static void align_spots(const um_matte_fit *f, const int *ids, int count, float 
     }
 }
 
+/* Where pixel (x, y) of spot i's crop lies in spot j's crop, with the
+ * spots shifted as align_spots found: its index there, or -1 when it
+ * falls outside. */
+static ptrdiff_t aligned_pixel(const um_matte_fit *f, const int *ids, int (*shift)[2], int i, int j, int x, int y)
+{
+    const fit_spot *o = &f->spots[ids[j]];
+    int ox = x + shift[j][0] - shift[i][0], oy = y + shift[j][1] - shift[i][1];
+    int ow = o->crop.x2 - o->crop.x1, oh = o->crop.y2 - o->crop.y1;
+    return ox >= 0 && oy >= 0 && ox < ow && oy < oh ? (ptrdiff_t)oy * ow + ox : -1;
+}
+
 /* The median of spot i's first opacity at (x, y) and of the aligned
  * spots' at the same pixel of the mark (see align_spots); v: room for
  * count values. */
@@ -884,11 +900,9 @@ static float median_over_spots(const um_matte_fit *f, const int *ids, int count,
     for (int j = 0; j < count; j++) {
         if (j != i && !(pooled[i] && pooled[j]))
             continue;
-        const fit_spot *o = &f->spots[ids[j]];
-        int ox = x + shift[j][0] - shift[i][0], oy = y + shift[j][1] - shift[i][1];
-        int ow = o->crop.x2 - o->crop.x1, oh = o->crop.y2 - o->crop.y1;
-        if (ox >= 0 && oy >= 0 && ox < ow && oy < oh)
-            v[n++] = alphas[j][(size_t)oy * ow + ox];
+        ptrdiff_t k = aligned_pixel(f, ids, shift, i, j, x, y);
+        if (k >= 0)
+            v[n++] = alphas[j][k];
     }
     return n ? (float)um_median_in_place(v, n) : 0;
 }
@@ -980,13 +994,10 @@ static void pooled_terms(const mark_pool *mp, int i, int x, int y, double colour
     *num = *den = 0;
     *in = *out = 0;
     for (int j = 0; j < mp->count; j++) {
-        const fit_spot *o = &mp->f->spots[mp->ids[j]];
-        int ox = x + mp->shift[j][0] - mp->shift[i][0], oy = y + mp->shift[j][1] - mp->shift[i][1];
-        int ow = o->crop.x2 - o->crop.x1, oh = o->crop.y2 - o->crop.y1;
-        if (!mp->pooled[j] || ox < 0 || oy < 0 || ox >= ow || oy >= oh)
+        ptrdiff_t ok = mp->pooled[j] ? aligned_pixel(mp->f, mp->ids, mp->shift, i, j, x, y) : -1;
+        if (ok < 0)
             continue;
-        size_t ok = (size_t)oy * ow + ox;
-        if (!o->region[ok]) {
+        if (!mp->f->spots[mp->ids[j]].region[ok]) {
             (*out)++;
             continue;
         }
@@ -1105,7 +1116,7 @@ static void solve_luma(um_matte_fit *f, const int *ids, int count, um_matte **ma
     if ((!agree || seen >= MIN_SEEN_SHARE) && pooled_spots(&mp) >= 2) {
         double hop = best_scoring_colour(hop_score, &mp, max_value);
         um_log(UM_LOG_DEBUG, "matte: W from the hops: %.1f", hop);
-        double slack = SPREAD_AGREEMENT * (1 << (f->depth - 8));
+        double slack = levels(f, SPREAD_AGREEMENT);
         if (range[0] <= range[1] && (hop < range[0] - slack || hop > range[1] + slack)) {
             um_log(UM_LOG_DEBUG, "matte: the hops' W is outside the spots' spread estimates: the spread's stays");
         } else {
