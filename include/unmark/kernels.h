@@ -172,6 +172,12 @@ void um_kernel_downscale_u8(const uint8_t *src, ptrdiff_t src_stride, int w, int
 /* Same from 9..16-bit samples (stride in bytes), scaled to 8 bits. */
 void um_kernel_downscale_u16(const uint16_t *src, ptrdiff_t src_stride, int w, int h, int depth,
                              int factor, uint8_t *dst, ptrdiff_t dst_stride);
+/* A chroma plane (cw x ch samples, subsampled by log2_w, log2_h; 8-bit,
+ * or 9..16-bit with stride in bytes) onto the grid of a luma plane
+ * averaged by factor (dw x dh): each cell the mean of the chroma samples
+ * covering the same picture, in 8 bits. */
+void um_kernel_chroma_to_grid(const uint8_t *src, ptrdiff_t src_stride, int depth, int log2_w, int log2_h,
+                              int cw, int ch, int factor, int dw, int dh, uint8_t *dst, ptrdiff_t dst_stride);
 
 /* A gradient field (gx, gy, w x h, stride elements apart) at half
  * resolution: each 2 x 2 block averaged, into floor(w / 2) x floor(h / 2)
@@ -210,6 +216,15 @@ void um_kernel_median_stack_where(const int16_t *const *stack, int n, size_t cou
 double um_kernel_gradient_ncc(const int16_t *tgx, const int16_t *tgy, ptrdiff_t t_stride,
                               const uint8_t *weight, ptrdiff_t w_stride, const int16_t *fgx,
                               const int16_t *fgy, ptrdiff_t f_stride, int w, int h);
+
+/* The sums behind it, sum(t.f), sum|t|^2 and sum|f|^2 (each over 16), so
+ * that several planes can be correlated as one field. */
+typedef struct {
+    double tf, tt, ff;
+} um_ncc_sums;
+um_ncc_sums um_kernel_gradient_ncc_sums(const int16_t *tgx, const int16_t *tgy, ptrdiff_t t_stride,
+                                        const uint8_t *weight, ptrdiff_t w_stride, const int16_t *fgx,
+                                        const int16_t *fgy, ptrdiff_t f_stride, int w, int h);
 
 #ifdef __cplusplus
 }

@@ -22,7 +22,14 @@
  * for noise. */
 #define DET_DIRECTION_FLOOR 16
 #define DET_SEARCH 3           /* +- detection pixels searched around a spot */
+/* Summed over frames that show a mark, its edges keep their direction and a
+ * moving picture's do not: a sample is steady where its mean gradient is at
+ * least this share of its mean magnitude. */
+#define DET_MIN_STEADINESS 0.6f
 #define DET_MAX_SEEDS 4
+
+/* A spot's chroma edges (chroma.c). */
+typedef struct det_chroma det_chroma;
 
 /* One scale of a spot's template, resampled from the base template. */
 typedef struct {
@@ -66,6 +73,7 @@ typedef struct {
     float *score;                /* per frame; NAN where not scored */
     int8_t *scale_idx;           /* per frame: best scale */
     int8_t *off_x, *off_y;       /* per frame: best offset, detection pixels */
+    uint8_t *by_chroma;          /* per frame: 1 where the score is the chroma's */
     int64_t cap;
     int64_t present_frames;
     int mark;
@@ -75,6 +83,7 @@ typedef struct {
     double given_scale;          /* ... at this size against it */
     int64_t born;                /* frames pushed when it was found */
     int64_t scored, missed;      /* frames scored against it, and clearly missed */
+    det_chroma *chroma;          /* NULL until the frames' chroma is summed */
 } det_spot;
 
 struct um_detector {
@@ -87,6 +96,11 @@ struct um_detector {
     /* recent frames at detection resolution, scored when they leave */
     uint8_t **ring;
     int ring_cap;
+    /* the same frames' two chroma planes on the detection grid: NULL
+     * without chroma (a grey picture), or until the first frame */
+    uint8_t **ring_chroma[2];
+    int16_t *cgx[2], *cgy[2];    /* their gradients around a spot */
+    size_t cg_cap;
     int64_t frames;              /* pushed so far */
     int64_t scored;              /* frames scored so far (all below this index) */
     /* gradient samples for the temporal median */
@@ -190,6 +204,16 @@ void det_spot_estimate_matte(um_detector *d, det_spot *s);
 /* shape.c: the spot's shapes at frame resolution, per scale. */
 void det_build_shapes(um_detector *d, det_spot *s);
 void det_shapes_free(det_spot *s);
+/* chroma.c: the frame's chroma into ring slot `slot`; a spot learning its
+ * chroma edges from ring frame t (clear: its luma matched there, at dx,
+ * dy; each frame is looked at once); and t's chroma correlation with them,
+ * 0 until they hold a coloured mark's (the best offset in *dx, *dy). */
+void det_chroma_keep(um_detector *d, const um_frame *f, int slot);
+void det_chroma_learn(um_detector *d, det_spot *s, int64_t t, int clear, int dx, int dy);
+double det_chroma_score(um_detector *d, const det_spot *s, int64_t t, int *dx, int *dy);
+/* A second pass's spot starts with what the first pass's learnt. */
+void det_chroma_copy(det_spot *to, const det_spot *from);
+void det_chroma_free(det_spot *s);
 /* timeline.c: per-frame boxes from the spots' scores. */
 void det_build_timeline(um_detector *d);
 

@@ -78,7 +78,7 @@ static int64_t default_memory_limit(void)
 static void memory_needs(const um_detector *d, int64_t *single, int64_t *multi)
 {
     int64_t grid = (int64_t)d->dw * d->dh;
-    int64_t base = grid * RING_FRAMES + grid * DET_SAMPLES * 4 + grid * 18;
+    int64_t base = grid * RING_FRAMES * 3 + grid * DET_SAMPLES * 4 + grid * 18;
     int64_t per_scale = (int64_t)(d->o.max_area * (double)grid) * 9 * DET_MAX_SPOTS;
     *single = base + per_scale;
     *multi = base + per_scale * d->o.nb_scales;
@@ -266,6 +266,45 @@ static double score_scale(um_detector *d, const det_spot *s, const det_scaled *t
     return best;
 }
 
+/* How well ring frame t matches spot s at its learnt size, by luma. */
+static double luma_match(um_detector *d, det_spot *s, int64_t t, int *dx, int *dy)
+{
+    int at;
+    double shown;
+    return score_scale(d, s, &s->scaled[0], d->ring[t % d->ring_cap], dx, dy, &at, &shown);
+}
+
+/* A spot is found seconds after its mark showed up: before any frame still
+ * in the ring is scored, the spot learns its chroma edges from those that
+ * clearly show it, so that the older ones, where the luma may not see the
+ * mark, are scored by the chroma too. */
+static void learn_chroma_from_ring(um_detector *d, det_spot *s)
+{
+    for (int64_t t = d->scored; t < d->frames; t++) {
+        int dx = 0, dy = 0;
+        int clear = luma_match(d, s, t, &dx, &dy) >= EVIDENCE_SCORE;
+        det_chroma_learn(d, s, t, clear, dx, dy);
+    }
+}
+
+/* A frame the luma does not clearly match may show a coloured mark over a
+ * picture of its brightness: the chroma's score counts when higher. */
+static double try_chroma(um_detector *d, det_spot *s, int64_t frame, double luma, double *shown)
+{
+    int dx, dy;
+    if (luma >= CLEAR_MATCH)
+        return 0;
+    double v = det_chroma_score(d, s, frame, &dx, &dy);
+    if (v > 0 && v > *shown) {
+        *shown = v;
+        s->by_chroma[frame] = 1;
+        s->scale_idx[frame] = 0;
+        s->off_x[frame] = (int8_t)dx;
+        s->off_y[frame] = (int8_t)dy;
+    }
+    return v;
+}
+
 static void score_frame(um_detector *d, int64_t frame)
 {
     const uint8_t *luma = d->ring[frame % d->ring_cap];
@@ -273,6 +312,8 @@ static void score_frame(um_detector *d, int64_t frame)
         det_spot *s = &d->spots[i];
         if (s->template_dirty)
             refresh_templates(d, s);
+        if (s->scored == 0)
+            learn_chroma_from_ring(d, s);
         det_spot_reserve(s, frame + 1);
         double best = -2, shown = 0;
         for (int k = 0; k < det_scales_in_use(d); k++) {
@@ -293,10 +334,13 @@ static void score_frame(um_detector *d, int64_t frame)
                 s->off_y[frame] = (int8_t)dy;
             }
         }
+        int clear = best >= EVIDENCE_SCORE && s->scale_idx[frame] == 0;
+        det_chroma_learn(d, s, frame, clear, s->off_x[frame], s->off_y[frame]);
+        double chroma = try_chroma(d, s, frame, best, &shown);
         s->score[frame] = (float)shown;
         s->scored++;
-        s->missed += best < CLEAR_MISS;
-        if (best >= EVIDENCE_SCORE && s->scale_idx[frame] == 0)
+        s->missed += best < CLEAR_MISS && chroma < CLEAR_MISS;
+        if (clear)
             det_spot_add_sighting(d, s, luma, 1, s->off_x[frame], s->off_y[frame]);
         else if (best < CLEAR_MISS)
             det_spot_add_sighting(d, s, luma, 0, 0, 0);
@@ -326,6 +370,15 @@ static void take_sample(um_detector *d, const uint8_t *luma)
     }
 }
 
+static void alloc_chroma_ring(um_detector *d)
+{
+    for (int p = 0; p < 2; p++) {
+        d->ring_chroma[p] = um_xcalloc((size_t)d->ring_cap, sizeof(*d->ring_chroma[p]));
+        for (int i = 0; i < d->ring_cap; i++)
+            d->ring_chroma[p][i] = um_xmalloc((size_t)d->dw * d->dh);
+    }
+}
+
 int um_detect_push(um_detector *d, const um_frame *f, um_error *err)
 {
     if (d->finished || f->width != d->width || f->height != d->height) {
@@ -339,6 +392,9 @@ int um_detect_push(um_detector *d, const um_frame *f, um_error *err)
     }
     uint8_t *slot = d->ring[d->frames % d->ring_cap];
     to_detection_grid(d, f, slot);
+    if (d->frames == 0 && f->nb_planes >= 3)
+        alloc_chroma_ring(d);
+    det_chroma_keep(d, f, (int)(d->frames % d->ring_cap));
     if (d->nb_seeds && d->frames % d->seed_interval == 0)
         det_search_seeds(d, slot);
     if (d->frames % det_background_step(d) == 0)
@@ -555,6 +611,7 @@ int um_detect_create_from(um_detector **det, const um_detector *learnt, um_error
         s->given = from->given;
         s->given_scale = from->given_scale;
         s->template_dirty = 1;
+        det_chroma_copy(s, from);
         /* The mark may have stood elsewhere before it was learnt: look for
          * it everywhere, once per mark. */
         if (from->from_still && !seeded_mark(learnt, i))
@@ -586,6 +643,13 @@ void um_detect_free(um_detector **det)
     for (int i = 0; i < d->ring_cap; i++)
         free(d->ring[i]);
     free(d->ring);
+    for (int p = 0; p < 2; p++) {
+        for (int i = 0; d->ring_chroma[p] && i < d->ring_cap; i++)
+            free(d->ring_chroma[p][i]);
+        free(d->ring_chroma[p]);
+        free(d->cgx[p]);
+        free(d->cgy[p]);
+    }
     for (int i = 0; i < DET_SAMPLES; i++) {
         free(d->sgx[i]);
         free(d->sgy[i]);

@@ -28,7 +28,6 @@
 #define MAX_COMPONENTS 4096
 /* Frames that must clearly show a mark before its box is taken from them. */
 #define MIN_EVIDENCE_FRAMES 5
-#define MIN_STEADINESS 0.6
 /* A halo's edges: steady, above a twelfth of the mark's strongest and a
  * small floor. */
 #define HALO_FRACTION 12
@@ -641,7 +640,7 @@ void det_spot_box_from_evidence(um_detector *d, det_spot *s)
      * magnitude. Only the steady part counts. */
     for (size_t i = 0; i < n; i++) {
         float steady = fabsf(s->ev_gx[i]) + fabsf(s->ev_gy[i]);
-        mags[i] = steady >= MIN_STEADINESS * s->ev_abs[i] ? (int)lrintf(steady / (float)s->ev_n) : 0;
+        mags[i] = steady >= DET_MIN_STEADINESS * s->ev_abs[i] ? (int)lrintf(steady / (float)s->ev_n) : 0;
     }
     uint8_t *strong = um_xcalloc(n, 1);
     cluster_box(d, s, mags, strong);
@@ -668,6 +667,8 @@ void det_spot_reserve(det_spot *s, int64_t frames)
     s->scale_idx = um_xrealloc(s->scale_idx, (size_t)cap);
     s->off_x = um_xrealloc(s->off_x, (size_t)cap);
     s->off_y = um_xrealloc(s->off_y, (size_t)cap);
+    s->by_chroma = um_xrealloc(s->by_chroma, (size_t)cap);
+    memset(s->by_chroma + s->cap, 0, (size_t)(cap - s->cap));
     for (int64_t i = s->cap; i < cap; i++)
         s->score[i] = NAN;
     s->cap = cap;
@@ -698,11 +699,13 @@ void det_spot_free(det_spot *s)
     free(s->alpha);
     free(s->shape);
     det_shapes_free(s);
+    det_chroma_free(s);
     for (int k = 0; k < UM_DETECT_MAX_SCALES; k++)
         det_scaled_free(&s->scaled[k]);
     free(s->score);
     free(s->scale_idx);
     free(s->off_x);
     free(s->off_y);
+    free(s->by_chroma);
     memset(s, 0, sizeof(*s));
 }

@@ -359,6 +359,24 @@ static int other_spot_of_mark_present(const um_detector *d, uint8_t *const *on, 
     return 0;
 }
 
+/* A spot's chroma may match in frames its mark has left for another place
+ * (its chroma edges learnt partly from the picture under it, which stayed):
+ * where another spot sees the mark by its luma, that one has it. */
+static void drop_chroma_sightings_elsewhere(um_detector *d, uint8_t **on)
+{
+    for (int i = 0; i < d->nb_spots; i++) {
+        det_spot *s = &d->spots[i];
+        for (int64_t t = 0; t < d->frames && !s->discarded; t++) {
+            if (!on[i][t] || !s->by_chroma[t])
+                continue;
+            for (int j = 0; j < d->nb_spots; j++)
+                if (j != i && !d->spots[j].discarded && d->spots[j].mark == s->mark && on[j][t] &&
+                    !d->spots[j].by_chroma[t])
+                    on[i][t] = 0;
+        }
+    }
+}
+
 /* A mark seen at one place before and after a stretch, and nowhere else
  * meanwhile, stayed there: its edges only faded against a background of
  * its own brightness. Filling such gaps keeps it from flashing back. */
@@ -397,6 +415,7 @@ void det_build_timeline(um_detector *d)
     for (int i = 0; i < d->nb_spots; i++)
         if (!d->spots[i].discarded)
             det_spot_estimate_matte(d, &d->spots[i]);
+    drop_chroma_sightings_elsewhere(d, on);
     fill_unexplained_gaps(d, on);
     for (int i = 0; i < d->nb_spots; i++) {
         d->spots[i].present_frames = 0;

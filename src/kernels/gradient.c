@@ -64,6 +64,40 @@ void um_kernel_downscale_u16(const uint16_t *src, ptrdiff_t src_stride, int w, i
     }
 }
 
+/* The first and last chroma samples (inclusive) under detection cell i. */
+static void chroma_span(int i, int factor, int log2, int n, int *first, int *last)
+{
+    *first = (i * factor) >> log2;
+    *last = ((i + 1) * factor - 1) >> log2;
+    *last = *last >= n ? n - 1 : *last;
+    *first = *first > *last ? *last : *first;
+}
+
+static unsigned chroma_sample(const uint8_t *row, int depth, int x)
+{
+    return depth > 8 ? ((const uint16_t *)row)[x] : row[x];
+}
+
+void um_kernel_chroma_to_grid(const uint8_t *src, ptrdiff_t src_stride, int depth, int log2_w, int log2_h,
+                              int cw, int ch, int factor, int dw, int dh, uint8_t *dst, ptrdiff_t dst_stride)
+{
+    int shift = depth > 8 ? depth - 8 : 0;
+    for (int y = 0; y < dh; y++) {
+        int y0, y1;
+        chroma_span(y, factor, log2_h, ch, &y0, &y1);
+        for (int x = 0; x < dw; x++) {
+            int x0, x1;
+            chroma_span(x, factor, log2_w, cw, &x0, &x1);
+            unsigned sum = 0, count = (unsigned)((x1 - x0 + 1) * (y1 - y0 + 1));
+            for (int j = y0; j <= y1; j++)
+                for (int i = x0; i <= x1; i++)
+                    sum += chroma_sample(src + (ptrdiff_t)j * src_stride, depth, i);
+            unsigned v = ((sum + count / 2) / count) >> shift;
+            dst[(ptrdiff_t)y * dst_stride + x] = (uint8_t)(v > 255 ? 255 : v);
+        }
+    }
+}
+
 static void halve_field(const int16_t *g, ptrdiff_t stride, int hw, int hh, int16_t *out, ptrdiff_t out_stride)
 {
     for (int y = 0; y < hh; y++) {
@@ -179,11 +213,11 @@ void um_kernel_gradient_directions(const int16_t *gx, const int16_t *gy, ptrdiff
     }
 }
 
-double um_kernel_gradient_ncc(const int16_t *tgx, const int16_t *tgy, ptrdiff_t t_stride,
-                              const uint8_t *weight, ptrdiff_t w_stride, const int16_t *fgx,
-                              const int16_t *fgy, ptrdiff_t f_stride, int w, int h)
+um_ncc_sums um_kernel_gradient_ncc_sums(const int16_t *tgx, const int16_t *tgy, ptrdiff_t t_stride,
+                                        const uint8_t *weight, ptrdiff_t w_stride, const int16_t *fgx,
+                                        const int16_t *fgy, ptrdiff_t f_stride, int w, int h)
 {
-    double tf = 0, tt = 0, ff = 0;
+    um_ncc_sums s = {0, 0, 0};
     for (int y = 0; y < h; y++) {
         const int16_t *ax = tgx + y * t_stride, *ay = tgy + y * t_stride;
         const int16_t *bx = fgx + y * f_stride, *by = fgy + y * f_stride;
@@ -199,11 +233,19 @@ double um_kernel_gradient_ncc(const int16_t *tgx, const int16_t *tgy, ptrdiff_t 
             rtt += (px * px + py * py) >> 4;
             rff += (qx * qx + qy * qy) >> 4;
         }
-        tf += rtf;
-        tt += rtt;
-        ff += rff;
+        s.tf += rtf;
+        s.tt += rtt;
+        s.ff += rff;
     }
-    if (tt <= 0 || ff <= 0)
+    return s;
+}
+
+double um_kernel_gradient_ncc(const int16_t *tgx, const int16_t *tgy, ptrdiff_t t_stride,
+                              const uint8_t *weight, ptrdiff_t w_stride, const int16_t *fgx,
+                              const int16_t *fgy, ptrdiff_t f_stride, int w, int h)
+{
+    um_ncc_sums s = um_kernel_gradient_ncc_sums(tgx, tgy, t_stride, weight, w_stride, fgx, fgy, f_stride, w, h);
+    if (s.tt <= 0 || s.ff <= 0)
         return 0;
-    return tf / sqrt(tt * ff);
+    return s.tf / sqrt(s.tt * s.ff);
 }

@@ -345,7 +345,7 @@ static void sums_free(fit_sums *s)
 
 /* Where at least this many samples saw the true picture (the background
  * of a mark that never leaves), a pixel's sums use those samples only. */
-#define MIN_SEEN 6
+#define MIN_SEEN 12
 
 /* Takes pixel k's sums from `from`. */
 static void take_sums(fit_sums *to, const fit_sums *from, size_t k)
