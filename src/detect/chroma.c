@@ -114,22 +114,20 @@ void det_chroma_keep(um_detector *d, const um_frame *f, int slot)
                                  d->ring_chroma[p][slot], d->dw);
 }
 
-/* Where the spot's window, moved by up to DET_SEARCH, is read from: a crop
- * of the grid (kept inside it, as luma scoring keeps its own) with the
- * window's unmoved corner at ix, iy in it. */
+/* Where the spot's window is searched (det_search_crop), with its unmoved
+ * corner at ix, iy in the crop. 0 when the grid cannot hold it. */
 typedef struct {
-    int x0, y0, w, h, ix, iy;
+    det_crop at;
+    int ix, iy;
 } search_crop;
 
-static search_crop crop_for(const um_detector *d, const det_spot *s)
+static int crop_for(const um_detector *d, const det_spot *s, search_crop *c)
 {
-    search_crop c = {s->x - DET_SEARCH - 1, s->y - DET_SEARCH - 1, s->w + 2 * DET_SEARCH + 2,
-                     s->h + 2 * DET_SEARCH + 2, 0, 0};
-    c.x0 = c.x0 < 0 ? 0 : c.x0 + c.w > d->dw ? d->dw - c.w : c.x0;
-    c.y0 = c.y0 < 0 ? 0 : c.y0 + c.h > d->dh ? d->dh - c.h : c.y0;
-    c.ix = s->x - c.x0;
-    c.iy = s->y - c.y0;
-    return c;
+    if (!det_search_crop(d, s->x, s->y, s->w, s->h, &c->at))
+        return 0;
+    c->ix = s->x - c->at.x0;
+    c->iy = s->y - c->at.y0;
+    return 1;
 }
 
 /* Whether the window moved by dx, dy lies inside the crop, off the border
@@ -137,15 +135,15 @@ static search_crop crop_for(const um_detector *d, const det_spot *s)
 static int moved_inside(const search_crop *c, const det_spot *s, int dx, int dy, size_t *at)
 {
     int x = c->ix + dx, y = c->iy + dy;
-    if (c->x0 < 0 || c->y0 < 0 || x < 1 || y < 1 || x + s->w > c->w - 1 || y + s->h > c->h - 1)
+    if (x < 1 || y < 1 || x + s->w > c->at.w - 1 || y + s->h > c->at.h - 1)
         return 0;
-    *at = (size_t)y * c->w + x;
+    *at = (size_t)y * c->at.w + x;
     return 1;
 }
 
 /* Sobel gradients of both chroma planes of ring frame t over a crop, into
  * the detector's scratch. */
-static void crop_gradients(um_detector *d, int64_t t, const search_crop *c)
+static void crop_gradients(um_detector *d, int64_t t, const det_crop *c)
 {
     size_t need = (size_t)c->w * c->h;
     if (need > d->cg_cap) {
@@ -189,15 +187,15 @@ static int build_template(det_chroma *c, const det_spot *s)
  * (where its luma matched). */
 static void add_frame(um_detector *d, det_spot *s, int64_t t, int dx, int dy)
 {
-    search_crop crop = crop_for(d, s);
+    search_crop crop;
     size_t at;
-    if (!moved_inside(&crop, s, dx, dy, &at))
+    if (!crop_for(d, s, &crop) || !moved_inside(&crop, s, dx, dy, &at))
         return;
     det_chroma *c = chroma_of(s);
-    crop_gradients(d, t, &crop);
+    crop_gradients(d, t, &crop.at);
     for (int y = 0; y < s->h; y++)
         for (int x = 0; x < s->w; x++) {
-            size_t i = (size_t)y * s->w + x, j = at + (size_t)y * crop.w + x;
+            size_t i = (size_t)y * s->w + x, j = at + (size_t)y * crop.at.w + x;
             for (int p = 0; p < 2; p++) {
                 c->sum_gx[p][i] += d->cgx[p][j];
                 c->sum_gy[p][i] += d->cgy[p][j];
@@ -239,15 +237,15 @@ double det_chroma_score(um_detector *d, const det_spot *s, int64_t t, int *best_
     *best_dx = *best_dy = 0;
     if (!c || !c->ready || !d->ring_chroma[0])
         return 0;
-    search_crop crop = crop_for(d, s);
-    if (crop.x0 < 0 || crop.y0 < 0)
+    search_crop crop;
+    if (!crop_for(d, s, &crop))
         return 0;
-    crop_gradients(d, t, &crop);
+    crop_gradients(d, t, &crop.at);
     double best = 0;
     for (int dy = -DET_SEARCH; dy <= DET_SEARCH; dy++)
         for (int dx = -DET_SEARCH; dx <= DET_SEARCH; dx++) {
             size_t at;
-            double v = moved_inside(&crop, s, dx, dy, &at) ? correlation_at(d, c, s, crop.w, at) : 0;
+            double v = moved_inside(&crop, s, dx, dy, &at) ? correlation_at(d, c, s, crop.at.w, at) : 0;
             if (v > best) {
                 best = v;
                 *best_dx = dx;

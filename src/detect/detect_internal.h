@@ -149,6 +149,14 @@ struct um_detector {
     int nb_public;
 };
 
+/* Where a w x h window with its corner at x, y (detection grid) is
+ * searched: a crop of the grid holding the window moved by up to
+ * DET_SEARCH, with the one-sample border the gradients lose, moved inside
+ * the grid at its edges. 0 when the grid is too small to hold it. */
+typedef struct {
+    int x0, y0, w, h;
+} det_crop;
+int det_search_crop(const um_detector *d, int x, int y, int w, int h, det_crop *c);
 /* timeline.c: b (frame pixels) cut to the frame. */
 um_box det_clip_box(const um_detector *d, um_box b);
 /* spots.c: finds the still, many-directional structures of the current

@@ -218,6 +218,18 @@ static double best_offset(const det_scaled *t, const int16_t *gx, const int16_t 
     return best;
 }
 
+int det_search_crop(const um_detector *d, int x, int y, int w, int h, det_crop *c)
+{
+    c->w = w + 2 * DET_SEARCH + 2;
+    c->h = h + 2 * DET_SEARCH + 2;
+    c->x0 = x - DET_SEARCH - 1;
+    c->y0 = y - DET_SEARCH - 1;
+    /* Near the border: keep the crop inside the frame. */
+    c->x0 = c->x0 < 0 ? 0 : c->x0 + c->w > d->dw ? d->dw - c->w : c->x0;
+    c->y0 = c->y0 < 0 ? 0 : c->y0 + c->h > d->dh ? d->dh - c->h : c->y0;
+    return c->x0 >= 0 && c->y0 >= 0;
+}
+
 /* Best correlation of one scaled template with the frame near its spot,
  * and (*shown) how surely the mark shows: the same, but in a single picture
  * for a given template's spot that matches less than DIRECTIONS_CAP, where
@@ -232,15 +244,10 @@ static double score_scale(um_detector *d, const det_spot *s, const det_scaled *t
 {
     *shown = 0;
     int cx = s->x + s->w / 2, cy = s->y + s->h / 2;
-    int x0 = cx - t->w / 2 - DET_SEARCH - 1, y0 = cy - t->h / 2 - DET_SEARCH - 1;
-    int cw = t->w + 2 * DET_SEARCH + 2, ch = t->h + 2 * DET_SEARCH + 2;
-    if (x0 < 0 || y0 < 0 || x0 + cw > d->dw || y0 + ch > d->dh) {
-        /* Near the border: keep the crop inside the frame. */
-        x0 = x0 < 0 ? 0 : x0 + cw > d->dw ? d->dw - cw : x0;
-        y0 = y0 < 0 ? 0 : y0 + ch > d->dh ? d->dh - ch : y0;
-        if (x0 < 0 || y0 < 0)
-            return 0;
-    }
+    det_crop crop;
+    if (!det_search_crop(d, cx - t->w / 2, cy - t->h / 2, t->w, t->h, &crop))
+        return 0;
+    int x0 = crop.x0, y0 = crop.y0, cw = crop.w, ch = crop.h;
     size_t need = (size_t)cw * ch;
     if (need > d->fg_cap) {
         d->fgx = um_xrealloc(d->fgx, need * sizeof(int16_t));
@@ -280,6 +287,8 @@ static double luma_match(um_detector *d, det_spot *s, int64_t t, int *dx, int *d
  * mark, are scored by the chroma too. */
 static void learn_chroma_from_ring(um_detector *d, det_spot *s)
 {
+    if (!d->ring_chroma[0])
+        return; /* a grey picture: nothing to learn, spare the luma matches */
     for (int64_t t = d->scored; t < d->frames; t++) {
         int dx = 0, dy = 0;
         int clear = luma_match(d, s, t, &dx, &dy) >= EVIDENCE_SCORE;

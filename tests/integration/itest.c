@@ -1183,3 +1183,12 @@ int it_alpha_stats(const char *path, it_rect rect, int margin, it_alpha *out)
     vdec_close(&d);
     return rc;
 }
+
+uint32_t it_rng_next(uint32_t *state)
+{
+    uint32_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *state = x;
+}

@@ -241,4 +241,10 @@ typedef struct {
 
 int it_alpha_stats(const char *path, it_rect rect, int margin, it_alpha *out);
 
+/* ---- synthetic pictures ---------------------------------------------------- */
+
+/* xorshift32: the next value of a tiny generator, so that synthetic clips
+ * and pictures are the same on every libc. *state must not be 0. */
+uint32_t it_rng_next(uint32_t *state);
+
 #endif

@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "itest.h"
+
 #include "unmark/detect.h"
 
 /* ---- background texture ------------------------------------------------ */
@@ -24,17 +26,6 @@ enum { BG_SIZE = 1024 };
 
 /* The moving background every clip samples from (made once, in setup). */
 static uint8_t *g_bg;
-
-/* xorshift32: a tiny generator so the clips are the same on every libc. */
-static uint32_t rng_next(uint32_t *s)
-{
-    uint32_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    *s = x;
-    return x;
-}
 
 /* Smoothstep, so value noise has no creases along its lattice lines. */
 static double smooth(double t)
@@ -50,7 +41,7 @@ static void add_octave(double *acc, int period, double amp, uint32_t *seed)
     double *lat = malloc(sizeof(double) * (size_t)n * (size_t)n);
     assert_non_null(lat);
     for (int i = 0; i < n * n; i++)
-        lat[i] = (double)(rng_next(seed) & 0xffff) / 65535.0;
+        lat[i] = (double)(it_rng_next(seed) & 0xffff) / 65535.0;
     for (int y = 0; y < BG_SIZE; y++) {
         int gy = y / period, gy1 = (gy + 1) % n;
         double fy = smooth((double)(y % period) / period);
@@ -1064,7 +1055,7 @@ static void test_template_found_off_the_search_grid(void **state)
         uint8_t *row = fb.f.data[0] + (ptrdiff_t)y * fb.f.linesize[0];
         for (int x = 0; x < W; x++) {
             int sky = x >= MX - 40 && x < MX + MW + 40 && y >= MY - 30 && y < MY + MH + 30;
-            row[x] = sky ? (uint8_t)(90 + x / 16 + y / 24 + rng_next(&seed) % 3) : g_bg[(size_t)y * BG_SIZE + x];
+            row[x] = sky ? (uint8_t)(90 + x / 16 + y / 24 + it_rng_next(&seed) % 3) : g_bg[(size_t)y * BG_SIZE + x];
         }
     }
     for (int y = 0; y < MH; y++) {

@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "itest.h"
+
 #include "unmark/detect.h"
 #include "unmark/kernels.h"
 
@@ -26,17 +28,6 @@ enum { MARK_X = 48, MARK_Y = 272, MARK_W = 120, MARK_H = 56 };
 
 /* The mark's colour (Y, Cb, Cr): a yellow about as bright as the texture. */
 static const double mark_colour[3] = {170, 40, 150};
-
-/* xorshift32, so the clip is the same on every libc. */
-static uint32_t rng_next(uint32_t *s)
-{
-    uint32_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    *s = x;
-    return x;
-}
 
 /* The mark's opacity at (x, y) of its box: a faint plate with an "H" of
  * opaque bars on it. */
@@ -65,7 +56,7 @@ static void clip_init(clip *c, int grey_world)
     uint32_t seed = 7;
     for (int by = 0; by < TEX; by += 8)
         for (int bx = 0; bx < TEX; bx += 8) {
-            uint8_t v = (uint8_t)(135 + rng_next(&seed) % 71); /* 135..205, mean 170 */
+            uint8_t v = (uint8_t)(135 + it_rng_next(&seed) % 71); /* 135..205, mean 170 */
             for (int y = by; y < by + 8; y++)
                 memset(c->texture + (size_t)y * TEX + bx, v, 8);
         }
@@ -102,7 +93,7 @@ static void render(clip *c, int i)
     for (int y = 0; y < HEIGHT; y++)
         for (int x = 0; x < WIDTH; x++) {
             double under = textured ? c->texture[(size_t)((y + i) % TEX) * TEX + (x + 2 * i) % TEX]
-                                    : 110 + (double)(rng_next(&seed) % 7) - 3;
+                                    : 110 + (double)(it_rng_next(&seed) % 7) - 3;
             c->planes[0][y * WIDTH + x] = blend(mark_alpha(x - MARK_X, y - MARK_Y), mark_colour[0], under);
         }
     for (int p = 1; p < 3; p++)

@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 
+#include "itest.h"
+
 #include "remove/remove_internal.h"
 #include "unmark/kernels.h"
 #include "unmark/remove.h"
@@ -47,20 +49,10 @@ static void report(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-/* Deterministic generator (xorshift32): the same pictures on every run. */
-static uint32_t rng_next(uint32_t *s)
-{
-    uint32_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *s = x;
-}
-
 /* Uniform integer in lo..hi. */
 static int rng_int(uint32_t *s, int lo, int hi)
 {
-    return lo + (int)(rng_next(s) % (uint32_t)(hi - lo + 1));
+    return lo + (int)(it_rng_next(s) % (uint32_t)(hi - lo + 1));
 }
 
 /* 0..1 from a lattice point: the corners of the value noise below. */
