@@ -239,8 +239,9 @@ static void keep_areas(um_crop_cache *c, const um_frame *frame, const um_detect_
 
 /* Holds the reader's frame in the delay line, in place of the oldest once
  * it is full. The line is shortened to take at most half the limit. */
-static void delay_frame(um_crop_cache *c, const um_media_reader *reader, const um_frame *frame)
+static void delay_frame(um_crop_cache *c, um_media_held *held)
 {
+    const um_frame *frame = um_media_held_frame(held);
     if (!c->delayed) {
         kept_crop whole;
         lay_out(frame, (um_box){0, 0, frame->width, frame->height}, &whole);
@@ -249,15 +250,17 @@ static void delay_frame(um_crop_cache *c, const um_media_reader *reader, const u
         c->delay = fits < c->delay ? (int)fits : c->delay;
         c->delayed = um_xcalloc((size_t)(c->delay ? c->delay : 1), sizeof(*c->delayed));
     }
-    if (!c->delay)
+    if (!c->delay) {
+        um_media_held_release(&held);
         return;
+    }
     if (c->nb_delayed == c->delay) {
         um_media_held_release(&c->delayed[c->head]);
-        c->delayed[c->head] = um_media_reader_hold(reader);
+        c->delayed[c->head] = held;
         c->head = (c->head + 1) % c->delay;
         return;
     }
-    c->delayed[(c->head + c->nb_delayed++) % c->delay] = um_media_reader_hold(reader);
+    c->delayed[(c->head + c->nb_delayed++) % c->delay] = held;
     c->bytes += c->frame_bytes;
 }
 
@@ -272,14 +275,16 @@ static void keep_new_spots(um_crop_cache *c, const um_detect_live *spots, int n)
     c->spots = n;
 }
 
-void um_crop_cache_keep(um_crop_cache *c, const um_media_reader *reader, const um_frame *frame,
-                        const um_detect_live *spots, int n)
+void um_crop_cache_keep(um_crop_cache *c, um_media_held *held, const um_detect_live *spots, int n)
 {
-    if (c->limit <= 0 || c->given_up || frame->index < 0)
+    const um_frame *frame = um_media_held_frame(held);
+    if (c->limit <= 0 || c->given_up || frame->index < 0) {
+        um_media_held_release(&held);
         return;
+    }
     keep_new_spots(c, spots, n);
     keep_areas(c, frame, spots, 0, n);
-    delay_frame(c, reader, frame);
+    delay_frame(c, held);
     thin_out(c);
 }
 

@@ -51,6 +51,7 @@ typedef struct {
     um_crop_cache *cache;
     um_media_tail *tail;
     const um_media_reader *reader;
+    um_frame_worker *worker;
     double *times;
     int64_t n, cap;
 } pass_state;
@@ -58,20 +59,34 @@ typedef struct {
 /* Room for the spots handed to the crop cache. */
 #define LIVE_SPOTS 16
 
+/* On the worker thread: the detector looks at a frame, and the crop cache
+ * keeps what it needs of it. */
+static int look_at_frame(void *opaque, um_media_held *held, um_error *err)
+{
+    pass_state *p = opaque;
+    if (um_detect_push(p->detector, um_media_held_frame(held), err) < 0) {
+        um_media_held_release(&held);
+        return -1;
+    }
+    if (!p->cache) {
+        um_media_held_release(&held);
+        return 0;
+    }
+    um_detect_live spots[LIVE_SPOTS];
+    int n = um_detect_live_spots(p->detector, spots, LIVE_SPOTS);
+    um_crop_cache_keep(p->cache, held, spots, n);
+    return 0;
+}
+
+/* On the decoding thread: what needs the reader (the tail's copy), then
+ * the frame over to the worker. */
 static int push_frame(void *opaque, um_frame *frame, um_error *err)
 {
     pass_state *p = opaque;
-    if (um_detect_push(p->detector, frame, err) < 0)
-        return -1;
-    if (p->cache) {
-        um_detect_live spots[LIVE_SPOTS];
-        int n = um_detect_live_spots(p->detector, spots, LIVE_SPOTS);
-        um_crop_cache_keep(p->cache, p->reader, frame, spots, n);
-    }
     if (p->tail)
         um_media_tail_keep(p->tail, p->reader);
     append_time(&p->times, &p->n, &p->cap, frame->time);
-    return 0;
+    return um_frame_worker_put(p->worker, um_media_reader_hold(p->reader), err);
 }
 
 /* One decoding pass into a detector; its frames' times into *times. */
@@ -95,8 +110,9 @@ static int run_pass(const um_pipeline_detect_job *job, const um_detector *learnt
         *info_out = *um_media_reader_info(r);
     um_pass_report report = {"detect", um_media_reader_expected_frames(r), job->progress,
                              job->progress_opaque, job->cancel, NULL};
+    p.worker = um_frame_worker_start(look_at_frame, &p);
     if (um_pipeline_each_frame(r, &report, push_frame, &p, err) < 0 ||
-        um_detect_finish(p.detector, err) < 0)
+        um_frame_worker_finish(&p.worker, err) < 0 || um_detect_finish(p.detector, err) < 0)
         goto fail;
     if (cache) {
         um_detect_live spots[LIVE_SPOTS];
@@ -107,6 +123,7 @@ static int run_pass(const um_pipeline_detect_job *job, const um_detector *learnt
     p.detector = NULL;
     result = 0;
 fail:
+    um_frame_worker_free(&p.worker);
     *times = p.times;
     um_detect_free(&p.detector);
     um_media_reader_close(&r);

@@ -27,9 +27,8 @@ typedef struct um_crop_cache um_crop_cache;
 
 um_crop_cache *um_crop_cache_new(int64_t limit);
 void um_crop_cache_hold_back(um_crop_cache *cache, int frames);
-/* frame is the one reader read last (the delay line holds it from there). */
-void um_crop_cache_keep(um_crop_cache *cache, const um_media_reader *reader, const um_frame *frame,
-                        const um_detect_live *spots, int n);
+/* Takes over frame: the delay line keeps it, or it is released. */
+void um_crop_cache_keep(um_crop_cache *cache, um_media_held *frame, const um_detect_live *spots, int n);
 /* After the last frame: the marks the detector found only when it finished
  * (a mark that shows at the very end) were showing in the frames still
  * held back; their crops are kept from there. */
@@ -75,5 +74,25 @@ typedef int (*um_frame_visit)(void *opaque, um_frame *frame, um_error *err);
  * about 10 times a second, then once more at the end. */
 int um_pipeline_each_frame(um_media_reader *reader, const um_pass_report *report,
                            um_frame_visit visit, void *opaque, um_error *err);
+
+/*
+ * A worker thread for what a looking pass does with each frame
+ * (frame_worker.c), so that the next frames decode meanwhile. visit gets
+ * the frames in the order they are put, and takes each over (releases it
+ * or keeps it), also when it fails (-1, err filled); its first failure
+ * stops the worker. um_frame_worker_put hands a frame over (waiting while
+ * the short queue is full), or returns -1 with the worker's error, the
+ * frame released. um_frame_worker_finish waits for every frame put to be
+ * visited, frees the worker, and returns -1 with the worker's error if it
+ * failed; um_frame_worker_free drops the frames not yet visited instead (a
+ * pass that fails). Without a thread the visits are made within put.
+ */
+typedef struct um_frame_worker um_frame_worker;
+typedef int (*um_held_visit)(void *opaque, um_media_held *frame, um_error *err);
+
+um_frame_worker *um_frame_worker_start(um_held_visit visit, void *opaque);
+int um_frame_worker_put(um_frame_worker *worker, um_media_held *frame, um_error *err);
+int um_frame_worker_finish(um_frame_worker **worker, um_error *err);
+void um_frame_worker_free(um_frame_worker **worker);
 
 #endif

@@ -78,7 +78,7 @@ static void push_frames(um_crop_cache *c, int frames, int found, int steady)
         assert_int_equal(item, UM_MEDIA_FRAME);
         assert_int_equal(frame->index, i);
         remember(frame);
-        um_crop_cache_keep(c, r, frame, &live, i >= found);
+        um_crop_cache_keep(c, um_media_reader_hold(r), &live, i >= found);
     }
     um_crop_cache_finish(c, &live, found <= frames);
     um_media_reader_close(&r);
