@@ -1,5 +1,6 @@
 /*
- * Transparent huge pages for the whole process, in one malloc arena.
+ * glibc's malloc for the whole process: transparent huge pages, one arena,
+ * and zeros in every block it hands out.
  *
  * A removal touches a few hundred MB of fresh memory: the decoders' frame
  * pools, the frames detection holds back, the crops kept for the matte
@@ -18,8 +19,18 @@
  * CPU time. The threads allocate per frame, not per pixel: they hardly
  * wait for the arena's lock.
  *
- * The user's own GLIBC_TUNABLES setting of either wins, and
- * UNMARK_HUGE_PAGES=0 leaves both alone.
+ * x264 reads some memory it allocated before writing it: re-encoding the
+ * same frames of p5 (`ffmpeg -c:v libx264 -preset slow -crf 16 -tune
+ * film`) gives other bytes with glibc.malloc.perturb=85 than with 170.
+ * ffmpeg starts x264 on a fresh heap, which is all zeros; unmark starts it
+ * after detection and the matte fit have freed hundreds of MB, and
+ * `remove` of p5 wrote different bytes from run to run (three outcomes in
+ * four runs). With glibc.malloc.perturb=255 every block malloc hands out
+ * is zeros, as a fresh heap's are: six runs wrote the same bytes, and no
+ * cost showed in wall or CPU time (three alternating runs).
+ *
+ * The user's own GLIBC_TUNABLES setting of any of them wins, and
+ * UNMARK_HUGE_PAGES=0 leaves them all alone.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -31,9 +42,12 @@
 
 #define HUGETLB_TUNABLE "glibc.malloc.hugetlb"
 #define ARENA_TUNABLE "glibc.malloc.arena_max"
+#define PERTURB_TUNABLE "glibc.malloc.perturb"
 #define TUNABLES_CAP 4096
 
-static const char *const wanted_tunables[] = {HUGETLB_TUNABLE "=1", ARENA_TUNABLE "=1"};
+/* perturb=255: malloc fills a block with 255 ^ 0xff, zeros (free fills it
+ * with 255, which no one reads). */
+static const char *const wanted_tunables[] = {HUGETLB_TUNABLE "=1", ARENA_TUNABLE "=1", PERTURB_TUNABLE "=255"};
 
 /* The value a GLIBC_TUNABLES string (may be NULL) gives the tunable whose
  * name is name's first len characters, or NULL. */
@@ -101,4 +115,10 @@ int cli_one_malloc_arena(void)
 {
     const char *v = tunable_value(getenv("GLIBC_TUNABLES"), ARENA_TUNABLE, strlen(ARENA_TUNABLE));
     return v && v[0] == '1' && (v[1] == ':' || v[1] == '\0');
+}
+
+int cli_malloc_zeroes(void)
+{
+    const char *v = tunable_value(getenv("GLIBC_TUNABLES"), PERTURB_TUNABLE, strlen(PERTURB_TUNABLE));
+    return v && strncmp(v, "255", 3) == 0 && (v[3] == ':' || v[3] == '\0');
 }

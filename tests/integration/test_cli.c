@@ -289,25 +289,26 @@ static void test_probe_plain(void **state)
     it_result_free(&r);
 }
 
-/* Huge pages in one malloc arena: on unless the environment says no, each
- * tunable the user's own where GLIBC_TUNABLES sets it (see
- * src/cli/huge_pages.c). */
+/* glibc's malloc tuning (huge pages, one arena, zeroed blocks): on unless
+ * the environment says no, each tunable the user's own where
+ * GLIBC_TUNABLES sets it (see src/cli/huge_pages.c). Expected: "huge_pages",
+ * "one_malloc_arena", "malloc_zeroes", t or f each. */
 typedef struct {
     const char *unmark_huge_pages; /* NULL: unset */
     const char *glibc_tunables;    /* NULL: unset */
-    const char *expect_huge, *expect_arena;
+    const char *expect;
 } huge_pages_case;
 
 static const huge_pages_case huge_pages_cases[] = {
-    {NULL, NULL, "\"huge_pages\":true", "\"one_malloc_arena\":true"},
-    {"1", "glibc.malloc.check=0", "\"huge_pages\":true", "\"one_malloc_arena\":true"},
-    {"0", NULL, "\"huge_pages\":false", "\"one_malloc_arena\":false"},
-    {"no", "glibc.malloc.check=0", "\"huge_pages\":false", "\"one_malloc_arena\":false"},
-    {NULL, "glibc.malloc.hugetlb=0", "\"huge_pages\":false", "\"one_malloc_arena\":true"},
-    {NULL, "glibc.malloc.arena_max=4", "\"huge_pages\":true", "\"one_malloc_arena\":false"},
-    {NULL, "glibc.malloc.arena_max=1:glibc.malloc.hugetlb=0", "\"huge_pages\":false",
-     "\"one_malloc_arena\":true"},
-    {"maybe", NULL, "\"huge_pages\":false", "\"one_malloc_arena\":false"},
+    {NULL, NULL, "ttt"},
+    {"1", "glibc.malloc.check=0", "ttt"},
+    {"0", NULL, "fff"},
+    {"no", "glibc.malloc.check=0", "fff"},
+    {NULL, "glibc.malloc.hugetlb=0", "ftt"},
+    {NULL, "glibc.malloc.arena_max=4", "tft"},
+    {NULL, "glibc.malloc.perturb=7", "ttf"},
+    {NULL, "glibc.malloc.arena_max=1:glibc.malloc.hugetlb=0:glibc.malloc.perturb=255", "ftt"},
+    {"maybe", NULL, "fff"},
 };
 
 static void set_or_unset(const char *name, const char *value)
@@ -330,10 +331,14 @@ static void test_probe_huge_pages(void **state)
         unsetenv("UNMARK_HUGE_PAGES");
         unsetenv("GLIBC_TUNABLES");
         IT_EXPECT_STATUS(&r, 0);
-        IT_CHECK(it_json_has(r.out, c->expect_huge) && it_json_has(r.out, c->expect_arena),
-                 "UNMARK_HUGE_PAGES=%s GLIBC_TUNABLES=%s: not %s and %s: %s",
-                 c->unmark_huge_pages ? c->unmark_huge_pages : "(unset)",
-                 c->glibc_tunables ? c->glibc_tunables : "(unset)", c->expect_huge, c->expect_arena, r.out);
+        static const char *const members[] = {"huge_pages", "one_malloc_arena", "malloc_zeroes"};
+        for (int m = 0; m < 3; m++) {
+            char want[64];
+            snprintf(want, sizeof(want), "\"%s\":%s", members[m], c->expect[m] == 't' ? "true" : "false");
+            IT_CHECK(it_json_has(r.out, want), "UNMARK_HUGE_PAGES=%s GLIBC_TUNABLES=%s: not %s: %s",
+                     c->unmark_huge_pages ? c->unmark_huge_pages : "(unset)",
+                     c->glibc_tunables ? c->glibc_tunables : "(unset)", want, r.out);
+        }
         if (c->unmark_huge_pages && strcmp(c->unmark_huge_pages, "maybe") == 0)
             IT_CHECK(strstr(r.err, "UNMARK_HUGE_PAGES") != NULL, "no warning for \"maybe\": %s", r.err);
         it_result_free(&r);
