@@ -99,6 +99,13 @@ int um_frame_worker_put(um_frame_worker *w, um_media_held *frame, um_error *err)
     return failed ? -1 : 0;
 }
 
+/* Releases the frames still queued, unvisited. */
+static void drop_queued(um_frame_worker *w)
+{
+    for (; w->count; w->count--, w->head = (w->head + 1) % QUEUE_DEPTH)
+        um_media_held_release(&w->queue[w->head]);
+}
+
 /* Closes the queue and waits for the worker; frames it did not get to
  * (it failed, or drain is 0) are released unvisited. */
 static int stop(um_frame_worker *w, int drain, um_error *err)
@@ -106,17 +113,12 @@ static int stop(um_frame_worker *w, int drain, um_error *err)
     if (w->threaded) {
         pthread_mutex_lock(&w->lock);
         if (!drain)
-            while (w->count) {
-                um_media_held_release(&w->queue[w->head]);
-                w->head = (w->head + 1) % QUEUE_DEPTH;
-                w->count--;
-            }
+            drop_queued(w);
         w->closed = 1;
         pthread_cond_broadcast(&w->changed);
         pthread_mutex_unlock(&w->lock);
         pthread_join(w->thread, NULL);
-        for (; w->count; w->count--, w->head = (w->head + 1) % QUEUE_DEPTH)
-            um_media_held_release(&w->queue[w->head]);
+        drop_queued(w);
     }
     if (w->failed && err)
         *err = w->err;
