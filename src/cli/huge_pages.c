@@ -111,14 +111,20 @@ int cli_huge_pages_on(void)
     return v && *v != '0';
 }
 
+/* 1 when the process's GLIBC_TUNABLES sets tunable name to exactly value. */
+static int tunable_is(const char *name, const char *value)
+{
+    const char *v = tunable_value(getenv("GLIBC_TUNABLES"), name, strlen(name));
+    size_t len = strlen(value);
+    return v && strncmp(v, value, len) == 0 && (v[len] == ':' || v[len] == '\0');
+}
+
 int cli_one_malloc_arena(void)
 {
-    const char *v = tunable_value(getenv("GLIBC_TUNABLES"), ARENA_TUNABLE, strlen(ARENA_TUNABLE));
-    return v && v[0] == '1' && (v[1] == ':' || v[1] == '\0');
+    return tunable_is(ARENA_TUNABLE, "1");
 }
 
 int cli_malloc_zeroes(void)
 {
-    const char *v = tunable_value(getenv("GLIBC_TUNABLES"), PERTURB_TUNABLE, strlen(PERTURB_TUNABLE));
-    return v && strncmp(v, "255", 3) == 0 && (v[3] == ':' || v[3] == '\0');
+    return tunable_is(PERTURB_TUNABLE, "255");
 }
