@@ -96,15 +96,19 @@ void um_kernel_mask_fill_holes(uint8_t *mask, ptrdiff_t stride, int w, int h);
  * clamped. Samples whose opacity is below a tenth of a level's effect or
  * above a_max are left as they are (the caller fills the latter: inverting
  * them would amplify noise too much). colour is in the plane's own units
- * (0..255 for 8-bit). scratch: um_kernel_unblend_scratch(w, h) bytes.
+ * (0..255 for 8-bit); colour_map, when not NULL, gives W per sample
+ * instead (laid out as alpha), for a mark whose colour varies: a drop
+ * shadow under white strokes. scratch: um_kernel_unblend_scratch(w, h)
+ * bytes.
  */
 size_t um_kernel_unblend_scratch(int w, int h);
 void um_kernel_unblend_u8(uint8_t *plane, ptrdiff_t stride, const float *alpha, ptrdiff_t a_stride,
-                          int w, int h, float colour, float a_max, float noise, void *scratch);
+                          int w, int h, float colour, const float *colour_map, float a_max, float noise,
+                          void *scratch);
 /* Same for 9..16-bit native-endian samples (stride in bytes). */
 void um_kernel_unblend_u16(uint16_t *plane, ptrdiff_t stride, const float *alpha, ptrdiff_t a_stride,
-                           int w, int h, float colour, float a_max, float noise, int max_value,
-                           void *scratch);
+                           int w, int h, float colour, const float *colour_map, float a_max, float noise,
+                           int max_value, void *scratch);
 
 /* ---- keeping a restored area steady in time (float planes, dense) ---- */
 

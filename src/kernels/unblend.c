@@ -30,12 +30,13 @@ static int inverted(float a, float a_max)
 
 /* Pass 1: the inverted values into out (w x h); others copied. */
 static void invert(const float *j, ptrdiff_t j_stride, const float *alpha, ptrdiff_t a_stride, int w,
-                   int h, float colour, float a_max, float *out)
+                   int h, float colour, const float *colour_map, float a_max, float *out)
 {
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             float a = alpha[y * a_stride + x], v = j[y * j_stride + x];
-            out[y * w + x] = inverted(a, a_max) ? (v - a * colour) / (1.0f - a) : v;
+            float c = colour_map ? colour_map[y * a_stride + x] : colour;
+            out[y * w + x] = inverted(a, a_max) ? (v - a * c) / (1.0f - a) : v;
         }
 }
 
@@ -72,9 +73,10 @@ static float smoothed(const float *v, const float *alpha, ptrdiff_t a_stride, in
  * inverted (the entry points write back only those); the u8/u16 entry
  * points convert. */
 static void unblend(const float *j, ptrdiff_t j_stride, const float *alpha, ptrdiff_t a_stride, int w,
-                    int h, float colour, float a_max, float noise, float *scratch, float *out)
+                    int h, float colour, const float *colour_map, float a_max, float noise, float *scratch,
+                    float *out)
 {
-    invert(j, j_stride, alpha, a_stride, w, h, colour, a_max, scratch);
+    invert(j, j_stride, alpha, a_stride, w, h, colour, colour_map, a_max, scratch);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
             if (inverted(alpha[y * a_stride + x], a_max))
@@ -87,13 +89,14 @@ size_t um_kernel_unblend_scratch(int w, int h)
 }
 
 void um_kernel_unblend_u8(uint8_t *plane, ptrdiff_t stride, const float *alpha, ptrdiff_t a_stride,
-                          int w, int h, float colour, float a_max, float noise, void *scratch)
+                          int w, int h, float colour, const float *colour_map, float a_max, float noise,
+                          void *scratch)
 {
     float *j = scratch, *tmp = j + (size_t)w * h, *out = tmp + (size_t)w * h;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
             j[y * w + x] = plane[y * stride + x];
-    unblend(j, w, alpha, a_stride, w, h, colour, a_max, noise, tmp, out);
+    unblend(j, w, alpha, a_stride, w, h, colour, colour_map, a_max, noise, tmp, out);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             if (!inverted(alpha[y * a_stride + x], a_max))
@@ -104,8 +107,8 @@ void um_kernel_unblend_u8(uint8_t *plane, ptrdiff_t stride, const float *alpha, 
 }
 
 void um_kernel_unblend_u16(uint16_t *plane, ptrdiff_t stride, const float *alpha, ptrdiff_t a_stride,
-                           int w, int h, float colour, float a_max, float noise, int max_value,
-                           void *scratch)
+                           int w, int h, float colour, const float *colour_map, float a_max, float noise,
+                           int max_value, void *scratch)
 {
     float *j = scratch, *tmp = j + (size_t)w * h, *out = tmp + (size_t)w * h;
     for (int y = 0; y < h; y++) {
@@ -113,7 +116,7 @@ void um_kernel_unblend_u16(uint16_t *plane, ptrdiff_t stride, const float *alpha
         for (int x = 0; x < w; x++)
             j[y * w + x] = row[x];
     }
-    unblend(j, w, alpha, a_stride, w, h, colour, a_max, noise, tmp, out);
+    unblend(j, w, alpha, a_stride, w, h, colour, colour_map, a_max, noise, tmp, out);
     for (int y = 0; y < h; y++) {
         uint16_t *row = (uint16_t *)((uint8_t *)plane + y * stride);
         for (int x = 0; x < w; x++) {

@@ -26,6 +26,12 @@
  * Where the picture under the mark is known (the scene behind a mark that
  * never leaves, followed along the camera's motion; over a still camera,
  * the frames with the mark elsewhere), (1) takes the true I instead of Î.
+ *
+ * A mark with a drop shadow has no one W: a dark layer lies under its
+ * white strokes and fringes them. Its pixels darken the picture, so the
+ * region keeps pixels the first fit finds clearly darker as well as
+ * brighter, and where the samples show a pixel's own colour plainly (see
+ * shade_pixels) it gets one.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -678,6 +684,33 @@ static float *alpha_from_sums(const fit_sums *s, size_t n, double colour)
 }
 
 /*
+ * Whether pixel k is darker than its guessed picture by more than the
+ * samples' own spread (mean J - Î below minus its deviation): a dark layer
+ * under the mark (a drop shadow) shows so on every sample. A guess that is
+ * poor on average over a detailed picture (a pattern panning under a text
+ * mark) leaves a mean offset too, but one its samples scatter around: taken
+ * for the mark, those pixels cost that hold-out 7 dB.
+ */
+static int darker_than_guessed(const fit_sums *s, size_t k)
+{
+    double mean = s->d[k] / s->n[k], spread = sqrt(fmax(0, s->dd[k] / s->n[k] - mean * mean));
+    return mean < -spread;
+}
+
+/* The positive part of each of count opacities (sizes[i] pixels each), new
+ * arrays: what aligning them compares. */
+static float **positive_parts(float *const *alphas, const size_t *sizes, int count)
+{
+    float **out = um_xcalloc((size_t)count, sizeof(float *));
+    for (int i = 0; i < count; i++) {
+        out[i] = um_xmalloc(sizes[i] * sizeof(float));
+        for (size_t k = 0; k < sizes[i]; k++)
+            out[i][k] = alphas[i][k] > 0 ? alphas[i][k] : 0;
+    }
+    return out;
+}
+
+/*
  * The first fit's opacity at W = colour, which decides where the mark is:
  * the moments' a = sum (J - Î) / sum (W - Î), not (1)'s least squares.
  * With e = I - Î the inpainting's error, J - Î = a (W - Î) + (1 - a) e, so
@@ -691,7 +724,8 @@ static float *alpha_from_sums(const fit_sums *s, size_t n, double colour)
  * of the picture the inpainting cannot continue) the spots' median decides
  * (tighten_regions). The final opacity keeps the least squares: over the
  * tighter region their bias is small, and they weigh each sample by how
- * far W stands from the picture.
+ * far W stands from the picture. Negative where the pixel is plainly darker
+ * than its guess (darker_than_guessed): a shadow's, which the region keeps.
  */
 static float *first_alpha(const fit_sums *s, size_t n, double colour)
 {
@@ -699,7 +733,7 @@ static float *first_alpha(const fit_sums *s, size_t n, double colour)
     for (size_t k = 0; k < n; k++) {
         double den = colour * s->n[k] - s->i[k];
         if (s->n[k] > 0 && den > 0)
-            alpha[k] = (float)fmin(1, fmax(0, s->d[k] / den));
+            alpha[k] = (float)fmin(1, fmax(darker_than_guessed(s, k) ? -1 : 0, s->d[k] / den));
     }
     return alpha;
 }
@@ -753,16 +787,17 @@ static um_matte *matte_new(const um_matte_fit *f, const fit_spot *s)
     return m;
 }
 
-/* Keeps of a spot's region only what the first fit found opaque at all,
- * grown back a little: the detected shape is generous, and every pixel of
- * the region that is not the mark's costs the inpainting precision. */
+/* Keeps of a spot's region only what the first fit found opaque at all
+ * (brighter or darker), grown back a little: the detected shape is
+ * generous, and every pixel of the region that is not the mark's costs the
+ * inpainting precision. */
 static void tighten_region(fit_spot *s, const float *alpha)
 {
     int w = s->crop.x2 - s->crop.x1, h = s->crop.y2 - s->crop.y1;
     size_t n = (size_t)w * h;
     uint8_t *opaque = um_xmalloc(n);
     for (size_t k = 0; k < n; k++)
-        opaque[k] = alpha[k] > TIGHT_ALPHA;
+        opaque[k] = fabsf(alpha[k]) > TIGHT_ALPHA;
     um_kernel_mask_dilate(opaque, w, w, h, SHAPE_GROWTH, opaque, w);
     for (size_t k = 0; k < n; k++)
         s->region[k] = s->region[k] && opaque[k];
@@ -923,7 +958,13 @@ static void tighten_regions(um_matte_fit *f, const int *ids, int count, const fi
     double *values = um_xmalloc((size_t)count * sizeof(double));
     for (int i = 0; i < count; i++)
         first[i] = first_alpha(&sums[i], sizes[i], colour);
-    align_spots(f, ids, count, first, shift, pooled);
+    /* Aligned by the strokes alone: matching the shadows' negative
+     * opacities too moved p1's spots (-1.6 dB in the box, lossless). */
+    float **strokes = positive_parts(first, sizes, count);
+    align_spots(f, ids, count, strokes, shift, pooled);
+    for (int i = 0; i < count; i++)
+        free(strokes[i]);
+    free(strokes);
     for (int i = 0; i < count; i++) {
         const fit_spot *s = &f->spots[ids[i]];
         int w = s->crop.x2 - s->crop.x1, h = s->crop.y2 - s->crop.y1;
@@ -1033,6 +1074,132 @@ static void pool_alpha(const mark_pool *mp, double colour, um_matte **mattes)
     }
 }
 
+/* A pixel's sums of (1), pooled over the aligned spots (see pooled_sums). */
+typedef struct {
+    double n, i, ii, d, di, dd; /* weighted as pooled_terms weighs */
+    double within;              /* the weighted spread of Î within each spot, summed */
+    double samples;             /* samples, unweighted */
+} pixel_sums;
+
+/* The sums of (1) for pixel (x, y) of spot i, over the aligned spots whose
+ * region holds it, each weighted. Returns 0 where most spots leave the
+ * pixel out of their region (not the mark's: pool_alpha left it 0). */
+static int pooled_sums(const mark_pool *mp, int i, int x, int y, pixel_sums *t)
+{
+    int in = 0, left_out = 0;
+    memset(t, 0, sizeof(*t));
+    for (int j = 0; j < mp->count; j++) {
+        ptrdiff_t k = mp->pooled[j] ? aligned_pixel(mp->f, mp->ids, mp->shift, i, j, x, y) : -1;
+        if (k < 0)
+            continue;
+        if (!mp->f->spots[mp->ids[j]].region[k]) {
+            left_out++;
+            continue;
+        }
+        const fit_sums *s = &mp->sums[j];
+        double w = mp->weight[j][k];
+        t->n += w * s->n[k];
+        t->i += w * s->i[k];
+        t->ii += w * s->ii[k];
+        t->d += w * s->d[k];
+        t->di += w * s->di[k];
+        t->dd += w * s->dd[k];
+        t->within += s->n[k] > 0 ? w * (s->ii[k] - s->i[k] * s->i[k] / s->n[k]) : 0;
+        t->samples += s->n[k];
+        in++;
+    }
+    return in > 0 && in >= left_out;
+}
+
+/* A pixel's own colour must explain this many times more of its samples
+ * than a residual's share (an F statistic, about 1 where one W is right,
+ * but the samples are not independent: consecutive frames share their
+ * picture and much of their coding noise), and is shrunk towards W by
+ * SHADE_F / F. At 9, half of p1's and p3's mark took colours of its own
+ * (-0.05 dB in the box, lossless), and h4 lost 0.24 dB. */
+#define SHADE_F 30.0
+/* The guess's errors may lift the pixel's own opacity by at most this
+ * share of how far it moves from the opacity with the mark's W (see
+ * shade_pixel): over a pattern panning under a text mark errors of 0.44
+ * to 0.55, as large as the move, took its box from 32.9 to 19.8 dB. */
+#define MAX_SHADE_BIAS (1.0 / 3)
+/* The least share of the picture's variation under a pixel that happens
+ * at the spots themselves, over time, rather than from one spot to the
+ * next. */
+#define MIN_MOVING_SHARE 0.005
+
+/*
+ * A pixel's own opacity a and colour, J - Î = a W(x) - a Î, fitted freely
+ * instead of with the mark's W, when its samples plainly ask for it: a
+ * drop shadow's pixels are dark, not W (with one W, hold-out h2's shadow
+ * stayed, 9 to 25 levels too dark). Writes them and returns 1, else returns 0 and the
+ * pooled opacity stays.
+ *
+ * Two unknowns per pixel are told apart only by the picture under it
+ * changing, and fitted on the guessed picture Î they are biased: with
+ * e = I - Î independent of I, the opacity comes out high by about
+ * var(e) / ((1 - a) var(Î)), which the free fit's residual measures. Where
+ * that is not small against the change the free fit makes (num / den is
+ * the opacity with the mark's W), the pixel keeps the mark's W. So it does
+ * over a still camera, whose spots each see one picture: a few spots'
+ * pictures cannot tell a pixel's colour from the fit's own misfit
+ * (measured: the edges of a still clip's mark took colours of 30 to 370
+ * and lost 0.8 dB).
+ */
+static int shade_pixel(const pixel_sums *t, double colour, int max_value, float *alpha, float *colour_out)
+{
+    double det = t->n * t->ii - t->i * t->i;
+    double u = colour * t->n - t->i, den = colour * colour * t->n - 2 * colour * t->i + t->ii;
+    double num = colour * t->d - t->di;
+    if (t->samples < 3 || !(det > 0) || !(den > 0))
+        return 0;
+    /* The least squares of (d, Î) with an intercept: a = a_free, a W(x) = a W + shift. */
+    double a_free = (num * t->n - u * t->d) / det, shift_free = (den * t->d - u * num) / det;
+    double left_one = t->dd - num * num / den, left_free = fmax(0, t->dd - (a_free * num + shift_free * t->d));
+    double f = (left_one - left_free) * (t->samples - 2) / fmax(left_free, 1e-12 * (t->dd + 1));
+    double spread = det / (t->n * t->n);
+    double bias = left_free / t->n / (fmax(0.05, 1 - a_free) * spread);
+    int plain = f > SHADE_F, unbiased = bias < MAX_SHADE_BIAS * fabs(a_free - num / den);
+    if (!plain || !unbiased || !(t->within / t->n >= MIN_MOVING_SHARE * spread))
+        return 0;
+    double shift = (1 - SHADE_F / f) * shift_free, a = fmin(1, fmax(0, (num - shift * u) / den));
+    if (a < UM_KERNEL_MIN_ALPHA)
+        return 0;
+    *alpha = (float)a;
+    *colour_out = (float)fmin(max_value, fmax(0, colour + shift / a));
+    return 1;
+}
+
+/* Gives the pixels of each pooled spot that ask for it their own colour
+ * (shade_pixel), in the matte's colour map, made only when one does. */
+static void shade_pixels(const mark_pool *mp, double colour, int max_value, um_matte **mattes)
+{
+    for (int i = 0; i < mp->count; i++) {
+        if (!mp->pooled[i])
+            continue;
+        const fit_spot *s = &mp->f->spots[mp->ids[i]];
+        int w = s->crop.x2 - s->crop.x1, h = s->crop.y2 - s->crop.y1, shaded = 0;
+        um_matte *m = mattes[mp->ids[i]];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                size_t k = (size_t)y * w + x;
+                pixel_sums t;
+                float a, c;
+                if (!s->region[k] || !pooled_sums(mp, i, x, y, &t) || !shade_pixel(&t, colour, max_value, &a, &c))
+                    continue;
+                if (!m->colour_map[0]) {
+                    m->colour_map[0] = um_xmalloc((size_t)w * h * sizeof(float));
+                    for (size_t q = 0; q < (size_t)w * h; q++)
+                        m->colour_map[0][q] = (float)fmin(max_value, fmax(0, colour));
+                }
+                m->alpha[0][k] = a;
+                m->colour_map[0][k] = c;
+                shaded++;
+            }
+        um_log(UM_LOG_DEBUG, "matte: spot %d: %d pixels of their own colour", mp->ids[i], shaded);
+    }
+}
+
 /* How much of (1)'s variation W explains with one opacity per pixel of
  * the mark, shared by its spots: over the first spot's pixels that two
  * spots or more hold. */
@@ -1131,6 +1298,7 @@ static void solve_luma(um_matte_fit *f, const int *ids, int count, um_matte **ma
     um_log(UM_LOG_DEBUG, "matte: W %.1f (first joint fit %.1f, %.0f%% of the mark seen behind it)",
            colour, joint, 100 * seen);
     pool_alpha(&mp, colour, mattes);
+    shade_pixels(&mp, colour, max_value, mattes);
     for (int i = 0; i < count; i++) {
         um_matte *m = mattes[ids[i]];
         m->colour[0] = (float)fmin(max_value, fmax(0, colour));
@@ -1264,8 +1432,10 @@ void um_matte_free(um_matte **matte)
     um_matte *m = *matte;
     if (!m)
         return;
-    for (int p = 0; p < MATTE_MAX_PLANES; p++)
+    for (int p = 0; p < MATTE_MAX_PLANES; p++) {
         free(m->alpha[p]);
+        free(m->colour_map[p]);
+    }
     free(m);
     *matte = NULL;
 }

@@ -17,6 +17,7 @@ struct um_matte {
     int pw[MATTE_MAX_PLANES], ph[MATTE_MAX_PLANES]; /* its size in each plane */
     float *alpha[MATTE_MAX_PLANES]; /* opacity per plane sample, 0..1 */
     float colour[MATTE_MAX_PLANES]; /* W per plane, in sample units */
+    float *colour_map[MATTE_MAX_PLANES]; /* W per plane sample where it varies (a shadow), else NULL */
     int depth;                      /* bits per sample */
     int is_rgb;                     /* planes are G, B, R */
     int full_range;                 /* YUV spanning 0-255 */

@@ -314,12 +314,13 @@ static void unblend_regions(um_remover *r, const mask_key *key, um_frame *f)
             if (f->depth > 8) {
                 uint16_t *at = (uint16_t *)(f->data[p] + (ptrdiff_t)m->py[p] * f->linesize[p]) + m->px[p];
                 um_kernel_unblend_u16(at, f->linesize[p], m->alpha[p], m->pw[p], m->pw[p], m->ph[p],
-                                      m->colour[p], r->residue_alpha, noise, (1 << f->depth) - 1,
+                                      m->colour[p], m->colour_map[p], r->residue_alpha, noise,
+                                      (1 << f->depth) - 1,
                                       scratch);
             } else {
                 uint8_t *at = f->data[p] + (ptrdiff_t)m->py[p] * f->linesize[p] + m->px[p];
                 um_kernel_unblend_u8(at, f->linesize[p], m->alpha[p], m->pw[p], m->pw[p], m->ph[p],
-                                     m->colour[p], r->residue_alpha, noise, scratch);
+                                     m->colour[p], m->colour_map[p], r->residue_alpha, noise, scratch);
             }
         }
     }
