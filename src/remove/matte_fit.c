@@ -1440,12 +1440,25 @@ void um_matte_free(um_matte **matte)
     *matte = NULL;
 }
 
+/* The luma opacity a template, which has one W, carries for pixel k: where
+ * the pixel has its own colour (a shadow's), the one that takes off as
+ * much, a W(x) / W. A still un-blended with the template then keeps the
+ * shadow's darkening, as one W always did, instead of having the mark's
+ * full colour taken off a dark fringe. */
+static double exported_alpha(const um_matte *m, size_t k)
+{
+    double a = m->alpha[0][k];
+    if (m->colour_map[0] && m->colour[0] > 0)
+        a *= m->colour_map[0][k] / m->colour[0];
+    return fmin(1, fmax(0, a));
+}
+
 void um_matte_export(const um_matte *m, um_matte_template *t)
 {
     int w = m->pw[0], h = m->ph[0];
     uint8_t *alpha = um_xmalloc((size_t)w * h);
     for (size_t k = 0; k < (size_t)w * h; k++)
-        alpha[k] = (uint8_t)lrint(255 * fmin(1, fmax(0, m->alpha[0][k])));
+        alpha[k] = (uint8_t)lrint(255 * exported_alpha(m, k));
     memset(t, 0, sizeof(*t));
     t->width = w;
     t->height = h;

@@ -1188,6 +1188,21 @@ static void test_fit_gives_shadow_its_colour(void **state)
     assert_non_null(matte->colour_map[0]);
     assert_below(e.fringe, 8.0);
     assert_below(e.strokes, 13.5);
+
+    /* Exported as a template (one W), the fringe's opacity is what takes
+     * off as much as its own dark colour did: far less than fitted. */
+    um_matte_template exported;
+    um_matte_export(matte, &exported);
+    double fitted = 0, written = 0;
+    for (int y = matte->crop.y1; y < matte->crop.y2; y++)
+        for (int x = matte->crop.x1; x < matte->crop.x2; x++)
+            if (plain.luma[y][x] == 0 && at_a.luma[y][x] > 0.05) {
+                fitted += fitted_alpha(matte, x, y);
+                written += exported.alpha[(y - matte->crop.y1) * exported.stride + (x - matte->crop.x1)] / 255.0;
+            }
+    report("shadow exported: the fringe's opacity %.1f against %.1f fitted (summed)", written, fitted);
+    assert_below(written, 0.5 * fitted);
+    free((void *)exported.alpha);
     um_matte_free(&matte);
 }
 
