@@ -17,7 +17,11 @@
 #   h3  a pan over a high-contrast pattern under a text mark at opacity 0.5:
 #       the inpainted guess of the picture under the mark is poor;
 #   h4  a static yellow bug over a zoom, over a light-yellow wall at first:
-#       the bug has almost no luma contrast there.
+#       the bug has almost no luma contrast there;
+#   h5  a pan over a sunset under the handle mark: detection found its third
+#       place twice (two spots), and it was taken off twice there;
+#   h6  a Ken Burns zoom over a bridge under a mark with a strong shadow
+#       (0.5) at opacity 0.7.
 set -euo pipefail
 M=${1:?media root}
 O=${2:?out dir}
@@ -37,3 +41,7 @@ gen h3-pattern-text --photo "$bg/analogpattern_by_Peter_Nerlich.jpg" --size 1280
   --opacity 0.5 --period 2 --seed 13
 gen h4-green-bug    --photo "$bg/greentock_by_Peter_Nerlich.jpg" --size 1280x720 --motion kenburns --wm bug \
   --positions bl --opacity 0.65 --crf 20 --seed 14
+gen h5-sunset-pan   --photo "$bg/sunset_by_Aitzol_Berasategi.jpg" --size 1280x720 --motion pan --wm sora-handle \
+  --seed 15
+gen h6-bridge-shadow --photo "$bg/Bridge_by_Sander_Klootwijk.jpg" --size 720x1280 --motion kenburns --wm sora \
+  --shadow 0.5 --opacity 0.7 --seed 16

@@ -397,6 +397,34 @@ static void fill_unexplained_gaps(um_detector *d, uint8_t **on)
     }
 }
 
+/* Whether spot i's sighting at frame t gives way to spot j's: j's box is
+ * the larger (the whole mark, where i may have learnt a part), or as large
+ * and j was found first. */
+static int gives_way(const um_detector *d, int i, int j, int64_t t)
+{
+    um_box a = spot_box(d, &d->spots[i], t), b = spot_box(d, &d->spots[j], t);
+    int64_t area_a = (int64_t)(a.x2 - a.x1) * (a.y2 - a.y1), area_b = (int64_t)(b.x2 - b.x1) * (b.y2 - b.y1);
+    return area_b > area_a || (area_b == area_a && j < i);
+}
+
+/* Two spots of one mark seen in the same frame over the same place (their
+ * boxes overlapping over half of the smaller) are one mark found twice: a
+ * sunset pan's mark, found at its third place by two spots, was taken off
+ * twice there, 60 levels too dark. One sighting stays (gives_way). */
+static void drop_doubled_sightings(const um_detector *d, uint8_t **on)
+{
+    for (int i = 0; i < d->nb_spots; i++)
+        for (int j = 0; j < d->nb_spots && !d->spots[i].discarded; j++) {
+            if (j == i || d->spots[j].discarded || d->spots[j].mark != d->spots[i].mark)
+                continue;
+            for (int64_t t = 0; t < d->frames; t++)
+                if (on[i][t] && on[j][t] &&
+                    det_overlap_of_smaller(spot_box(d, &d->spots[i], t), spot_box(d, &d->spots[j], t)) >= 0.5 &&
+                    gives_way(d, i, j, t))
+                    on[i][t] = 0;
+        }
+}
+
 void det_build_timeline(um_detector *d)
 {
     int64_t frames = d->frames;
@@ -417,12 +445,15 @@ void det_build_timeline(um_detector *d)
             det_spot_estimate_matte(d, &d->spots[i]);
     drop_chroma_sightings_elsewhere(d, on);
     fill_unexplained_gaps(d, on);
+    for (int i = 0; i < d->nb_spots; i++)
+        if (!d->spots[i].discarded)
+            settle_placement(&d->spots[i], on[i], frames);
+    drop_doubled_sightings(d, on);
     for (int i = 0; i < d->nb_spots; i++) {
         d->spots[i].present_frames = 0;
         for (int64_t t = 0; t < frames && !d->spots[i].discarded; t++)
             d->spots[i].present_frames += on[i][t];
-        if (!d->spots[i].discarded)
-            settle_placement(&d->spots[i], on[i], frames);
+        d->spots[i].discarded |= d->spots[i].present_frames == 0;
     }
     int64_t total = 0;
     for (int i = 0; i < d->nb_spots; i++)
