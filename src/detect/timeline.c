@@ -397,12 +397,11 @@ static void fill_unexplained_gaps(um_detector *d, uint8_t **on)
     }
 }
 
-/* Whether spot i's sighting at frame t gives way to spot j's: j's box is
+/* Whether spot i's sighting (box a) gives way to spot j's (box b): b is
  * the larger (the whole mark, where i may have learnt a part), or as large
  * and j was found first. */
-static int gives_way(const um_detector *d, int i, int j, int64_t t)
+static int gives_way(um_box a, um_box b, int i, int j)
 {
-    um_box a = spot_box(d, &d->spots[i], t), b = spot_box(d, &d->spots[j], t);
     int64_t area_a = (int64_t)(a.x2 - a.x1) * (a.y2 - a.y1), area_b = (int64_t)(b.x2 - b.x1) * (b.y2 - b.y1);
     return area_b > area_a || (area_b == area_a && j < i);
 }
@@ -417,11 +416,13 @@ static void drop_doubled_sightings(const um_detector *d, uint8_t **on)
         for (int j = 0; j < d->nb_spots && !d->spots[i].discarded; j++) {
             if (j == i || d->spots[j].discarded || d->spots[j].mark != d->spots[i].mark)
                 continue;
-            for (int64_t t = 0; t < d->frames; t++)
-                if (on[i][t] && on[j][t] &&
-                    det_overlap_of_smaller(spot_box(d, &d->spots[i], t), spot_box(d, &d->spots[j], t)) >= 0.5 &&
-                    gives_way(d, i, j, t))
+            for (int64_t t = 0; t < d->frames; t++) {
+                if (!on[i][t] || !on[j][t])
+                    continue;
+                um_box a = spot_box(d, &d->spots[i], t), b = spot_box(d, &d->spots[j], t);
+                if (det_overlap_of_smaller(a, b) >= 0.5 && gives_way(a, b, i, j))
                     on[i][t] = 0;
+            }
         }
 }
 

@@ -1043,6 +1043,17 @@ static void weigh_pixels(mark_pool *mp, const size_t *sizes, double colour)
     }
 }
 
+/* Whether pooled spot j's region holds pixel (x, y) of spot i, the spots
+ * aligned: 1 (its index there in *k), 0 where j's crop holds the pixel but
+ * its region leaves it out, -1 where j is not pooled or its crop ends. */
+static int held_by_region(const mark_pool *mp, int i, int j, int x, int y, ptrdiff_t *k)
+{
+    *k = mp->pooled[j] ? aligned_pixel(mp->f, mp->ids, mp->shift, i, j, x, y) : -1;
+    if (*k < 0)
+        return -1;
+    return mp->f->spots[mp->ids[j]].region[*k] ? 1 : 0;
+}
+
 /* The sums of (1) at W = colour for pixel (x, y) of spot i, pooled over
  * the aligned spots of its mark, each weighted. Counts the spots whose
  * region holds the pixel (*in) and those whose crop does but region does
@@ -1053,11 +1064,10 @@ static void pooled_terms(const mark_pool *mp, int i, int x, int y, double colour
     *num = *den = 0;
     *in = *out = 0;
     for (int j = 0; j < mp->count; j++) {
-        ptrdiff_t ok = mp->pooled[j] ? aligned_pixel(mp->f, mp->ids, mp->shift, i, j, x, y) : -1;
-        if (ok < 0)
-            continue;
-        if (!mp->f->spots[mp->ids[j]].region[ok]) {
-            (*out)++;
+        ptrdiff_t ok;
+        int held = held_by_region(mp, i, j, x, y, &ok);
+        if (held <= 0) {
+            *out += held == 0;
             continue;
         }
         double n, d;
@@ -1107,11 +1117,10 @@ static int pooled_sums(const mark_pool *mp, int i, int x, int y, pixel_sums *t)
     int in = 0, left_out = 0;
     memset(t, 0, sizeof(*t));
     for (int j = 0; j < mp->count; j++) {
-        ptrdiff_t k = mp->pooled[j] ? aligned_pixel(mp->f, mp->ids, mp->shift, i, j, x, y) : -1;
-        if (k < 0)
-            continue;
-        if (!mp->f->spots[mp->ids[j]].region[k]) {
-            left_out++;
+        ptrdiff_t k;
+        int held = held_by_region(mp, i, j, x, y, &k);
+        if (held <= 0) {
+            left_out += held == 0;
             continue;
         }
         const fit_sums *s = &mp->sums[j];

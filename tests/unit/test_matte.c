@@ -614,6 +614,16 @@ static void fit_frame_offset(int t, double *ox, double *oy)
     *oy = 3.0 * t;
 }
 
+/* Paints sc seen from (ox, oy) into t, blends mark m and gives the frame
+ * to the fit as a sample of spot. */
+static void add_painted_sample(um_matte_fit *fit, int spot, test_frame *t, const scene *sc, double ox, double oy,
+                               const mark *m)
+{
+    paint(t, sc, ox, oy);
+    blend(t, m);
+    um_matte_fit_add_sample(fit, spot, &t->f);
+}
+
 static const um_box mark_box = {MARK_X, MARK_Y, MARK_X + MARK_W, MARK_Y + MARK_H};
 
 /* A view of the part of t's frame that holds box (its corner moved down
@@ -969,14 +979,10 @@ static um_matte *fit_hops(const hop_case *c, const two_spots *sp)
     test_frame t;
     frame_init(&t);
     for (int i = 0; i < 40; i++) {
-        paint(&t, &sky, 3.0 * i, c->sway * sin(0.7 * i));
-        blend(&t, &sp->at_a);
-        um_matte_fit_add_sample(fit, a, &t.f);
+        add_painted_sample(fit, a, &t, &sky, 3.0 * i, c->sway * sin(0.7 * i), &sp->at_a);
         double ox, oy;
         fit_frame_offset(i, &ox, &oy);
-        paint(&t, &smooth_moving_scene, ox, oy);
-        blend(&t, &sp->at_b);
-        um_matte_fit_add_sample(fit, b, &t.f);
+        add_painted_sample(fit, b, &t, &smooth_moving_scene, ox, oy, &sp->at_b);
     }
     frame_free(&t);
     return solve_first(&fit, a, b);
@@ -1088,14 +1094,9 @@ static void test_fit_pools_spot_by_its_box(void **state)
     for (int i = 0; i < 40; i++) {
         double ox, oy;
         fit_frame_offset(i, &ox, &oy);
-        paint(&t, &smooth_moving_scene, ox, oy);
-        blend(&t, &sp->at_a);
-        um_matte_fit_add_sample(fit, a, &t.f);
-        if (i < 8) {
-            paint(&t, &white, 0, 0);
-            blend(&t, &sp->at_b);
-            um_matte_fit_add_sample(fit, b, &t.f);
-        }
+        add_painted_sample(fit, a, &t, &smooth_moving_scene, ox, oy, &sp->at_a);
+        if (i < 8)
+            add_painted_sample(fit, b, &t, &white, 0, 0, &sp->at_b);
     }
     frame_free(&t);
     um_matte *matte = solve_first(&fit, b, a);
