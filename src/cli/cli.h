@@ -23,15 +23,18 @@ int cli_help(const char *command);
  * overriding variables already set; then applies UNMARK_LOG_LEVEL. */
 void cli_load_config(void);
 /* Starts the program again with glibc's transparent huge pages on, one
- * malloc arena and malloc's blocks zeroed, unless UNMARK_HUGE_PAGES says no
- * or GLIBC_TUNABLES already decides all three; returns only when it does
- * not (see huge_pages.c for why). */
+ * malloc arena, malloc's blocks zeroed and blocks under 32 MiB taken from
+ * the heap, unless UNMARK_HUGE_PAGES says no or GLIBC_TUNABLES already
+ * decides all four; returns only when it does not (see huge_pages.c for
+ * why). */
 void cli_use_huge_pages(char **argv);
 /* 1 when glibc was started with transparent huge pages on; with one malloc
- * arena for every thread; with malloc's blocks zeroed. */
+ * arena for every thread; with malloc's blocks zeroed; with blocks under
+ * 32 MiB taken from the heap and reused. */
 int cli_huge_pages_on(void);
 int cli_one_malloc_arena(void);
 int cli_malloc_zeroes(void);
+int cli_malloc_reuses_large_blocks(void);
 /* Reads the environment's defaults for the media options. 0 or -1 (err). */
 int cli_media_defaults(um_media_options *o, um_error *err);
 int cli_parse_hwdec(const char *s, um_hwdec *out, um_error *err);

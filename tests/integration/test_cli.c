@@ -289,10 +289,11 @@ static void test_probe_plain(void **state)
     it_result_free(&r);
 }
 
-/* glibc's malloc tuning (huge pages, one arena, zeroed blocks): on unless
- * the environment says no, each tunable the user's own where
- * GLIBC_TUNABLES sets it (see src/cli/huge_pages.c). Expected: "huge_pages",
- * "one_malloc_arena", "malloc_zeroes", t or f each. */
+/* glibc's malloc tuning (huge pages, one arena, zeroed blocks, large
+ * blocks from the heap): on unless the environment says no, each tunable
+ * the user's own where GLIBC_TUNABLES sets it (see src/cli/huge_pages.c).
+ * Expected: "huge_pages", "one_malloc_arena", "malloc_zeroes",
+ * "malloc_reuses_large_blocks", t or f each. */
 typedef struct {
     const char *unmark_huge_pages; /* NULL: unset */
     const char *glibc_tunables;    /* NULL: unset */
@@ -300,15 +301,16 @@ typedef struct {
 } huge_pages_case;
 
 static const huge_pages_case huge_pages_cases[] = {
-    {NULL, NULL, "ttt"},
-    {"1", "glibc.malloc.check=0", "ttt"},
-    {"0", NULL, "fff"},
-    {"no", "glibc.malloc.check=0", "fff"},
-    {NULL, "glibc.malloc.hugetlb=0", "ftt"},
-    {NULL, "glibc.malloc.arena_max=4", "tft"},
-    {NULL, "glibc.malloc.perturb=7", "ttf"},
-    {NULL, "glibc.malloc.arena_max=1:glibc.malloc.hugetlb=0:glibc.malloc.perturb=255", "ftt"},
-    {"maybe", NULL, "fff"},
+    {NULL, NULL, "tttt"},
+    {"1", "glibc.malloc.check=0", "tttt"},
+    {"0", NULL, "ffff"},
+    {"no", "glibc.malloc.check=0", "ffff"},
+    {NULL, "glibc.malloc.hugetlb=0", "fttt"},
+    {NULL, "glibc.malloc.arena_max=4", "tftt"},
+    {NULL, "glibc.malloc.perturb=7", "ttft"},
+    {NULL, "glibc.malloc.mmap_threshold=131072", "tttf"},
+    {NULL, "glibc.malloc.arena_max=1:glibc.malloc.hugetlb=0:glibc.malloc.perturb=255", "fttt"},
+    {"maybe", NULL, "ffff"},
 };
 
 static void set_or_unset(const char *name, const char *value)
@@ -331,8 +333,9 @@ static void test_probe_huge_pages(void **state)
         unsetenv("UNMARK_HUGE_PAGES");
         unsetenv("GLIBC_TUNABLES");
         IT_EXPECT_STATUS(&r, 0);
-        static const char *const members[] = {"huge_pages", "one_malloc_arena", "malloc_zeroes"};
-        for (int m = 0; m < 3; m++) {
+        static const char *const members[] = {"huge_pages", "one_malloc_arena", "malloc_zeroes",
+                                              "malloc_reuses_large_blocks"};
+        for (int m = 0; m < 4; m++) {
             char want[64];
             snprintf(want, sizeof(want), "\"%s\":%s", members[m], c->expect[m] == 't' ? "true" : "false");
             IT_CHECK(it_json_has(r.out, want), "UNMARK_HUGE_PAGES=%s GLIBC_TUNABLES=%s: not %s: %s",
