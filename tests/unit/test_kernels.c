@@ -470,6 +470,73 @@ static void test_mask_dilate_matches_brute_force(void **state)
             }
 }
 
+/* ---- gradient correlation ------------------------------------------------ */
+
+static int16_t random_gradient(unsigned *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    unsigned r = (*seed >> 8) % 2041;
+    /* the extremes Sobel reaches on 8-bit planes, often */
+    return (int16_t)(r < 100 ? -1020 : r > 1940 ? 1020 : (int)r - 1020);
+}
+
+/* sum((t.f) >> 4), sum(|t|^2 >> 4) and sum(|f|^2 >> 4) over weight != 0,
+ * pixel by pixel, as um_kernel_gradient_ncc_sums documents them. */
+static um_ncc_sums brute_force_ncc_sums(const int16_t *tx, const int16_t *ty, ptrdiff_t ts, const uint8_t *m,
+                                        const int16_t *fx, const int16_t *fy, ptrdiff_t fs, int w, int h)
+{
+    um_ncc_sums s = {0, 0, 0};
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            if (!m[y * ts + x])
+                continue;
+            long px = tx[y * ts + x], py = ty[y * ts + x], qx = fx[y * fs + x], qy = fy[y * fs + x];
+            s.tf += (double)((px * qx + py * qy) >> 4);
+            s.tt += (double)((px * px + py * py) >> 4);
+            s.ff += (double)((qx * qx + qy * qy) >> 4);
+        }
+    return s;
+}
+
+/* Widths round each of the kernel's paths (16 pixels at a time, 8, and
+ * one by one) and the weight's values 0, 1 and 255: the sums are exact. */
+static void test_gradient_ncc_sums_match_brute_force(void **state)
+{
+    (void)state;
+    static const int widths[] = {1, 7, 8, 9, 15, 16, 17, 23, 24, 31, 57, 115};
+    unsigned seed = 777;
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+        int w = widths[i], h = 5;
+        ptrdiff_t ts = w + 3, fs = w + 21;
+        int16_t *tx = malloc(sizeof(int16_t) * ts * h), *ty = malloc(sizeof(int16_t) * ts * h);
+        int16_t *fx = malloc(sizeof(int16_t) * fs * h), *fy = malloc(sizeof(int16_t) * fs * h);
+        uint8_t *m = malloc((size_t)ts * h);
+        for (ptrdiff_t k = 0; k < ts * h; k++) {
+            tx[k] = random_gradient(&seed);
+            ty[k] = random_gradient(&seed);
+            m[k] = (uint8_t)(k % 3 == 0 ? 0 : k % 3 == 1 ? 1 : 255);
+        }
+        for (ptrdiff_t k = 0; k < fs * h; k++) {
+            fx[k] = random_gradient(&seed);
+            fy[k] = random_gradient(&seed);
+        }
+        for (int at = 0; at < 3; at++) { /* unaligned placements in the field */
+            um_ncc_sums got = um_kernel_gradient_ncc_sums(tx, ty, ts, m, ts, fx + at, fy + at, fs, w, h);
+            um_ncc_sums want = brute_force_ncc_sums(tx, ty, ts, m, fx + at, fy + at, fs, w, h);
+            if (got.tf != want.tf || got.tt != want.tt || got.ff != want.ff)
+                fail_msg("w=%d at %d: %.0f %.0f %.0f, want %.0f %.0f %.0f", w, at, got.tf, got.tt, got.ff, want.tf,
+                         want.tt, want.ff);
+        }
+        double self = um_kernel_gradient_ncc(tx, ty, ts, m, ts, tx, ty, ts, w, h);
+        assert_true(fabs(self - 1) < 1e-12);
+        free(tx);
+        free(ty);
+        free(fx);
+        free(fy);
+        free(m);
+    }
+}
+
 /* A radius reaching past the plane's size must still cover all of it (the
  * kernel cuts such radii to the line length): one pixel in the bottom-right
  * corner reaches the first column, 36 pixels away, exactly when r >= 36, and
@@ -805,6 +872,7 @@ int main(void)
         cmocka_unit_test(test_temporal_merge_weighs_given_variances),
         cmocka_unit_test(test_temporal_filter_lets_go_of_wrong_motion),
         cmocka_unit_test(test_gradient_directions_table),
+        cmocka_unit_test(test_gradient_ncc_sums_match_brute_force),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
