@@ -205,6 +205,20 @@ static void halve_frame_field(const um_detector *d, const int16_t *gx, const int
     um_kernel_halve_gradients(gx, gy, d->dw, d->dw, d->dh, *hx, *hy, d->dw / 2);
 }
 
+/* Whether seed i is looked for at scale k. A mark learnt from this video
+ * (given < 0) shows at the size it was learnt at wherever it stands, so
+ * only at scale 1 where the scales have it: the other two would treble
+ * the search, the dearest part of a second pass over a still picture. */
+static int searched_at_scale(const um_detector *d, int i, int k)
+{
+    if (d->seed_given[i] >= 0)
+        return 1;
+    for (int j = 0; j < det_scales_in_use(d); j++)
+        if (d->o.scales[j] == 1.0)
+            return j == k;
+    return 1;
+}
+
 void det_search_seeds(um_detector *d, const uint8_t *luma)
 {
     size_t grid = (size_t)d->dw * d->dh;
@@ -228,6 +242,8 @@ void det_search_seeds(um_detector *d, const uint8_t *luma)
         int bx = 0, by = 0, bk = 0;
         int by_directions = d->seed_given[i] >= 0 && d->o.single_picture;
         for (int k = 0; k < det_scales_in_use(d); k++) {
+            if (!searched_at_scale(d, i, k))
+                continue;
             int x = 0, y = 0;
             double v = search_frame(d, &d->seeds[i][k], &d->seeds_half[i][k],
                                     by_directions ? d->full_dx : d->full_gx, by_directions ? d->full_dy : d->full_gy,
