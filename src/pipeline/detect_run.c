@@ -7,7 +7,8 @@
  * starts out knowing the spots. Inside `remove`, the pass also keeps crops around the marks it has
  * found for the matte pass (crop_cache.c) and its last frames whole for the
  * removal pass (media/tail.c), and so decodes exactly as the removal pass
- * will (no shortcuts).
+ * will (no shortcuts). A second pass sees the same frames: it keeps crops
+ * anew, but leaves the first pass's tail as it is.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -89,9 +90,10 @@ static int push_frame(void *opaque, um_frame *frame, um_error *err)
     return um_frame_worker_put(p->worker, um_media_reader_hold(p->reader), err);
 }
 
-/* One decoding pass into a detector; its frames' times into *times. */
+/* One decoding pass into a detector (exact: decoding as the removal pass
+ * will); its frames' times into *times. */
 static int run_pass(const um_pipeline_detect_job *job, const um_detector *learnt, um_crop_cache *cache,
-                    um_media_tail *tail, um_detector **out, double **times, um_media_info *info_out,
+                    um_media_tail *tail, int exact, um_detector **out, double **times, um_media_info *info_out,
                     um_error *err)
 {
     um_media_reader *r = NULL;
@@ -101,7 +103,7 @@ static int run_pass(const um_pipeline_detect_job *job, const um_detector *learnt
         um_crop_cache_clear(cache);
     if (tail)
         um_media_tail_clear(tail);
-    if (open_pass(job, learnt, cache || tail, &r, &p.detector, err) < 0)
+    if (open_pass(job, learnt, exact, &r, &p.detector, err) < 0)
         goto fail;
     p.reader = r;
     if (cache)
@@ -142,14 +144,16 @@ int um_pipeline_detect_keeping(const um_pipeline_detect_job *job, um_crop_cache 
 {
     um_detector *first = NULL, *second = NULL;
     double *pts = NULL;
-    if (run_pass(job, NULL, cache, tail, &first, &pts, info, err) < 0)
+    int exact = cache || tail;
+    if (run_pass(job, NULL, cache, tail, exact, &first, &pts, info, err) < 0)
         goto fail;
     if (um_detect_wants_second_pass(first)) {
         um_log(UM_LOG_INFO, "detection: a mark was learnt only after frames it showed in had gone by (over a "
                "still picture, or slowly); a second pass finds it from the start");
         free(pts);
         pts = NULL;
-        if (run_pass(job, first, cache, tail, &second, &pts, NULL, err) < 0)
+        /* The first pass decoded the same frames exactly: its tail stands. */
+        if (run_pass(job, first, cache, NULL, exact, &second, &pts, NULL, err) < 0)
             goto fail;
         um_detect_free(&first);
         first = second;
