@@ -134,10 +134,6 @@ typedef struct um_media_held um_media_held;
 um_media_held *um_media_reader_hold(const um_media_reader *reader);
 um_frame *um_media_held_frame(um_media_held *held);
 void um_media_held_release(um_media_held **held);
-/* A packet read kept beyond the next call (a new reference to its data),
- * for the writer on another thread; release it when done. */
-um_media_packet *um_media_packet_hold(const um_media_packet *packet);
-void um_media_packet_release(um_media_packet **packet);
 /*
  * The last frames of a decoding pass, copied (not held: see tail.c) into at
  * most limit bytes, the oldest let go first; for a later pass over the same

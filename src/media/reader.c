@@ -603,23 +603,6 @@ void um_media_held_release(um_media_held **h)
     *h = NULL;
 }
 
-um_media_packet *um_media_packet_hold(const um_media_packet *packet)
-{
-    um_media_packet *p = um_xcalloc(1, sizeof(*p));
-    p->pkt = um_check_alloc(av_packet_clone(packet->pkt), "a held packet");
-    p->stream = packet->stream;
-    return p;
-}
-
-void um_media_packet_release(um_media_packet **packet)
-{
-    if (!*packet)
-        return;
-    av_packet_free(&(*packet)->pkt);
-    free(*packet);
-    *packet = NULL;
-}
-
 const char *um_media_reader_decode_path(const um_media_reader *r) { return r->decode_path; }
 int64_t um_media_reader_expected_frames(const um_media_reader *r) { return expected_frames(r); }
 

@@ -112,7 +112,7 @@ static int run_pass(const um_pipeline_detect_job *job, const um_detector *learnt
         *info_out = *um_media_reader_info(r);
     um_pass_report report = {"detect", um_media_reader_expected_frames(r), job->progress,
                              job->progress_opaque, job->cancel, NULL};
-    p.worker = um_frame_worker_start(look_at_frame, NULL, &p);
+    p.worker = um_frame_worker_start(look_at_frame, &p);
     if (um_pipeline_each_frame(r, &report, push_frame, &p, err) < 0 ||
         um_frame_worker_finish(&p.worker, err) < 0 || um_detect_finish(p.detector, err) < 0)
         goto fail;

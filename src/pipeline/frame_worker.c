@@ -1,5 +1,5 @@
 /*
- * A second thread for the work a pass does with each frame.
+ * A second thread for the work a looking pass does with each frame.
  *
  * The detection pass decodes a frame, then looks at it; one thread doing
  * both leaves the other core idle half the time (the decoder's own frame
@@ -9,13 +9,7 @@
  * queue to a worker thread that looks at it, in order, while the next
  * frames decode. The queue is short: a frame waiting in it is memory.
  *
- * The removal pass hands its restored frames to the encoder the same way,
- * and the other streams' packets with them, in the order read, so that
- * the file written is the same: the encoder's call waits while x264's
- * threads are busy, and restoring the next frames meanwhile is work the
- * pass no longer waits for.
- *
- * The worker's first failure stops it; the handing thread learns of it at
+ * The worker's first failure stops it; the decoding thread learns of it at
  * its next hand-over or at the end. Where no thread can be started the
  * work is done on the caller's thread, as before.
  */
@@ -28,38 +22,21 @@
  * that takes long on either side. */
 #define QUEUE_DEPTH 8
 
-/* A frame or (for the removal pass) another stream's packet. */
-typedef struct {
-    um_media_held *frame;
-    um_media_packet *packet;
-} queued;
-
 struct um_frame_worker {
     um_held_visit visit;
-    um_packet_visit visit_packet;
     void *opaque;
     pthread_t thread;
     int threaded;
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    queued queue[QUEUE_DEPTH];
+    um_media_held *queue[QUEUE_DEPTH];
     int head, count;
     int closed;  /* no more frames will come */
     int failed;  /* the worker stopped on an error, in err */
     um_error err;
 };
 
-/* Visits one item, which it takes over. */
-static int visit_item(um_frame_worker *w, queued item, um_error *err)
-{
-    if (item.frame)
-        return w->visit(w->opaque, item.frame, err);
-    int ret = w->visit_packet(w->opaque, item.packet, err);
-    um_media_packet_release(&item.packet);
-    return ret;
-}
-
-/* The worker: visits items in order until the queue is closed and empty,
+/* The worker: visits frames in order until the queue is closed and empty,
  * or a visit fails. */
 static void *work(void *opaque)
 {
@@ -70,13 +47,13 @@ static void *work(void *opaque)
             pthread_cond_wait(&w->changed, &w->lock);
         if (!w->count)
             break;
-        queued item = w->queue[w->head];
+        um_media_held *frame = w->queue[w->head];
         w->head = (w->head + 1) % QUEUE_DEPTH;
         w->count--;
         pthread_cond_broadcast(&w->changed);
         pthread_mutex_unlock(&w->lock);
         um_error err = {0};
-        int ret = visit_item(w, item, &err);
+        int ret = w->visit(w->opaque, frame, &err);
         pthread_mutex_lock(&w->lock);
         if (ret < 0) {
             w->failed = 1;
@@ -89,24 +66,23 @@ static void *work(void *opaque)
     return NULL;
 }
 
-um_frame_worker *um_frame_worker_start(um_held_visit visit, um_packet_visit visit_packet, void *opaque)
+um_frame_worker *um_frame_worker_start(um_held_visit visit, void *opaque)
 {
     um_frame_worker *w = um_xcalloc(1, sizeof(*w));
     w->visit = visit;
-    w->visit_packet = visit_packet;
     w->opaque = opaque;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->changed, NULL);
     w->threaded = pthread_create(&w->thread, NULL, work, w) == 0;
     if (!w->threaded)
-        um_log(UM_LOG_DEBUG, "pipeline: no second thread; a pass's frames are visited on the thread that reads them");
+        um_log(UM_LOG_DEBUG, "pipeline: no thread for detection; it runs beside decoding on one thread");
     return w;
 }
 
-/* Queues item for the worker (waiting while the queue is full), or
- * releases it and returns -1 with the worker's error. */
-static int put(um_frame_worker *w, queued item, um_error *err)
+int um_frame_worker_put(um_frame_worker *w, um_media_held *frame, um_error *err)
 {
+    if (!w->threaded)
+        return w->visit(w->opaque, frame, err);
     pthread_mutex_lock(&w->lock);
     while (w->count == QUEUE_DEPTH && !w->failed)
         pthread_cond_wait(&w->changed, &w->lock);
@@ -114,38 +90,20 @@ static int put(um_frame_worker *w, queued item, um_error *err)
     if (failed) {
         *err = w->err;
     } else {
-        w->queue[(w->head + w->count++) % QUEUE_DEPTH] = item;
+        w->queue[(w->head + w->count++) % QUEUE_DEPTH] = frame;
         pthread_cond_broadcast(&w->changed);
     }
     pthread_mutex_unlock(&w->lock);
-    if (failed) {
-        um_media_held_release(&item.frame);
-        um_media_packet_release(&item.packet);
-    }
+    if (failed)
+        um_media_held_release(&frame);
     return failed ? -1 : 0;
 }
 
-int um_frame_worker_put(um_frame_worker *w, um_media_held *frame, um_error *err)
-{
-    if (!w->threaded)
-        return w->visit(w->opaque, frame, err);
-    return put(w, (queued){frame, NULL}, err);
-}
-
-int um_frame_worker_put_packet(um_frame_worker *w, um_media_packet *packet, um_error *err)
-{
-    if (!w->threaded) /* visited at once: the reader's own packet will do */
-        return w->visit_packet(w->opaque, packet, err);
-    return put(w, (queued){NULL, um_media_packet_hold(packet)}, err);
-}
-
-/* Releases the items still queued, unvisited. */
+/* Releases the frames still queued, unvisited. */
 static void drop_queued(um_frame_worker *w)
 {
-    for (; w->count; w->count--, w->head = (w->head + 1) % QUEUE_DEPTH) {
-        um_media_held_release(&w->queue[w->head].frame);
-        um_media_packet_release(&w->queue[w->head].packet);
-    }
+    for (; w->count; w->count--, w->head = (w->head + 1) % QUEUE_DEPTH)
+        um_media_held_release(&w->queue[w->head]);
 }
 
 /* Closes the queue and waits for the worker; frames it did not get to

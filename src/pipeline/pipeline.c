@@ -1,6 +1,5 @@
 /*
- * One job, input to output: read -> remove -> write, a frame at a time, the
- * writing (encoding) on a thread of its own (frame_worker.c).
+ * One job, input to output: read -> remove -> write, a frame at a time.
  * The output goes to a temporary file beside the target and is renamed into
  * place only when everything succeeded.
  */
@@ -111,7 +110,6 @@ typedef struct {
     const um_pipeline_job *job;
     um_media_reader *reader;
     um_media_writer *writer;
-    um_frame_worker *encoder;   /* the writer's thread: frames and packets in order */
     um_remover *remover;
     um_detector *detector;      /* owned detection, NULL without */
     const um_detector *detections; /* the one in use: owned or the job's */
@@ -126,7 +124,6 @@ typedef struct {
     double started, last_report;
     int64_t frames;
     int64_t total;
-    char decode_path[128];      /* as of the first frame, for the encoder's thread */
     int announced;
 } run_state;
 
@@ -149,8 +146,8 @@ static void announce_paths(run_state *s)
     char hw_text[512];
     um_media_hw_probe(&hw);
     um_media_hw_describe(&hw, hw_text, sizeof(hw_text));
-    um_log(UM_LOG_INFO, "hardware: %s; decode: %s; encode: %s", hw_text, s->decode_path,
-           um_media_writer_encode_path(s->writer));
+    um_log(UM_LOG_INFO, "hardware: %s; decode: %s; encode: %s", hw_text,
+           um_media_reader_decode_path(s->reader), um_media_writer_encode_path(s->writer));
     s->announced = 1;
 }
 
@@ -174,27 +171,7 @@ static int detected_regions(const run_state *s, const um_frame *frame, um_region
     return n;
 }
 
-/* On the encoder's thread: a restored frame into the writer. */
-static int encode_frame(void *opaque, um_media_held *held, um_error *err)
-{
-    run_state *s = opaque;
-    int ret = um_media_writer_frame(s->writer, held, err);
-    um_media_held_release(&held);
-    if (ret < 0)
-        return -1;
-    if (!s->announced)
-        announce_paths(s);
-    return 0;
-}
-
-/* On the encoder's thread: another stream's packet, in its place. */
-static int pass_packet(void *opaque, um_media_packet *packet, um_error *err)
-{
-    run_state *s = opaque;
-    return um_media_writer_packet(s->writer, packet, err);
-}
-
-/* Settles the oldest waiting frame and hands it to the encoder. */
+/* Settles the oldest waiting frame and encodes it. */
 static int write_oldest(run_state *s, um_error *err)
 {
     um_media_held *held = s->waiting[s->oldest];
@@ -203,10 +180,12 @@ static int write_oldest(run_state *s, um_error *err)
     s->nb_waiting--;
     if (s->remover && !s->job->outline)
         um_remove_settle(s->remover, um_media_held_frame(held));
-    if (s->frames == 0)
-        snprintf(s->decode_path, sizeof(s->decode_path), "%s", um_media_reader_decode_path(s->reader));
-    if (um_frame_worker_put(s->encoder, held, err) < 0)
+    int ret = um_media_writer_frame(s->writer, held, err);
+    um_media_held_release(&held);
+    if (ret < 0)
         return -1;
+    if (!s->announced)
+        announce_paths(s);
     s->frames++;
     report_progress(s, 0);
     return 0;
@@ -243,15 +222,13 @@ static int stream_all(run_state *s, um_error *err)
         if (item == UM_MEDIA_EOF)
             break;
         int ret = item == UM_MEDIA_FRAME ? process_frame(s, frame, err)
-                                         : um_frame_worker_put_packet(s->encoder, packet, err);
+                                         : um_media_writer_packet(s->writer, packet, err);
         if (ret < 0)
             return -1;
     }
     while (s->nb_waiting > 0)
         if (write_oldest(s, err) < 0)
             return -1;
-    if (um_frame_worker_finish(&s->encoder, err) < 0)
-        return -1;
     return um_media_writer_finish(s->writer, err);
 }
 
@@ -351,7 +328,6 @@ int um_pipeline_run(const um_pipeline_job *job, um_pipeline_result *result, um_e
         goto fail;
     if (um_media_writer_open(&s.writer, tmp, job->output, s.reader, &job->media, err) < 0)
         goto fail;
-    s.encoder = um_frame_worker_start(encode_frame, pass_packet, &s);
     if (stream_all(&s, err) < 0)
         goto fail;
     report_progress(&s, 1);
@@ -371,7 +347,6 @@ int um_pipeline_run(const um_pipeline_job *job, um_pipeline_result *result, um_e
     tmp[0] = '\0';
     ret = 0;
 fail:
-    um_frame_worker_free(&s.encoder);
     for (int i = 0; s.waiting && i <= s.lookahead; i++)
         um_media_held_release(&s.waiting[i]);
     free(s.waiting);

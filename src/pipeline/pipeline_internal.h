@@ -76,29 +76,22 @@ int um_pipeline_each_frame(um_media_reader *reader, const um_pass_report *report
                            um_frame_visit visit, void *opaque, um_error *err);
 
 /*
- * A worker thread for what a pass does with each frame (frame_worker.c):
- * detection looks at it while the next frames decode; the removal pass
- * encodes it while the next frames are restored. visit gets the frames in
- * the order they are put, and takes each over (releases it or keeps it),
- * also when it fails (-1, err filled); its first failure stops the worker.
- * visit_packet (NULL where no packets are put) gets the other streams'
- * packets in their place among the frames, and may change but not keep
- * them. um_frame_worker_put hands a frame over (waiting while the short
- * queue is full), or returns -1 with the worker's error, the frame
- * released; um_frame_worker_put_packet the same for a packet, which it
- * holds (the reader's own may go meanwhile). um_frame_worker_finish waits
- * for everything put to be visited, frees the worker, and returns -1 with
- * the worker's error if it failed; um_frame_worker_free drops what was not
- * visited yet instead (a pass that fails). Without a thread the visits are
- * made within put.
+ * A worker thread for what a looking pass does with each frame
+ * (frame_worker.c), so that the next frames decode meanwhile. visit gets
+ * the frames in the order they are put, and takes each over (releases it
+ * or keeps it), also when it fails (-1, err filled); its first failure
+ * stops the worker. um_frame_worker_put hands a frame over (waiting while
+ * the short queue is full), or returns -1 with the worker's error, the
+ * frame released. um_frame_worker_finish waits for every frame put to be
+ * visited, frees the worker, and returns -1 with the worker's error if it
+ * failed; um_frame_worker_free drops the frames not yet visited instead (a
+ * pass that fails). Without a thread the visits are made within put.
  */
 typedef struct um_frame_worker um_frame_worker;
 typedef int (*um_held_visit)(void *opaque, um_media_held *frame, um_error *err);
-typedef int (*um_packet_visit)(void *opaque, um_media_packet *packet, um_error *err);
 
-um_frame_worker *um_frame_worker_start(um_held_visit visit, um_packet_visit visit_packet, void *opaque);
+um_frame_worker *um_frame_worker_start(um_held_visit visit, void *opaque);
 int um_frame_worker_put(um_frame_worker *worker, um_media_held *frame, um_error *err);
-int um_frame_worker_put_packet(um_frame_worker *worker, um_media_packet *packet, um_error *err);
 int um_frame_worker_finish(um_frame_worker **worker, um_error *err);
 void um_frame_worker_free(um_frame_worker **worker);
 

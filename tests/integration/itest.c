@@ -1192,25 +1192,3 @@ uint32_t it_rng_next(uint32_t *state)
     x ^= x << 5;
     return *state = x;
 }
-
-int it_read_next(um_media_reader *r, um_frame **frame, um_media_packet **packet)
-{
-    um_error err = {0};
-    *frame = NULL;
-    *packet = NULL;
-    int item = um_media_reader_next(r, frame, packet, &err);
-    if (item < 0)
-        fail_msg("reading: %s", err.msg);
-    return item;
-}
-
-um_frame *it_read_frame(um_media_reader *r)
-{
-    um_frame *frame;
-    um_media_packet *packet;
-    int item;
-    while ((item = it_read_next(r, &frame, &packet)) == UM_MEDIA_PACKET)
-        ;
-    assert_int_equal(item, UM_MEDIA_FRAME);
-    return frame;
-}

@@ -19,8 +19,6 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "unmark/media.h"
-
 /* ---- environment --------------------------------------------------------- */
 
 /* The unmark binary under test ($UNMARK_BIN). */
@@ -171,13 +169,6 @@ typedef struct {
 } it_props;
 
 int it_probe(const char *path, it_props *p);
-
-/* The reader's next item, as um_media_reader_next gives it (the test fails
- * on a read error): UM_MEDIA_FRAME, UM_MEDIA_PACKET or UM_MEDIA_EOF. */
-int it_read_next(um_media_reader *r, um_frame **frame, um_media_packet **packet);
-/* The reader's next frame, the packets before it skipped (the test fails
- * where there is none). */
-um_frame *it_read_frame(um_media_reader *r);
 
 /* Per-frame timestamps of the best video stream, in seconds, display order
  * (best_effort_timestamp x time base). */

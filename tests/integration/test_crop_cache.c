@@ -70,7 +70,12 @@ static void push_frames(um_crop_cache *c, int frames, int found, int steady)
     assert_int_equal(um_media_reader_open(&r, it_media("moving.mp4"), &o, &err), 0);
     um_detect_live live = {mark, steady};
     for (int i = 0; i < frames; i++) {
-        um_frame *frame = it_read_frame(r);
+        um_frame *frame = NULL;
+        um_media_packet *packet = NULL;
+        int item;
+        while ((item = um_media_reader_next(r, &frame, &packet, &err)) == UM_MEDIA_PACKET)
+            ;
+        assert_int_equal(item, UM_MEDIA_FRAME);
         assert_int_equal(frame->index, i);
         remember(frame);
         um_crop_cache_keep(c, um_media_reader_hold(r), &live, i >= found);

@@ -84,10 +84,13 @@ static void read_all(const char *path, const um_media_options *o, um_media_held 
     if (tail)
         um_media_reader_use_tail(r, tail, count, decoded_by);
     memset(d, 0, sizeof(*d));
-    um_frame *frame;
-    um_media_packet *packet;
-    int item;
-    while ((item = it_read_next(r, &frame, &packet)) != UM_MEDIA_EOF) {
+    for (;;) {
+        um_frame *frame = NULL;
+        um_media_packet *packet = NULL;
+        int item = um_media_reader_next(r, &frame, &packet, &err);
+        assert_true(item >= 0);
+        if (item == UM_MEDIA_EOF)
+            break;
         if (item == UM_MEDIA_FRAME) {
             assert_true(d->nb_frames < MAX_ITEMS);
             d->frames[d->nb_frames++] = frame_line(frame);

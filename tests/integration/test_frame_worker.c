@@ -1,9 +1,8 @@
-/* The worker thread of the detection and removal passes (frame_worker.c),
- * on frames decoded from moving.mp4 and held: it visits every frame put,
- * in order, with its samples as they were decoded; the other streams'
- * packets (cfr.mp4's audio) in their place among the frames, with their
- * data as read; its first failure reaches the decoding side and stops it;
- * a pass that fails drops what is still queued. */
+/* The worker thread of the detection pass (frame_worker.c), on frames
+ * decoded from moving.mp4 and held: it visits every frame put, in order,
+ * with its samples as they were decoded; its first failure reaches the
+ * decoding side and stops it; a pass that fails drops what is still
+ * queued. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +14,6 @@
 #include <cmocka.h>
 
 #include "itest.h"
-#include "media/media_internal.h"
 #include "pipeline/pipeline_internal.h"
 
 #define FRAMES 40
@@ -67,6 +65,18 @@ static um_media_reader *open_moving(void)
     return r;
 }
 
+static um_frame *next_frame(um_media_reader *r)
+{
+    um_frame *frame = NULL;
+    um_media_packet *packet = NULL;
+    um_error err = {0};
+    int item;
+    while ((item = um_media_reader_next(r, &frame, &packet, &err)) == UM_MEDIA_PACKET)
+        ;
+    assert_int_equal(item, UM_MEDIA_FRAME);
+    return frame;
+}
+
 static void test_visits_every_frame_in_order(void **state)
 {
     (void)state;
@@ -77,10 +87,10 @@ static void test_visits_every_frame_in_order(void **state)
         visits v = {.fail_at = -1, .sleep_ns = sleeps[k]};
         uint32_t expected[FRAMES];
         um_media_reader *r = open_moving();
-        um_frame_worker *w = um_frame_worker_start(visit, NULL, &v);
+        um_frame_worker *w = um_frame_worker_start(visit, &v);
         um_error err = {0};
         for (int i = 0; i < FRAMES; i++) {
-            um_frame *f = it_read_frame(r);
+            um_frame *f = next_frame(r);
             expected[i] = luma_sum(f);
             assert_int_equal(um_frame_worker_put(w, um_media_reader_hold(r), &err), 0);
         }
@@ -100,11 +110,11 @@ static void test_failure_reaches_the_decoder(void **state)
     (void)state;
     visits v = {.fail_at = 5};
     um_media_reader *r = open_moving();
-    um_frame_worker *w = um_frame_worker_start(visit, NULL, &v);
+    um_frame_worker *w = um_frame_worker_start(visit, &v);
     um_error err = {0};
     int put = 0;
     while (put < FRAMES) {
-        it_read_frame(r);
+        next_frame(r);
         if (um_frame_worker_put(w, um_media_reader_hold(r), &err) < 0)
             break;
         put++;
@@ -126,10 +136,10 @@ static void test_failed_pass_drops_the_queue(void **state)
     (void)state;
     visits v = {.fail_at = -1, .sleep_ns = 50000000};
     um_media_reader *r = open_moving();
-    um_frame_worker *w = um_frame_worker_start(visit, NULL, &v);
+    um_frame_worker *w = um_frame_worker_start(visit, &v);
     um_error err = {0};
     for (int i = 0; i < 5; i++) {
-        it_read_frame(r);
+        next_frame(r);
         assert_int_equal(um_frame_worker_put(w, um_media_reader_hold(r), &err), 0);
     }
     um_frame_worker_free(&w);
@@ -140,104 +150,12 @@ static void test_failed_pass_drops_the_queue(void **state)
     um_media_reader_close(&r);
 }
 
-/* What the items of a file were, in order: a frame's index, or a
- * packet's stream, timestamp and a sum of its bytes. */
-typedef struct {
-    int is_packet;
-    int64_t index_or_pts;
-    int stream;
-    uint32_t sum;
-} item_seen;
-
-#define ITEMS 400
-
-typedef struct {
-    item_seen seen[ITEMS];
-    int nb;
-} items;
-
-static item_seen packet_seen(const um_media_packet *p)
-{
-    item_seen s = {1, p->pkt->pts, p->stream->index, 0};
-    for (int i = 0; i < p->pkt->size; i++)
-        s.sum = s.sum * 31 + p->pkt->data[i];
-    return s;
-}
-
-static int same_item(const item_seen *a, const item_seen *b)
-{
-    return a->is_packet == b->is_packet && a->index_or_pts == b->index_or_pts && a->stream == b->stream &&
-           a->sum == b->sum;
-}
-
-static int note_frame(void *opaque, um_media_held *held, um_error *err)
-{
-    (void)err;
-    items *v = opaque;
-    struct timespec pause = {0, 1000000}; /* slower than reading: the queue fills */
-    nanosleep(&pause, NULL);
-    if (v->nb < ITEMS)
-        v->seen[v->nb++] = (item_seen){0, um_media_held_frame(held)->index, -1, 0};
-    um_media_held_release(&held);
-    return 0;
-}
-
-static int note_packet(void *opaque, um_media_packet *packet, um_error *err)
-{
-    (void)err;
-    items *v = opaque;
-    if (v->nb < ITEMS)
-        v->seen[v->nb++] = packet_seen(packet);
-    return 0;
-}
-
-static void test_packets_keep_their_place(void **state)
-{
-    (void)state;
-    static items v, expected;
-    memset(&v, 0, sizeof(v));
-    memset(&expected, 0, sizeof(expected));
-    um_media_reader *r = NULL;
-    um_media_options o;
-    um_error err = {0};
-    um_media_options_init(&o);
-    o.hwdec = UM_HWDEC_NONE;
-    assert_int_equal(um_media_reader_open(&r, it_media("cfr.mp4"), &o, &err), 0);
-    um_frame_worker *w = um_frame_worker_start(note_frame, note_packet, &v);
-    int packets = 0;
-    um_frame *frame;
-    um_media_packet *packet;
-    int item;
-    while ((item = it_read_next(r, &frame, &packet)) != UM_MEDIA_EOF) {
-        assert_true(expected.nb < ITEMS);
-        if (item == UM_MEDIA_FRAME) {
-            expected.seen[expected.nb++] = (item_seen){0, frame->index, -1, 0};
-            assert_int_equal(um_frame_worker_put(w, um_media_reader_hold(r), &err), 0);
-        } else {
-            expected.seen[expected.nb++] = packet_seen(packet);
-            assert_int_equal(um_frame_worker_put_packet(w, packet, &err), 0);
-            packets++;
-        }
-    }
-    assert_int_equal(um_frame_worker_finish(&w, &err), 0);
-    um_media_reader_close(&r);
-    assert_true(packets > 10);
-    assert_int_equal(v.nb, expected.nb);
-    for (int i = 0; i < v.nb; i++)
-        if (!same_item(&v.seen[i], &expected.seen[i]))
-            fail_msg("item %d: %s %lld (sum %u), expected %s %lld (sum %u)", i,
-                     v.seen[i].is_packet ? "packet" : "frame", (long long)v.seen[i].index_or_pts, v.seen[i].sum,
-                     expected.seen[i].is_packet ? "packet" : "frame", (long long)expected.seen[i].index_or_pts,
-                     expected.seen[i].sum);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_visits_every_frame_in_order),
         cmocka_unit_test(test_failure_reaches_the_decoder),
         cmocka_unit_test(test_failed_pass_drops_the_queue),
-        cmocka_unit_test(test_packets_keep_their_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
