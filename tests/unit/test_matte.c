@@ -922,6 +922,15 @@ static const two_spots *hop_spots(void)
     return &sp;
 }
 
+/* A fit of sp's two spots, a first (*a) and b (*b). */
+static um_matte_fit *fit_of_two_spots(const two_spots *sp, int *a, int *b)
+{
+    um_matte_fit *fit = um_matte_fit_new(FW, FH);
+    *a = um_matte_fit_add_spot(fit, sp->a_box, 0, NULL, 0);
+    *b = um_matte_fit_add_spot(fit, sp->b_box, 0, NULL, 0);
+    return fit;
+}
+
 /* Solves a fit of spots a and b: a's matte (b's must come out too, and is
  * freed with the fit). */
 static um_matte *solve_first(um_matte_fit **fit, int a, int b)
@@ -973,9 +982,8 @@ static um_matte *fit_hops(const hop_case *c, const two_spots *sp)
 {
     scene sky = horizon_scene;
     sky.horizon = c->horizon;
-    um_matte_fit *fit = um_matte_fit_new(FW, FH);
-    int a = um_matte_fit_add_spot(fit, sp->a_box, 0, NULL, 0);
-    int b = um_matte_fit_add_spot(fit, sp->b_box, 0, NULL, 0);
+    int a, b;
+    um_matte_fit *fit = fit_of_two_spots(sp, &a, &b);
     test_frame t;
     frame_init(&t);
     for (int i = 0; i < 40; i++) {
@@ -1018,9 +1026,8 @@ static void test_fit_hops_decide_colour(void **state)
  */
 static um_matte *fit_hopping(const two_spots *sp, const scene *sc, int moving, int with_clear)
 {
-    um_matte_fit *fit = um_matte_fit_new(FW, FH);
-    int a = um_matte_fit_add_spot(fit, sp->a_box, 0, NULL, 0);
-    int b = um_matte_fit_add_spot(fit, sp->b_box, 0, NULL, 0);
+    int a, b;
+    um_matte_fit *fit = fit_of_two_spots(sp, &a, &b);
     test_frame t;
     frame_init(&t);
     uint32_t rng = 7u;
@@ -1086,9 +1093,8 @@ static void test_fit_pools_spot_by_its_box(void **state)
         .chroma = {{128, 128, 24, 12, 5u}, {128, 128, 24, 12, 7u}},
     };
     const two_spots *sp = hop_spots();
-    um_matte_fit *fit = um_matte_fit_new(FW, FH);
-    int a = um_matte_fit_add_spot(fit, sp->a_box, 0, NULL, 0);
-    int b = um_matte_fit_add_spot(fit, sp->b_box, 0, NULL, 0);
+    int a, b;
+    um_matte_fit *fit = fit_of_two_spots(sp, &a, &b);
     test_frame t;
     frame_init(&t);
     for (int i = 0; i < 40; i++) {
