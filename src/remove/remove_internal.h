@@ -83,4 +83,40 @@ void um_stabiliser_run(um_stabiliser *s, const um_matte *m, um_frame *f, float a
 void um_stabiliser_settle(um_stabiliser *s, um_frame *f);
 void um_stabiliser_free(um_stabiliser **s);
 
+/*
+ * A drop shadow under a mark (matte_shadow.c): a dark copy of its opacity
+ * m, blurred and moved, s = k (G_blur * m)(x - d), laid under it. Fitted
+ * from a spot's sums of J - Î = a (Wx - Î) (um_shadow_sums, per pixel of
+ * the crop, n = 0 where the mark is not) and m fitted with one W:
+ * um_shadow_fit returns 1 when a shadow explains the samples clearly
+ * better, with its layout and both colours (W's refitted). The sums may
+ * reach past the strokes (over the shadow's fringe, which is not the
+ * mark's): strokes says where m is fitted. For any spot of
+ * the mark, um_shadow_place refits m (in place) with the shadow and gives
+ * its layer s; um_shadow_layer gives s from m; um_shadow_compose gives the
+ * blend's opacity and colour per pixel.
+ */
+typedef struct {
+    double n, i, ii, d, di, dd;
+} um_shadow_sums;
+
+typedef struct {
+    int w, h;
+    const um_shadow_sums *sums;
+    const uint8_t *strokes; /* where m may be nonzero; NULL: wherever there are sums */
+} um_shadow_spot;
+
+typedef struct {
+    double strength;     /* k */
+    double blur;         /* the Gaussian's sigma, pixels */
+    int dx, dy;          /* where the shadow lies from the mark, pixels */
+    double colour, dark; /* W and the shadow's colour K, sample units */
+} um_shadow;
+
+int um_shadow_fit(const um_shadow_spot *spot, const float *mark, double colour, int max_value, um_shadow *out);
+void um_shadow_place(const um_shadow *s, const um_shadow_spot *spot, float *mark, float *layer);
+void um_shadow_layer(const um_shadow *s, const float *mark, int w, int h, float *layer);
+void um_shadow_compose(const um_shadow *s, const float *mark, const float *layer, size_t n, float *alpha,
+                       float *colour);
+
 #endif
