@@ -194,9 +194,10 @@ static double refitted_residual(const fit_state *st, double colour, double dark)
     return total;
 }
 
-/* The residual of a layout: the shadow k b (b: the blurred mark, moved),
+/* The residual of a layout: the shadow k b (b: the mark blurred, moved),
  * the mark refitted per pixel under it, W and K held. */
-static double layout_residual(const fit_state *st, int dx, int dy, double k, double colour, double dark)
+static double layout_residual(const fit_state *st, const float *blurred, int dx, int dy, double k, double colour,
+                              double dark)
 {
     const um_shadow_spot *sp = st->spot;
     double total = 0;
@@ -206,7 +207,7 @@ static double layout_residual(const fit_state *st, int dx, int dy, double k, dou
             const um_shadow_sums *t = &sp->sums[at];
             if (t->n <= 0)
                 continue;
-            double a, c, s = fmin(1, k * moved(st->blur, sp->w, sp->h, x, y, dx, dy));
+            double a, c, s = fmin(1, k * moved(blurred, sp->w, sp->h, x, y, dx, dy));
             compose(mark_at(sp, at, s, colour, dark), s, colour, dark, &a, &c);
             total += pixel_residual(t, a, c);
         }
@@ -260,6 +261,34 @@ typedef struct {
     double k_lo, k_hi, k_step;
 } layout_range;
 
+/* One row of a layout search: blur b, offset dy, every dx and k in range;
+ * the rows are spread over the cores (the decoder and encoder are idle
+ * while the matte is fitted). */
+typedef struct {
+    const fit_state *st;
+    const layout_range *r;
+    const um_shadow *s;
+    float **blurred; /* per blur in range */
+    double *best;    /* per row */
+    um_shadow *found;
+} layout_search;
+
+static void search_layout_row(void *opaque, int item)
+{
+    layout_search *ls = opaque;
+    const layout_range *r = ls->r;
+    int rows = 2 * r->reach + 1, b = item / rows, dy = r->dy - r->reach + item % rows;
+    ls->best[item] = INFINITY;
+    for (int dx = r->dx - r->reach; dx <= r->dx + r->reach; dx++)
+        for (double k = r->k_lo; k <= r->k_hi + 1e-9; k += r->k_step) {
+            double left = layout_residual(ls->st, ls->blurred[b], dx, dy, k, ls->s->colour, ls->s->dark);
+            if (left < ls->best[item]) {
+                ls->best[item] = left;
+                ls->found[item] = (um_shadow){k, BLURS[r->blur_lo + b], dx, dy, ls->s->colour, ls->s->dark};
+            }
+        }
+}
+
 /* The layout in range that leaves the least, the mark refitted under each
  * (held as it was, the mark's opacity favours the layout it was fitted
  * under: on hold-out h6 the fit stopped at half the shadow's strength, a
@@ -267,21 +296,25 @@ typedef struct {
 static double search_layout(fit_state *st, const layout_range *r, um_shadow *s)
 {
     const um_shadow_spot *sp = st->spot;
-    double best = INFINITY;
-    um_shadow found = *s;
-    for (int b = r->blur_lo; b <= r->blur_hi; b++) {
-        blur_mark(st->mark, sp->w, sp->h, BLURS[b], st->blur);
-        for (int dy = r->dy - r->reach; dy <= r->dy + r->reach; dy++)
-            for (int dx = r->dx - r->reach; dx <= r->dx + r->reach; dx++)
-                for (double k = r->k_lo; k <= r->k_hi + 1e-9; k += r->k_step) {
-                    double left = layout_residual(st, dx, dy, k, s->colour, s->dark);
-                    if (left < best) {
-                        best = left;
-                        found = (um_shadow){k, BLURS[b], dx, dy, s->colour, s->dark};
-                    }
-                }
+    int blurs = r->blur_hi - r->blur_lo + 1, items = blurs * (2 * r->reach + 1);
+    layout_search ls = {st, r, s, um_xcalloc((size_t)blurs, sizeof(float *)), um_xmalloc((size_t)items * sizeof(double)),
+                        um_xmalloc((size_t)items * sizeof(um_shadow))};
+    for (int b = 0; b < blurs; b++) {
+        ls.blurred[b] = um_xmalloc((size_t)sp->w * sp->h * sizeof(float));
+        blur_mark(st->mark, sp->w, sp->h, BLURS[r->blur_lo + b], ls.blurred[b]);
     }
-    *s = found;
+    um_parallel_for(items, search_layout_row, &ls);
+    double best = INFINITY;
+    for (int i = 0; i < items; i++)
+        if (ls.best[i] < best) {
+            best = ls.best[i];
+            *s = ls.found[i];
+        }
+    for (int b = 0; b < blurs; b++)
+        free(ls.blurred[b]);
+    free(ls.blurred);
+    free(ls.best);
+    free(ls.found);
     return best;
 }
 
@@ -312,7 +345,6 @@ static void fit_layout(fit_state *st, int near, um_shadow *s)
                            fmin(1, s->strength + 2 * coarse),
                            fine};
     search_layout(st, &around, s);
-    blur_mark(st->mark, sp->w, sp->h, s->blur, st->blur);
     um_shadow_layer(s, st->mark, sp->w, sp->h, st->layer);
 }
 
@@ -367,7 +399,7 @@ static double fit_strength_and_dark(fit_state *st, um_shadow *s)
     for (double k = fmax(step, s->strength - 4 * step); k <= fmin(1, s->strength + 4 * step) + 1e-9; k += step)
         for (double dark = fmax(0, s->dark - DARK_REACH * unit); dark <= fmin(s->colour, s->dark + DARK_REACH * unit);
              dark += DARK_STEP * unit) {
-            double left = layout_residual(st, s->dx, s->dy, k, s->colour, dark);
+            double left = layout_residual(st, st->blur, s->dx, s->dy, k, s->colour, dark);
             if (left < best) {
                 best = left;
                 found.strength = k;
