@@ -21,7 +21,11 @@
 #   h5  a pan over a sunset under the handle mark: detection found its third
 #       place twice (two spots), and it was taken off twice there;
 #   h6  a Ken Burns zoom over a bridge under a mark with a strong shadow
-#       (0.5) at opacity 0.7.
+#       (0.5) at opacity 0.7;
+#   h7  a pan over another pattern under the handle mark at 0.8 with a
+#       0.6 shadow: a shadow under a mark of another shape, for the
+#       shadow's layer fit (src/remove/matte_shadow.c) not to fit h2 and
+#       h6 alone.
 set -euo pipefail
 M=${1:?media root}
 O=${2:?out dir}
@@ -45,3 +49,5 @@ gen h5-sunset-pan   --photo "$bg/sunset_by_Aitzol_Berasategi.jpg" --size 1280x72
   --seed 15
 gen h6-bridge-shadow --photo "$bg/Bridge_by_Sander_Klootwijk.jpg" --size 720x1280 --motion kenburns --wm sora \
   --shadow 0.5 --opacity 0.7 --seed 16
+gen h7-handle-shadow --photo "$bg/free_by_Peter_Nerlich.jpg" --size 1280x720 --motion pan --wm sora-handle \
+  --opacity 0.8 --shadow 0.6 --seed 22

@@ -45,7 +45,7 @@
 static const double BLURS[] = {0, 0.75, 1.5, 2, 3};
 #define NB_BLURS (int)(sizeof(BLURS) / sizeof(BLURS[0]))
 #define MAX_OFFSET 3
-/* k is tried in steps of 2 / STRENGTH_STEPS over [0, 1], then of
+/* k is tried in steps of 4 / STRENGTH_STEPS over [0, 1], then of
  * 1 / STRENGTH_STEPS around the best. */
 #define STRENGTH_STEPS 20
 /* Rounds of the four steps. */
@@ -195,13 +195,14 @@ static double refitted_residual(const fit_state *st, double colour, double dark)
 }
 
 /* The residual of a layout: the shadow k b (b: the mark blurred, moved),
- * the mark refitted per pixel under it, W and K held. */
+ * the mark refitted per pixel under it, W and K held; over every
+ * row_step-th row. */
 static double layout_residual(const fit_state *st, const float *blurred, int dx, int dy, double k, double colour,
-                              double dark)
+                              double dark, int row_step)
 {
     const um_shadow_spot *sp = st->spot;
     double total = 0;
-    for (int y = 0; y < sp->h; y++)
+    for (int y = 0; y < sp->h; y += row_step)
         for (int x = 0; x < sp->w; x++) {
             size_t at = (size_t)y * sp->w + x;
             const um_shadow_sums *t = &sp->sums[at];
@@ -255,10 +256,12 @@ static double quick_look(fit_state *st, double colour)
 }
 
 /* Where a layout search looks: blurs [blur_lo, blur_hi] (indices into
- * BLURS), offsets within reach of (dx, dy), k in [k_lo, k_hi] by k_step. */
+ * BLURS), offsets within reach of (dx, dy), k in [k_lo, k_hi] by k_step;
+ * the residual over every row_step-th row. */
 typedef struct {
     int blur_lo, blur_hi, dx, dy, reach;
     double k_lo, k_hi, k_step;
+    int row_step;
 } layout_range;
 
 /* One row of a layout search: blur b, offset dy, every dx and k in range;
@@ -281,7 +284,7 @@ static void search_layout_row(void *opaque, int item)
     ls->best[item] = INFINITY;
     for (int dx = r->dx - r->reach; dx <= r->dx + r->reach; dx++)
         for (double k = r->k_lo; k <= r->k_hi + 1e-9; k += r->k_step) {
-            double left = layout_residual(ls->st, ls->blurred[b], dx, dy, k, ls->s->colour, ls->s->dark);
+            double left = layout_residual(ls->st, ls->blurred[b], dx, dy, k, ls->s->colour, ls->s->dark, r->row_step);
             if (left < ls->best[item]) {
                 ls->best[item] = left;
                 ls->found[item] = (um_shadow){k, BLURS[r->blur_lo + b], dx, dy, ls->s->colour, ls->s->dark};
@@ -326,24 +329,26 @@ static int blur_index(double blur)
     return b;
 }
 
-/* Step 1: the layout. Everywhere (k coarsely, then to a finer step around
- * the best), or, near (the last round's), around it. */
+/* Step 1: the layout. Everywhere (k in coarse steps, on every other row),
+ * then around the best (a pixel either way, k finer, on every row); or,
+ * near (the last round's), around it, over the neighbouring blurs too. */
 static void fit_layout(fit_state *st, int near, um_shadow *s)
 {
     const um_shadow_spot *sp = st->spot;
-    double fine = 1.0 / STRENGTH_STEPS, coarse = 2 * fine;
-    layout_range everywhere = {0, NB_BLURS - 1, 0, 0, MAX_OFFSET, coarse, 1, coarse};
+    double fine = 1.0 / STRENGTH_STEPS, coarse = 4 * fine;
+    layout_range everywhere = {0, NB_BLURS - 1, 0, 0, MAX_OFFSET, coarse, 1, coarse, 2};
     if (!near)
         search_layout(st, &everywhere, s);
     int b = blur_index(s->blur);
-    layout_range around = {near ? (b > 0 ? b - 1 : 0) : b,
-                           near ? (b < NB_BLURS - 1 ? b + 1 : b) : b,
+    layout_range around = {near && b > 0 ? b - 1 : b,
+                           near && b < NB_BLURS - 1 ? b + 1 : b,
                            s->dx,
                            s->dy,
-                           near,
-                           fmax(fine, s->strength - 2 * coarse),
-                           fmin(1, s->strength + 2 * coarse),
-                           fine};
+                           1,
+                           fmax(fine, s->strength - coarse),
+                           fmin(1, s->strength + coarse),
+                           fine,
+                           1};
     search_layout(st, &around, s);
     um_shadow_layer(s, st->mark, sp->w, sp->h, st->layer);
 }
@@ -399,7 +404,7 @@ static double fit_strength_and_dark(fit_state *st, um_shadow *s)
     for (double k = fmax(step, s->strength - 4 * step); k <= fmin(1, s->strength + 4 * step) + 1e-9; k += step)
         for (double dark = fmax(0, s->dark - DARK_REACH * unit); dark <= fmin(s->colour, s->dark + DARK_REACH * unit);
              dark += DARK_STEP * unit) {
-            double left = layout_residual(st, st->blur, s->dx, s->dy, k, s->colour, dark);
+            double left = layout_residual(st, st->blur, s->dx, s->dy, k, s->colour, dark, 1);
             if (left < best) {
                 best = left;
                 found.strength = k;
