@@ -1107,10 +1107,21 @@ static void pool_alpha(const mark_pool *mp, double colour, um_matte **mattes)
 
 /* A pixel's sums of (1), pooled over the aligned spots (see pooled_sums). */
 typedef struct {
-    double n, i, ii, d, di, dd; /* weighted as pooled_terms weighs */
+    um_matte_sums sum;          /* weighted as pooled_terms weighs */
     double within;              /* the weighted spread of Î within each spot, summed */
     double samples;             /* samples, unweighted */
 } pixel_sums;
+
+/* Adds spot sums s at pixel k, times weight, to t. */
+static void add_pixel_sums(um_matte_sums *t, const fit_sums *s, ptrdiff_t k, double weight)
+{
+    t->n += weight * s->n[k];
+    t->i += weight * s->i[k];
+    t->ii += weight * s->ii[k];
+    t->d += weight * s->d[k];
+    t->di += weight * s->di[k];
+    t->dd += weight * s->dd[k];
+}
 
 /* The sums of (1) for pixel (x, y) of spot i, over the aligned spots whose
  * region holds it, each weighted. Returns 0 where most spots leave the
@@ -1128,12 +1139,7 @@ static int pooled_sums(const mark_pool *mp, int i, int x, int y, pixel_sums *t)
         }
         const fit_sums *s = &mp->sums[j];
         double w = mp->weight[j][k];
-        t->n += w * s->n[k];
-        t->i += w * s->i[k];
-        t->ii += w * s->ii[k];
-        t->d += w * s->d[k];
-        t->di += w * s->di[k];
-        t->dd += w * s->dd[k];
+        add_pixel_sums(&t->sum, s, k, w);
         t->within += s->n[k] > 0 ? w * (s->ii[k] - s->i[k] * s->i[k] / s->n[k]) : 0;
         t->samples += s->n[k];
         in++;
@@ -1176,21 +1182,22 @@ static int pooled_sums(const mark_pool *mp, int i, int x, int y, pixel_sums *t)
  * (measured: the edges of a still clip's mark took colours of 30 to 370
  * and lost 0.8 dB).
  */
-static int shade_pixel(const pixel_sums *t, double colour, int max_value, float *alpha, float *colour_out)
+static int shade_pixel(const pixel_sums *p, double colour, int max_value, float *alpha, float *colour_out)
 {
+    const um_matte_sums *t = &p->sum;
     double det = t->n * t->ii - t->i * t->i;
     double u = colour * t->n - t->i, den = colour * colour * t->n - 2 * colour * t->i + t->ii;
     double num = colour * t->d - t->di;
-    if (t->samples < 3 || !(det > 0) || !(den > 0))
+    if (p->samples < 3 || !(det > 0) || !(den > 0))
         return 0;
     /* The least squares of (d, Î) with an intercept: a = a_free, a W(x) = a W + shift. */
     double a_free = (num * t->n - u * t->d) / det, shift_free = (den * t->d - u * num) / det;
     double left_one = t->dd - num * num / den, left_free = fmax(0, t->dd - (a_free * num + shift_free * t->d));
-    double f = (left_one - left_free) * (t->samples - 2) / fmax(left_free, 1e-12 * (t->dd + 1));
+    double f = (left_one - left_free) * (p->samples - 2) / fmax(left_free, 1e-12 * (t->dd + 1));
     double spread = det / (t->n * t->n);
     double bias = left_free / t->n / (fmax(0.05, 1 - a_free) * spread);
     int plain = f > SHADE_F, unbiased = bias < MAX_SHADE_BIAS * fabs(a_free - num / den);
-    if (!plain || !unbiased || !(t->within / t->n >= MIN_MOVING_SHARE * spread))
+    if (!plain || !unbiased || !(p->within / t->n >= MIN_MOVING_SHARE * spread))
         return 0;
     double shift = (1 - SHADE_F / f) * shift_free, a = fmin(1, fmax(0, (num - shift * u) / den));
     if (a < UM_KERNEL_MIN_ALPHA)
@@ -1258,26 +1265,19 @@ static void mark_shadow_free(mark_shadow *sh, int count)
  * shadow, the weights (taken again) leave out the spots whose guessed
  * picture is poor, as pool_alpha does: hold-out h6's box went from 34.5
  * to 39.8 dB (the benchmark's score). */
-static um_shadow_sums *shadow_sums(const mark_pool *mp, int i, int weighted)
+static um_matte_sums *shadow_sums(const mark_pool *mp, int i, int weighted)
 {
     const fit_spot *s = &mp->f->spots[mp->ids[i]];
     int w = s->crop.x2 - s->crop.x1, h = s->crop.y2 - s->crop.y1;
-    um_shadow_sums *out = um_xcalloc((size_t)w * h, sizeof(*out));
+    um_matte_sums *out = um_xcalloc((size_t)w * h, sizeof(*out));
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
-            um_shadow_sums *t = &out[(size_t)y * w + x];
+            um_matte_sums *t = &out[(size_t)y * w + x];
             for (int j = 0; j < mp->count; j++) {
                 ptrdiff_t k = (size_t)y * w + x;
                 if (mp->pooled[i] ? held_by_region(mp, i, j, x, y, &k) <= 0 : j != i || !s->region[k])
                     continue;
-                const fit_sums *o = &mp->sums[j];
-                double weight = weighted ? mp->weight[j][k] : 1;
-                t->n += weight * o->n[k];
-                t->i += weight * o->i[k];
-                t->ii += weight * o->ii[k];
-                t->d += weight * o->d[k];
-                t->di += weight * o->di[k];
-                t->dd += weight * o->dd[k];
+                add_pixel_sums(t, &mp->sums[j], k, weighted ? mp->weight[j][k] : 1);
             }
         }
     return out;

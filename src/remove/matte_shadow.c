@@ -80,7 +80,7 @@ typedef struct {
 
 /* sum over pixel's samples of (d - c + a Î)^2: what (1) leaves with
  * opacity a and a Wx = c. */
-static double pixel_residual(const um_shadow_sums *t, double a, double c)
+static double pixel_residual(const um_matte_sums *t, double a, double c)
 {
     return t->dd - 2 * c * t->d + 2 * a * t->di + c * c * t->n - 2 * a * c * t->i + a * a * t->ii;
 }
@@ -154,7 +154,7 @@ static void compose(double m, double s, double colour, double dark, double *a, d
 
 /* The mark's opacity at a pixel with the shadow s held: (1) reads
  * d - s (K - Î) = m ((W - s K) - (1 - s) Î), a least squares in m. */
-static double refit_pixel(const um_shadow_sums *t, double s, double colour, double dark)
+static double refit_pixel(const um_matte_sums *t, double s, double colour, double dark)
 {
     double u = colour - s * dark, v = 1 - s;
     double num = (u * t->d - v * t->di) - s * dark * (u * t->n - v * t->i) + s * (u * t->i - v * t->ii);
@@ -184,7 +184,7 @@ static double refitted_residual(const fit_state *st, double colour, double dark)
     const um_shadow_spot *sp = st->spot;
     double total = 0;
     for (size_t k = 0; k < (size_t)sp->w * sp->h; k++) {
-        const um_shadow_sums *t = &sp->sums[k];
+        const um_matte_sums *t = &sp->sums[k];
         if (t->n <= 0)
             continue;
         double a, c, m = mark_at(sp, k, st->layer[k], colour, dark);
@@ -205,7 +205,7 @@ static double layout_residual(const fit_state *st, const float *blurred, int dx,
     for (int y = 0; y < sp->h; y += row_step)
         for (int x = 0; x < sp->w; x++) {
             size_t at = (size_t)y * sp->w + x;
-            const um_shadow_sums *t = &sp->sums[at];
+            const um_matte_sums *t = &sp->sums[at];
             if (t->n <= 0)
                 continue;
             double a, c, s = fmin(1, k * moved(blurred, sp->w, sp->h, x, y, dx, dy));
@@ -227,7 +227,7 @@ static double held_residual(const fit_state *st, int dx, int dy, double colour, 
     for (int y = 0; y < sp->h; y++)
         for (int x = 0; x < sp->w; x++) {
             size_t k = (size_t)y * sp->w + x;
-            const um_shadow_sums *t = &sp->sums[k];
+            const um_matte_sums *t = &sp->sums[k];
             if (t->n <= 0)
                 continue;
             double m = st->mark[k], b = moved(st->blur, sp->w, sp->h, x, y, dx, dy);

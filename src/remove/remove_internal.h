@@ -86,23 +86,25 @@ void um_stabiliser_free(um_stabiliser **s);
 /*
  * A drop shadow under a mark (matte_shadow.c): a dark copy of its opacity
  * m, blurred and moved, s = k (G_blur * m)(x - d), laid under it. Fitted
- * from a spot's sums of J - Î = a (Wx - Î) (um_shadow_sums, per pixel of
+ * from a spot's sums of J - Î = a (Wx - Î) (um_matte_sums, per pixel of
  * the crop, n = 0 where the mark is not) and m fitted with one W:
  * um_shadow_fit returns 1 when a shadow explains the samples clearly
  * better, with its layout and both colours (W's refitted). The sums may
  * reach past the strokes (over the shadow's fringe, which is not the
- * mark's): strokes says where m is fitted. For any spot of
- * the mark, um_shadow_place refits m (in place) with the shadow and gives
- * its layer s; um_shadow_layer gives s from m; um_shadow_compose gives the
- * blend's opacity and colour per pixel.
+ * mark's): strokes says where m is fitted. For any spot of the mark,
+ * um_shadow_place refits m (in place) with the shadow and gives its layer
+ * s; um_shadow_layer gives s from m; um_shadow_compose gives the blend's
+ * opacity and colour per pixel.
  */
+/* A pixel's sums of (1) over its samples, d = J - Î: of 1, Î, Î^2, d,
+ * d Î and d^2 (weighted, where the fit weighs them). */
 typedef struct {
     double n, i, ii, d, di, dd;
-} um_shadow_sums;
+} um_matte_sums;
 
 typedef struct {
     int w, h;
-    const um_shadow_sums *sums;
+    const um_matte_sums *sums;
     const uint8_t *strokes; /* where m may be nonzero; NULL: wherever there are sums */
 } um_shadow_spot;
 

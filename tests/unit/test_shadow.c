@@ -83,7 +83,7 @@ static void draw_mark(float *m)
  * at strength 0) over SAMPLES pictures known exactly (Î = I), each pixel's
  * own, with +-1 level of noise on J; and the one-W opacity at colour.
  */
-static void mark_sums(const float *m, const um_shadow *model, double colour, um_shadow_sums *sums, float *one)
+static void mark_sums(const float *m, const um_shadow *model, double colour, um_matte_sums *sums, float *one)
 {
     static float layer[W * H], alpha[W * H], wx[W * H];
     um_shadow_layer(model, m, W, H, layer);
@@ -94,7 +94,7 @@ static void mark_sums(const float *m, const um_shadow *model, double colour, um_
         for (int k = 0; k < W * H; k++) {
             double i = 20 + it_rng_next(&rng) % 201, noise = (double)(it_rng_next(&rng) % 3) - 1;
             double d = alpha[k] * (wx[k] - i) + noise;
-            um_shadow_sums *s = &sums[k];
+            um_matte_sums *s = &sums[k];
             s->n += 1;
             s->i += i;
             s->ii += i * i;
@@ -103,7 +103,7 @@ static void mark_sums(const float *m, const um_shadow *model, double colour, um_
             s->dd += d * d;
         }
     for (int k = 0; k < W * H; k++) {
-        const um_shadow_sums *s = &sums[k];
+        const um_matte_sums *s = &sums[k];
         double num = colour * s->d - s->di, den = colour * colour * s->n - 2 * colour * s->i + s->ii;
         one[k] = (float)fmin(1, fmax(0, num / den));
     }
@@ -115,7 +115,7 @@ static void test_shadow_fit_finds_layout(void **state)
 {
     (void)state;
     static float m[W * H], one[W * H], layer[W * H];
-    static um_shadow_sums sums[W * H];
+    static um_matte_sums sums[W * H];
     static uint8_t strokes[W * H];
     draw_mark(m);
     um_shadow truth = {0.6, 1.5, 2, 2, 235, 16};
@@ -144,7 +144,7 @@ static void test_shadow_fit_refuses_plain_mark(void **state)
 {
     (void)state;
     static float m[W * H], one[W * H];
-    static um_shadow_sums sums[W * H];
+    static um_matte_sums sums[W * H];
     draw_mark(m);
     um_shadow none = {0, 0, 0, 0, 235, 16};
     mark_sums(m, &none, 235, sums, one);
