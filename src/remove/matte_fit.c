@@ -98,9 +98,11 @@ struct um_matte_fit {
     int nb_spots;
 };
 
-/* Per-pixel sums of (1) over the samples; d = J - Î. */
+/* Per-pixel sums of (1) over the samples; d = J - Î. exact marks the
+ * pixels whose Î is the true picture (seen behind the mark), not a guess. */
 typedef struct {
     double *n, *i, *ii, *d, *di, *dd;
+    uint8_t *exact;
 } fit_sums;
 
 um_matte_fit *um_matte_fit_new(int width, int height)
@@ -339,6 +341,7 @@ static void sums_alloc(fit_sums *s, size_t n)
     s->d = um_xcalloc(n, sizeof(double));
     s->di = um_xcalloc(n, sizeof(double));
     s->dd = um_xcalloc(n, sizeof(double));
+    s->exact = um_xcalloc(n, 1);
 }
 
 static void sums_free(fit_sums *s)
@@ -349,6 +352,7 @@ static void sums_free(fit_sums *s)
     free(s->d);
     free(s->di);
     free(s->dd);
+    free(s->exact);
     memset(s, 0, sizeof(*s));
 }
 
@@ -365,6 +369,7 @@ static void take_sums(fit_sums *to, const fit_sums *from, size_t k)
     to->d[k] = from->d[k];
     to->di[k] = from->di[k];
     to->dd[k] = from->dd[k];
+    to->exact[k] = 1;
 }
 
 /* A value given in 8-bit levels, at the fit's depth. */
@@ -729,14 +734,27 @@ static float **positive_parts(float *const *alphas, const size_t *sizes, int cou
  * tighter region their bias is small, and they weigh each sample by how
  * far W stands from the picture. Negative where the pixel is plainly darker
  * than its guess (darker_than_guessed): a shadow's, which the region keeps.
+ *
+ * Where the picture under the mark was seen (exact), there is no guess to
+ * be biased by, and the least squares decide here too. The moments need W
+ * on one side of the picture, sum (W - I) adding up what the least squares
+ * add as squares: a yellow bug over a light yellow wall, then over grey,
+ * has that sum near nothing whatever its opacity, and the moments gave 0
+ * or less over a third of its plate, which the region then lost for good.
  */
 static float *first_alpha(const fit_sums *s, size_t n, double colour)
 {
     float *alpha = um_xcalloc(n, sizeof(float));
     for (size_t k = 0; k < n; k++) {
-        double den = colour * s->n[k] - s->i[k];
-        if (s->n[k] > 0 && den > 0)
-            alpha[k] = (float)fmin(1, fmax(darker_than_guessed(s, k) ? -1 : 0, s->d[k] / den));
+        if (s->n[k] <= 0)
+            continue;
+        double floor = darker_than_guessed(s, k) ? -1 : 0, num, den;
+        if (s->exact[k])
+            alpha_terms(s, k, colour, &num, &den);
+        else
+            num = s->d[k], den = colour * s->n[k] - s->i[k];
+        if (den > 0)
+            alpha[k] = (float)fmin(1, fmax(floor, num / den));
     }
     return alpha;
 }
