@@ -22,8 +22,11 @@
 
 /* Pixels around the mark's box that register each frame and feed the
  * mosaic: wide enough for texture, near enough to move with the mark's
- * surroundings. */
-#define RING 64
+ * surroundings. A bug sits in a corner, where the frame's edges cut the
+ * ring to two sides: at 64 pixels, a bug in a corner over a zoom kept too
+ * few textured blocks (27 at most, fewer as a flat wall came in) and lost
+ * the camera at frame 75 of 180, before the picture under it had shown. */
+#define RING 128
 /* The mark's box grown by this much is never read: its soft edge. */
 #define GUARD 4
 /* Beyond the region, how far a block may be searched for: a camera moving
