@@ -748,13 +748,13 @@ static float *first_alpha(const fit_sums *s, size_t n, double colour)
     for (size_t k = 0; k < n; k++) {
         if (s->n[k] <= 0)
             continue;
-        double floor = darker_than_guessed(s, k) ? -1 : 0, num, den;
+        double least = darker_than_guessed(s, k) ? -1 : 0, num, den;
         if (s->exact[k])
             alpha_terms(s, k, colour, &num, &den);
         else
             num = s->d[k], den = colour * s->n[k] - s->i[k];
         if (den > 0)
-            alpha[k] = (float)fmin(1, fmax(floor, num / den));
+            alpha[k] = (float)fmin(1, fmax(least, num / den));
     }
     return alpha;
 }
