@@ -316,6 +316,21 @@ static int fit_similarity(const float *x, const float *y, const float *u, const 
     return 1;
 }
 
+/* The blocks' matches in one frame, one item per block: the matte pass
+ * runs them on every core (the decoder and encoder are idle then). */
+typedef struct {
+    const um_background *bg;
+    const um_frame *f;
+    float *u, *v;
+    uint8_t *use;
+} block_matches;
+
+static void match_item(void *opaque, int i)
+{
+    block_matches *m = opaque;
+    m->use[i] = (uint8_t)match_block(m->bg, m->f, i, &m->u[i], &m->v[i]);
+}
+
 /* The motion from the previous frame to this one, from the blocks that
  * agree with it: 0 when it cannot be told. */
 static int estimate_step(um_background *bg, const um_frame *f, um_background_pose *step)
@@ -325,8 +340,9 @@ static int estimate_step(um_background *bg, const um_frame *f, um_background_pos
     for (int i = 0; i < bg->nb_blocks; i++) {
         x[i] = bg->block_x[i];
         y[i] = bg->block_y[i];
-        use[i] = (uint8_t)match_block(bg, f, i, &u[i], &v[i]);
     }
+    block_matches matches = {bg, f, u, v, use};
+    um_parallel_for(bg->nb_blocks, match_item, &matches);
     /* Fit, drop the blocks far from the fit, twice; the third fit stands. */
     for (int round = 0;; round++) {
         if (!fit_similarity(x, y, u, v, use, bg->nb_blocks, step))
