@@ -135,13 +135,19 @@ static float moved(const float *blurred, int w, int h, int x, int y, int dx, int
     return sx >= 0 && sy >= 0 && sx < w && sy < h ? blurred[(size_t)sy * w + sx] : 0;
 }
 
+/* The shadow's opacity from the mark already blurred by s->blur. */
+static void layer_from_blurred(const um_shadow *s, const float *blurred, int w, int h, float *layer)
+{
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            layer[(size_t)y * w + x] = (float)fmin(1, s->strength * moved(blurred, w, h, x, y, s->dx, s->dy));
+}
+
 void um_shadow_layer(const um_shadow *s, const float *mark, int w, int h, float *layer)
 {
     float *blurred = um_xmalloc((size_t)w * h * sizeof(float));
     blur_mark(mark, w, h, s->blur, blurred);
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            layer[(size_t)y * w + x] = (float)fmin(1, s->strength * moved(blurred, w, h, x, y, s->dx, s->dy));
+    layer_from_blurred(s, blurred, w, h, layer);
     free(blurred);
 }
 
@@ -412,7 +418,7 @@ static double fit_strength_and_dark(fit_state *st, um_shadow *s)
             }
         }
     *s = found;
-    um_shadow_layer(s, st->mark, sp->w, sp->h, st->layer);
+    layer_from_blurred(s, st->blur, sp->w, sp->h, st->layer);
     return best;
 }
 
