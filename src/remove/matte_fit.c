@@ -510,6 +510,13 @@ static void alpha_terms(const fit_sums *s, size_t k, double colour, double *num,
     *den = colour * colour * s->n[k] - 2 * colour * s->i[k] + s->ii[k];
 }
 
+/* How much the guess Î changes over pixel k's samples, sum (Î - mean Î)^2
+ * (0 without samples): what tells a from W there. */
+static double guess_change(const fit_sums *s, size_t k)
+{
+    return s->n[k] > 0 ? s->ii[k] - s->i[k] * s->i[k] / s->n[k] : 0;
+}
+
 /* How much of (1)'s variation W explains over the spots of one mark: the
  * sum over pixels of num^2 / den (the least-squares residual is the total
  * minus this). */
@@ -1165,7 +1172,7 @@ static int pooled_sums(const mark_pool *mp, int i, int x, int y, pixel_sums *t)
         const fit_sums *s = &mp->sums[j];
         double w = mp->weight[j][k];
         add_pixel_sums(&t->sum, s, k, w);
-        t->within += s->n[k] > 0 ? w * (s->ii[k] - s->i[k] * s->i[k] / s->n[k]) : 0;
+        t->within += w * guess_change(s, k);
         t->samples += s->n[k];
         in++;
     }
@@ -1521,7 +1528,7 @@ static double unexplained_share(const fit_sums *sums, const size_t *sizes, int c
                 continue;
             alpha_terms(s, k, colour, &num, &den);
             left += s->dd[k] - (den > 0 ? num * num / den : 0);
-            change += s->ii[k] - s->i[k] * s->i[k] / s->n[k];
+            change += guess_change(s, k);
         }
     return change > 0 ? left / change : INFINITY;
 }
