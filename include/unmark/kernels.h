@@ -121,8 +121,10 @@ void um_kernel_unblend_u16(uint16_t *plane, ptrdiff_t stride, const float *alpha
  * through its neighbours and then, where the picture has texture, by
  * Gauss-Newton steps on the difference read through a Lanczos window.
  * The pictures are matched on their texture (less their local mean): a
- * change of light, even or from one side, is not motion. No motion,
- * (0, 0), unless a shift matches clearly better than standing still.
+ * change of light, even or from one side, is not motion. The guess
+ * (rounded to whole samples) unless a shift matches clearly better: a
+ * picture with little texture cannot tell, and the camera keeps the motion
+ * it had.
  * Returns the variance of the plain difference at the integer shift, so
  * it holds what the sub-sample rest of the motion leaves too (measured at
  * the refined shift instead, p1 lost 0.45 dB in the box: the stabiliser
