@@ -136,6 +136,16 @@ float um_kernel_shift_estimate(const float *cur, const float *prev, const uint8_
                                float *dy);
 
 /*
+ * What is left of cur once prev (same size, w x h) is moved by (dx, dy)
+ * samples, read through the Lanczos window: the variance of the difference
+ * (less its mean, a change of brightness) over the samples where use
+ * (NULL: all) is nonzero and the window fits, on every other row and
+ * column. Infinite when too few samples count.
+ */
+float um_kernel_shift_residual(const float *cur, const float *prev, const uint8_t *use, int w, int h, float dx,
+                               float dy);
+
+/*
  * One step of a per-sample Kalman filter over a restored area (w x h
  * samples of one plane): each sample the restoration changed (opacity,
  * alpha at (ax, ay) .. (ax + aw, ay + ah) of the plane, a_stride floats

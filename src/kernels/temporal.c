@@ -312,6 +312,29 @@ static void refine_by_gradient(const float *cur, const float *prev, const search
     *dy = y;
 }
 
+float um_kernel_shift_residual(const float *cur, const float *prev, const uint8_t *use, int w, int h, float dx,
+                               float dy)
+{
+    shifted_read moved = shifted_read_of(dx, dy);
+    double sum = 0, sum2 = 0;
+    int n = 0;
+    for (int y = 0; y < h; y += SEARCH_STEP)
+        for (int x = 0; x < w; x += SEARCH_STEP) {
+            float pred;
+            size_t i = (size_t)y * w + x;
+            if ((use && !use[i]) || !read_shifted(&moved, prev, w, h, x, y, &pred))
+                continue;
+            double d = cur[i] - pred;
+            sum += d;
+            sum2 += d * d;
+            n++;
+        }
+    if (n < MIN_SEARCH_SAMPLES)
+        return INFINITY;
+    double mean = sum / n;
+    return (float)(sum2 / n - mean * mean);
+}
+
 float um_kernel_shift_estimate(const float *cur, const float *prev, const uint8_t *use, int w, int h,
                                float guess_x, float guess_y, int radius, int reach, float *dx, float *dy)
 {

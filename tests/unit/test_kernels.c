@@ -723,6 +723,55 @@ static void test_shift_estimate_cases(void **state)
     assert_true(isinf(um_kernel_shift_estimate(cur, prev, NULL, 20, 20, 0, 0, 2, 8, &dx, &dy)));
 }
 
+/*
+ * What a known motion leaves: prev moved by a fraction of a sample,
+ * read through the Lanczos window, predicts cur to within the two frames'
+ * noise (+-0.5 each: 1/6) on the smooth texture, whatever the change of
+ * brightness; a shift a sample off leaves far more; samples use excludes
+ * (something moving on its own there) do not count; too few samples give
+ * nothing to go by.
+ */
+typedef struct {
+    const char *name;
+    double dx, dy;          /* the motion: cur(x, y) = prev(x + dx, y + dy) */
+    float brighter;         /* levels cur gained */
+    float read_x, read_y;   /* the motion the residual is asked for */
+    int blotch;             /* a square changed on its own, excluded by use */
+    float least, most;      /* bounds on the residual */
+} residual_case;
+
+static const residual_case residual_cases[] = {
+    {"still", 0, 0, 0, 0, 0, 0, 0.10f, 0.25f},
+    {"fraction", 1.3, -0.6, 0, 1.3f, -0.6f, 0, 0.10f, 0.25f},
+    {"fraction, brighter", 1.3, -0.6, 6, 1.3f, -0.6f, 0, 0.10f, 0.25f},
+    {"a sample off", 1.3, -0.6, 0, 2.3f, -0.6f, 0, 20.0f, 1e9f},
+    {"blotch left out", 2.5, 0.5, 0, 2.5f, 0.5f, 1, 0.10f, 0.25f},
+};
+
+static void test_shift_residual_cases(void **state)
+{
+    (void)state;
+    enum { W = 64, H = 48 };
+    static float cur[W * H], prev[W * H];
+    static uint8_t use[W * H];
+    uint32_t rng = 9u;
+    for (size_t i = 0; i < sizeof(residual_cases) / sizeof(residual_cases[0]); i++) {
+        const residual_case *c = &residual_cases[i];
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                int blotch = c->blotch && x >= 20 && x < 36 && y >= 16 && y < 32;
+                prev[y * W + x] = shift_picture(1, x, y) + shift_noise(&rng);
+                cur[y * W + x] = shift_picture(1, x + c->dx, y + c->dy) + c->brighter + shift_noise(&rng) +
+                                 (blotch ? 50.0f : 0.0f);
+                use[y * W + x] = !blotch;
+            }
+        float left = um_kernel_shift_residual(cur, prev, use, W, H, c->read_x, c->read_y);
+        if (!(left >= c->least && left <= c->most))
+            fail_msg("%s: %.3f, want %.2f .. %.2f", c->name, left, c->least, c->most);
+    }
+    assert_true(isinf(um_kernel_shift_residual(cur, prev, NULL, 12, 12, 0, 0)));
+}
+
 typedef struct {
     int16_t gx, gy;
     int16_t want_x, want_y;
@@ -875,6 +924,7 @@ int main(void)
         cmocka_unit_test(test_mask_dilate_radius_past_plane),
         cmocka_unit_test(test_mask_fill_holes_table),
         cmocka_unit_test(test_shift_estimate_cases),
+        cmocka_unit_test(test_shift_residual_cases),
         cmocka_unit_test(test_temporal_filter_follows_brightness),
         cmocka_unit_test(test_temporal_merge_weighs_given_variances),
         cmocka_unit_test(test_temporal_filter_lets_go_of_wrong_motion),

@@ -585,13 +585,14 @@ static void blend(test_frame *t, const mark *m)
             }
 }
 
-/* Adds noise of -noise..noise levels to every luma sample, clamped. */
-static void add_luma_noise(test_frame *t, int noise, uint32_t *rng)
+/* Adds noise of -noise..noise levels to every sample of plane p, clamped. */
+static void add_noise(test_frame *t, int p, int noise, uint32_t *rng)
 {
-    for (int y = 0; y < FH; y++)
-        for (int x = 0; x < FW; x++) {
-            int v = *sample(t, 0, x, y) + rng_int(rng, -noise, noise);
-            *sample(t, 0, x, y) = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    int w = p ? FW / 2 : FW, h = p ? FH / 2 : FH;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int v = *sample(t, p, x, y) + rng_int(rng, -noise, noise);
+            *sample(t, p, x, y) = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
         }
 }
 
@@ -1119,7 +1120,7 @@ static um_matte *fit_hopping(const two_spots *sp, const scene *sc, int moving, i
             fit_frame_offset(i, &ox, &oy);
         paint(&t, sc, ox, oy);
         blend(&t, at_first ? &sp->at_a : &sp->at_b);
-        add_luma_noise(&t, 1, &rng);
+        add_noise(&t, 0, 1, &rng);
         um_matte_fit_add_sample(fit, at_first ? a : b, &t.f);
         if (with_clear)
             um_matte_fit_add_clear(fit, at_first ? b : a, &t.f);
@@ -1304,11 +1305,11 @@ static void test_fit_gives_shadow_its_colour(void **state)
         fit_frame_offset(i, &ox, &oy);
         paint(&t, &smooth_moving_scene, ox, oy);
         blend(&t, &at_a);
-        add_luma_noise(&t, 1, &rng);
+        add_noise(&t, 0, 1, &rng);
         um_matte_fit_add_sample(fit, a, &t.f);
         paint(&t, &smooth_moving_scene, 300 - ox, 200 + oy);
         blend(&t, &at_b);
-        add_luma_noise(&t, 1, &rng);
+        add_noise(&t, 0, 1, &rng);
         um_matte_fit_add_sample(fit, b, &t.f);
     }
     frame_free(&t);
@@ -1697,7 +1698,7 @@ static void test_remover_stable_in_time(void **state)
         test_frame *t = &frames[i % 2], *prev = &frames[(i + 1) % 2];
         paint(t, &still_scene, 0, 0);
         blend(t, &m);
-        add_luma_noise(t, 1, &rng);
+        add_noise(t, 0, 1, &rng);
         t->f.index = i;
         t->f.time = i / 25.0;
         assert_int_equal(um_remove_frame(r, &t->f, &box, 1, &err), 0);
@@ -1729,23 +1730,24 @@ static void paint_marked(const scene *sc, double vx, double vy, const mark *m, i
     paint(c, sc, vx * t, vy * t);
     paint(f, sc, vx * t, vy * t);
     blend(f, m);
-    add_luma_noise(f, noise, rng);
+    add_noise(f, 0, noise, rng);
     f->f.index = t;
     f->f.time = t / 25.0;
 }
 
-/* The flicker of restored frame f after pf: the mean |restored change -
- * clean change| (c after pc) over the mark's luma. */
+/* The flicker of plane p of restored frame f after pf: the mean
+ * |restored change - clean change| (c after pc) over the mark. */
 static double mark_flicker(const test_frame *f, const test_frame *pf, const test_frame *c, const test_frame *pc,
-                           const mark *m)
+                           const mark *m, int p)
 {
     double sum = 0;
     int n = 0;
-    for (int y = 0; y < FH; y++)
-        for (int x = 0; x < FW; x++)
-            if (in_mark(m->luma[y][x])) {
-                int got = *sample(f, 0, x, y) - *sample(pf, 0, x, y);
-                int want = *sample(c, 0, x, y) - *sample(pc, 0, x, y);
+    int w = p ? FW / 2 : FW, h = p ? FH / 2 : FH;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            if (in_mark(p ? m->chroma[y][x] : m->luma[y][x])) {
+                int got = *sample(f, p, x, y) - *sample(pf, p, x, y);
+                int want = *sample(c, p, x, y) - *sample(pc, p, x, y);
                 sum += abs(got - want);
                 n++;
             }
@@ -1765,7 +1767,7 @@ static double restore_moving(um_remover *r, const scene *sc, double vx, double v
     um_error err = {0};
     assert_int_equal(um_remove_frame(r, &f->f, box, 1, &err), 0);
     if (t > 0)
-        *flicker += mark_flicker(f, &frames[(t + 1) % 2], c, &clean[(t + 1) % 2], m);
+        *flicker += mark_flicker(f, &frames[(t + 1) % 2], c, &clean[(t + 1) % 2], m, 0);
     return mean_change(f, c, m, in_mark);
 }
 
@@ -1913,6 +1915,46 @@ static void test_remover_learns_noise_level(void **state)
 }
 
 /*
+ * Each plane's own coding noise: a panning picture whose colour carries
+ * +-5 levels of noise and its brightness +-1 (a colourful picture is coded
+ * with more error in colour), restored by one remover (merged) and by a
+ * new remover per frame (alone). The colour planes must steady as luma
+ * does. With luma's noise believed for them, their restored samples
+ * disagreed with the prediction far more than that noise explains, and
+ * the filter let them go every frame (measured: colour flicker 3.71
+ * merged vs 3.71 alone; with their own noise learned, 1.42 vs 3.71).
+ */
+static void test_remover_learns_colour_noise(void **state)
+{
+    (void)state;
+    enum { FRAMES = 24, MEASURED = 12 };
+    moving_rig *g = moving_rig_new();
+    double flicker[2] = {0, 0};
+    for (int merged = 0; merged < 2; merged++) {
+        uint32_t rng = 13u;
+        um_remover *r = merged ? remover_new(UM_METHOD_AUTO, 0) : NULL;
+        for (int t = 0; t < FRAMES; t++) {
+            um_remover *once = merged ? NULL : remover_new(UM_METHOD_AUTO, 0);
+            test_frame *f = &g->frames[t % 2], *c = &g->clean[t % 2];
+            paint_marked(&still_scene, 2.0, 1.0, &g->m, t, 1, &rng, f, c);
+            add_noise(f, 1, 5, &rng);
+            add_noise(f, 2, 5, &rng);
+            um_error err = {0};
+            assert_int_equal(um_remove_frame(merged ? r : once, &f->f, &g->box, 1, &err), 0);
+            for (int p = 1; t >= FRAMES - MEASURED && p < 3; p++)
+                flicker[merged] += mark_flicker(f, &g->frames[(t + 1) % 2], c, &g->clean[(t + 1) % 2], &g->m, p) /
+                                   (2 * MEASURED);
+            um_remove_free(&once);
+        }
+        um_remove_free(&r);
+    }
+    report("colour noise: flicker %.2f merged vs %.2f alone", flicker[1], flicker[0]);
+    if (!(flicker[1] < 0.7 * flicker[0]))
+        fail_msg("colour flicker %.2f merged, %.2f alone", flicker[1], flicker[0]);
+    moving_rig_free(g);
+}
+
+/*
  * Settling: a panning picture with +-1 level of noise, restored by one
  * remover, each frame measured as um_remove_frame leaves it (what the
  * frames before tell) and, in a second run, once settled with the
@@ -1953,7 +1995,7 @@ static void test_remover_settles_with_later_frames(void **state)
             error[settled] += mean_change(&frames[done], &clean[done], &g->m, in_mark) / FRAMES;
             if (done > 0)
                 flicker[settled] += mark_flicker(&frames[done], &frames[done - 1], &clean[done], &clean[done - 1],
-                                                 &g->m) / (FRAMES - 1);
+                                                 &g->m, 0) / (FRAMES - 1);
         }
         um_remove_free(&r);
     }
@@ -2036,6 +2078,7 @@ int main(void)
         cmocka_unit_test(test_remover_stable_in_time),
         cmocka_unit_test(test_remover_follows_motion),
         cmocka_unit_test(test_remover_learns_noise_level),
+        cmocka_unit_test(test_remover_learns_colour_noise),
         cmocka_unit_test(test_remover_settles_with_later_frames),
         cmocka_unit_test(test_template_unblends_still),
         cmocka_unit_test(test_template_colours_table),
