@@ -1878,6 +1878,42 @@ static void test_remover_follows_motion(void **state)
     moving_rig_free(g);
 }
 
+/* How noisy the frames of a pan are: +-quiet_noise levels of luma noise
+ * for the first quiet frames, +-noise after, and +-colour_noise on the
+ * colour planes. */
+typedef struct {
+    int quiet, quiet_noise, noise, colour_noise;
+} pan_noise;
+
+/* The flicker (mark_flicker, averaged over planes first..last) of the
+ * last `measured` of `frames` frames of still_scene panning by (2, 1) px a
+ * frame, restored by one remover ([1], merged) and by a new remover per
+ * frame ([0], alone). */
+static void pan_flicker(moving_rig *g, uint32_t seed, int frames, int measured, const pan_noise *n, int first,
+                        int last, double flicker[2])
+{
+    int planes = last - first + 1;
+    for (int merged = 0; merged < 2; merged++) {
+        uint32_t rng = seed;
+        flicker[merged] = 0;
+        um_remover *r = merged ? remover_new(UM_METHOD_AUTO, 0) : NULL;
+        for (int t = 0; t < frames; t++) {
+            um_remover *once = merged ? NULL : remover_new(UM_METHOD_AUTO, 0);
+            test_frame *f = &g->frames[t % 2], *c = &g->clean[t % 2];
+            paint_marked(&still_scene, 2.0, 1.0, &g->m, t, t < n->quiet ? n->quiet_noise : n->noise, &rng, f, c);
+            for (int p = 1; n->colour_noise && p < 3; p++)
+                add_noise(f, p, n->colour_noise, &rng);
+            um_error err = {0};
+            assert_int_equal(um_remove_frame(merged ? r : once, &f->f, &g->box, 1, &err), 0);
+            for (int p = first; t > 0 && t >= frames - measured && p <= last; p++)
+                flicker[merged] += mark_flicker(f, &g->frames[(t + 1) % 2], c, &g->clean[(t + 1) % 2], &g->m, p) /
+                                   (planes * measured);
+            um_remove_free(&once);
+        }
+        um_remove_free(&r);
+    }
+}
+
 /*
  * The stabiliser believes the noise the video has now: a panning picture
  * with +-1 level of noise for its first QUIET frames, +-3 after (an
@@ -1887,28 +1923,16 @@ static void test_remover_follows_motion(void **state)
  * left, the quiet start set it for good: the noisy frames' difference then
  * passed for drift, and the prediction was trusted less than it deserved
  * (flicker 1.80 merged vs 2.10 alone; with the median of the last
- * matches, 1.45 vs 2.10).
+ * matches, 1.45 vs 2.10; 1.00 vs 2.09 since the stabiliser keeps the
+ * motion it had and learns each plane's noise).
  */
 static void test_remover_learns_noise_level(void **state)
 {
     (void)state;
-    enum { QUIET = 10, FRAMES = 60, MEASURED = 10 };
     moving_rig *g = moving_rig_new();
-    double flicker[2] = {0, 0};
-    for (int merged = 0; merged < 2; merged++) {
-        uint32_t rng = 11u;
-        um_remover *r = merged ? remover_new(UM_METHOD_AUTO, 0) : NULL;
-        for (int t = 0; t < FRAMES; t++) {
-            um_remover *once = merged ? NULL : remover_new(UM_METHOD_AUTO, 0);
-            double ignored = 0;
-            restore_moving(merged ? r : once, &still_scene, 2.0, 1.0, &g->m, &g->box, t, t < QUIET ? 1 : 3,
-                           &rng, g->frames, g->clean, t >= FRAMES - MEASURED ? &flicker[merged] : &ignored);
-            um_remove_free(&once);
-        }
-        um_remove_free(&r);
-    }
-    report("noise level changing: flicker %.2f merged vs %.2f alone", flicker[1] / MEASURED,
-           flicker[0] / MEASURED);
+    double flicker[2];
+    pan_flicker(g, 11u, 60, 10, &(pan_noise){.quiet = 10, .quiet_noise = 1, .noise = 3}, 0, 0, flicker);
+    report("noise level changing: flicker %.2f merged vs %.2f alone", flicker[1], flicker[0]);
     if (!(flicker[1] < 0.8 * flicker[0]))
         fail_msg("flicker %.2f merged, %.2f alone", flicker[1], flicker[0]);
     moving_rig_free(g);
@@ -1927,27 +1951,9 @@ static void test_remover_learns_noise_level(void **state)
 static void test_remover_learns_colour_noise(void **state)
 {
     (void)state;
-    enum { FRAMES = 24, MEASURED = 12 };
     moving_rig *g = moving_rig_new();
-    double flicker[2] = {0, 0};
-    for (int merged = 0; merged < 2; merged++) {
-        uint32_t rng = 13u;
-        um_remover *r = merged ? remover_new(UM_METHOD_AUTO, 0) : NULL;
-        for (int t = 0; t < FRAMES; t++) {
-            um_remover *once = merged ? NULL : remover_new(UM_METHOD_AUTO, 0);
-            test_frame *f = &g->frames[t % 2], *c = &g->clean[t % 2];
-            paint_marked(&still_scene, 2.0, 1.0, &g->m, t, 1, &rng, f, c);
-            add_noise(f, 1, 5, &rng);
-            add_noise(f, 2, 5, &rng);
-            um_error err = {0};
-            assert_int_equal(um_remove_frame(merged ? r : once, &f->f, &g->box, 1, &err), 0);
-            for (int p = 1; t >= FRAMES - MEASURED && p < 3; p++)
-                flicker[merged] += mark_flicker(f, &g->frames[(t + 1) % 2], c, &g->clean[(t + 1) % 2], &g->m, p) /
-                                   (2 * MEASURED);
-            um_remove_free(&once);
-        }
-        um_remove_free(&r);
-    }
+    double flicker[2];
+    pan_flicker(g, 13u, 24, 12, &(pan_noise){.noise = 1, .colour_noise = 5}, 1, 2, flicker);
     report("colour noise: flicker %.2f merged vs %.2f alone", flicker[1], flicker[0]);
     if (!(flicker[1] < 0.7 * flicker[0]))
         fail_msg("colour flicker %.2f merged, %.2f alone", flicker[1], flicker[0]);
