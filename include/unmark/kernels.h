@@ -145,14 +145,27 @@ float um_kernel_shift_estimate(const float *cur, const float *prev, const uint8_
 float um_kernel_shift_residual(const float *cur, const float *prev, const uint8_t *use, int w, int h, float dx,
                                float dy);
 
+/* The part of a restored area a mark covers: its opacity (aw x ah
+ * samples, a_stride floats a row) placed at (ax, ay) of the area, its
+ * colour there (colour_map, the same layout, or colour where NULL), and
+ * the opacity above which the restoration filled samples instead of
+ * inverting them. */
+typedef struct {
+    const float *alpha, *colour_map;
+    ptrdiff_t a_stride;
+    int ax, ay, aw, ah;
+    float colour, a_max;
+} um_kernel_mark;
+
 /*
  * One step of a per-sample Kalman filter over a restored area (w x h
- * samples of one plane): each sample the restoration changed (opacity,
- * alpha at (ax, ay) .. (ax + aw, ay + ah) of the plane, a_stride floats
- * apart, not ~0) is merged with prev (the last result) read at (x + dx,
+ * samples of one plane): each sample the restoration changed (the mark's
+ * opacity a not ~0) is merged with prev (the last result) read at (x + dx,
  * y + dy), weighted by their variances: the sample's is the coding noise
- * (noise, in sample units) amplified by 1 / (1 - a), or a guess's where
- * a > a_max (it was filled); the prediction's is prev_var's plus drift.
+ * (noise, in sample units) amplified by 1 / (1 - a) plus what the matte's
+ * own error makes of it (more the further the sample is from the mark's
+ * colour), or a guess's where a > a_max (it was filled); the prediction's
+ * is prev_var's plus drift.
  * The prediction takes on the change of brightness the samples left alone
  * show (exposure, a fade), so the area does not lag behind the picture.
  * A disagreement beyond three deviations keeps the sample as it is, and
@@ -162,9 +175,8 @@ float um_kernel_shift_residual(const float *cur, const float *prev, const uint8_
  * next). prev NULL: the first frame, nothing to merge. Returns 1 when
  * merged, 0 when not.
  */
-int um_kernel_temporal_filter(float *cur, float *var, const float *prev, const float *prev_var, int w,
-                               int h, float dx, float dy, const float *alpha, ptrdiff_t a_stride,
-                               int ax, int ay, int aw, int ah, float a_max, float noise, float drift);
+int um_kernel_temporal_filter(float *cur, float *var, const float *prev, const float *prev_var, int w, int h,
+                              float dx, float dy, const um_kernel_mark *mark, float noise, float drift);
 /*
  * The same step for samples that are not fresh measurements but estimates
  * with a variance of their own, var on entry (a result of earlier merging,
@@ -176,8 +188,7 @@ int um_kernel_temporal_filter(float *cur, float *var, const float *prev, const f
  * check that the motion holds.
  */
 int um_kernel_temporal_merge(float *cur, float *var, const float *prev, const float *prev_var, int w, int h,
-                             float dx, float dy, const float *alpha, ptrdiff_t a_stride, int ax, int ay,
-                             int aw, int ah, float a_max, float noise, float drift);
+                             float dx, float dy, const um_kernel_mark *mark, float noise, float drift);
 
 /* ---- detection kernels ------------------------------------------------ */
 

@@ -312,13 +312,13 @@ static moment *moment_of(track *t, int64_t k)
 static int merge_plane(const track *t, int p, float *cur, float *var, int known, const float *prev,
                        const float *prev_var, float dx, float dy, float drift, float noise)
 {
-    typedef int step_fn(float *, float *, const float *, const float *, int, int, float, float, const float *,
-                        ptrdiff_t, int, int, int, int, float, float, float);
-    step_fn *step = known ? um_kernel_temporal_merge : um_kernel_temporal_filter;
     const um_matte *m = t->matte;
-    return step(cur, var, prev, prev_var, t->w[p], t->h[p], dx / (float)(1 << t->log2_w[p]),
-                dy / (float)(1 << t->log2_h[p]), m->alpha[p], m->pw[p], m->px[p] - t->x[p], m->py[p] - t->y[p],
-                m->pw[p], m->ph[p], t->a_max, noise, drift);
+    um_kernel_mark mark = {.alpha = m->alpha[p], .colour_map = m->colour_map[p], .a_stride = m->pw[p],
+                           .ax = m->px[p] - t->x[p], .ay = m->py[p] - t->y[p], .aw = m->pw[p], .ah = m->ph[p],
+                           .colour = m->colour[p], .a_max = t->a_max};
+    float sx = dx / (float)(1 << t->log2_w[p]), sy = dy / (float)(1 << t->log2_h[p]);
+    return known ? um_kernel_temporal_merge(cur, var, prev, prev_var, t->w[p], t->h[p], sx, sy, &mark, noise, drift)
+                 : um_kernel_temporal_filter(cur, var, prev, prev_var, t->w[p], t->h[p], sx, sy, &mark, noise, drift);
 }
 
 /* The forward pass: frame f's area, as the restoration left it, merged

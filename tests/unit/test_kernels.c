@@ -804,6 +804,14 @@ static void test_gradient_directions_table(void **state)
     }
 }
 
+/* A mark over an area's (ax, ay) .. (ax + aw, ay + ah), of one colour,
+ * filled above 0.9. */
+static um_kernel_mark test_mark(const float *alpha, int ax, int ay, int aw, int ah, float colour)
+{
+    return (um_kernel_mark){.alpha = alpha, .a_stride = aw, .ax = ax, .ay = ay, .aw = aw, .ah = ah,
+                            .colour = colour, .a_max = 0.9f};
+}
+
 /* A restored area whose picture got brighter (exposure, a fade) follows it
  * at once: the prediction takes on the change the untouched samples around
  * show. Merged with the old brightness instead, the area would lag by half
@@ -820,8 +828,9 @@ static void test_temporal_filter_follows_brightness(void **state)
         prev_var[k] = 4; /* the inverted samples' own: (0.5 / (1 - 0.75))^2 */
         cur[k] = 103;
     }
-    int merged = um_kernel_temporal_filter(cur, var, prev, prev_var, W, H, 0, 0, alpha, AW, AX, AY, AW, AH,
-                                           0.9f, 0.5f, 0.0f);
+    /* A mark of the picture's colour: only the coding noise counts. */
+    um_kernel_mark mark = test_mark(alpha, AX, AY, AW, AH, 103);
+    int merged = um_kernel_temporal_filter(cur, var, prev, prev_var, W, H, 0, 0, &mark, 0.5f, 0.0f);
     assert_int_equal(merged, 1);
     for (int y = AY; y < AY + AH; y++)
         for (int x = AX; x < AX + AW; x++) {
@@ -856,8 +865,8 @@ static void test_temporal_merge_weighs_given_variances(void **state)
         }
     prev[ODD] = 120; /* something moved here */
     prev[SLIGHT] = slight;
-    int merged = um_kernel_temporal_merge(cur, var, prev, prev_var, W, H, 0, 0, alpha, AW, AX, AY, AW, AH, 0.9f,
-                                          0.5f, 0.0f);
+    um_kernel_mark mark = test_mark(alpha, AX, AY, AW, AH, 100);
+    int merged = um_kernel_temporal_merge(cur, var, prev, prev_var, W, H, 0, 0, &mark, 0.5f, 0.0f);
     assert_int_equal(merged, 1);
     for (int y = AY; y < AY + AH; y++)
         for (int x = AX; x < AX + AW; x++) {
@@ -900,14 +909,46 @@ static void test_temporal_filter_lets_go_of_wrong_motion(void **state)
                 prev_var[y * W + x] = 4;
                 cur[y * W + x] = inside ? 100 + ((x + y) % 2 ? d : -d) : 100;
             }
-        int merged = um_kernel_temporal_filter(cur, var, prev, prev_var, W, H, 0, 0, alpha, AW, AX, AY, AW, AH,
-                                               0.9f, 0.5f, 0.0f);
+        um_kernel_mark mark = test_mark(alpha, AX, AY, AW, AH, 100);
+        int merged = um_kernel_temporal_filter(cur, var, prev, prev_var, W, H, 0, 0, &mark, 0.5f, 0.0f);
         if (merged != disagreement_cases[c].merged)
             fail_msg("score %.1f: merged %d, want %d", disagreement_cases[c].score, merged,
                      disagreement_cases[c].merged);
-        float want = merged ? 100 + d / 2 : 100 + d; /* equal variances: halfway */
-        assert_true(fabsf(cur[AY * W + AX + 1] - want) < 0.01f);
+        /* Equal variances: halfway; the matte's error, d from the mark's
+         * colour, adds a little to the sample's (0.04 at d = 4.9). */
+        float want = merged ? 100 + d / 2 : 100 + d;
+        assert_true(fabsf(cur[AY * W + AX + 1] - want) < 0.05f);
     }
+}
+
+/* The matte's own error counts where the picture is far from the mark's
+ * colour: two samples disagree with their prediction by 12 levels, beyond
+ * the gate for the coding noise alone (4 deviations of sqrt(4 + 4)). The
+ * one under a mark of its own colour is let go (kept at 112); the one 138
+ * levels from the mark's colour carries (0.01 * 138 / 0.25)^2 = 30 more
+ * variance and merges, mostly towards the prediction (101.25). */
+static void test_temporal_filter_counts_matte_error(void **state)
+{
+    (void)state;
+    enum { W = 48, H = 32, AX = 12, AY = 8, AW = 24, AH = 16, NEAR = (AY + 4) * W + AX + 4,
+           FAR = (AY + 10) * W + AX + 16 };
+    static float cur[W * H], var[W * H], prev[W * H], prev_var[W * H], alpha[AW * AH], colour[AW * AH];
+    for (int k = 0; k < AW * AH; k++) {
+        alpha[k] = 0.75f;
+        colour[k] = 100;
+    }
+    colour[(FAR / W - AY) * AW + FAR % W - AX] = 250;
+    for (int k = 0; k < W * H; k++) {
+        prev[k] = cur[k] = 100;
+        prev_var[k] = 4;
+    }
+    cur[NEAR] = cur[FAR] = 112;
+    um_kernel_mark mark = test_mark(alpha, AX, AY, AW, AH, 0);
+    mark.colour_map = colour;
+    assert_int_equal(um_kernel_temporal_filter(cur, var, prev, prev_var, W, H, 0, 0, &mark, 0.5f, 0.0f), 1);
+    assert_float_equal(cur[NEAR], 112, 1e-4);
+    if (!(cur[FAR] > 100.5f && cur[FAR] < 102))
+        fail_msg("far from the mark's colour: %.2f, want about 101.25", cur[FAR]);
 }
 
 int main(void)
@@ -928,6 +969,7 @@ int main(void)
         cmocka_unit_test(test_temporal_filter_follows_brightness),
         cmocka_unit_test(test_temporal_merge_weighs_given_variances),
         cmocka_unit_test(test_temporal_filter_lets_go_of_wrong_motion),
+        cmocka_unit_test(test_temporal_filter_counts_matte_error),
         cmocka_unit_test(test_gradient_directions_table),
         cmocka_unit_test(test_gradient_ncc_sums_match_brute_force),
     };
