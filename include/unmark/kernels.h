@@ -165,10 +165,12 @@ typedef struct {
  * (noise, in sample units) amplified by 1 / (1 - a) plus what the matte's
  * own error makes of it (more the further the sample is from the mark's
  * colour), or a guess's where a > a_max (it was filled); the prediction's
- * is prev_var's plus drift.
+ * is prev_var's plus drift, plus what it misses of the untouched samples
+ * nearby beyond drift and their coding noise (something moving on its own
+ * beside the mark).
  * The prediction takes on the change of brightness the samples left alone
  * show (exposure, a fade), so the area does not lag behind the picture.
- * A disagreement beyond three deviations keeps the sample as it is, and
+ * A disagreement beyond four deviations keeps the sample as it is, and
  * when the inverted samples disagree with their predictions far more than
  * their variances explain on average (the motion is wrong here), nothing
  * is merged. var gets every sample's variance after the step (for the

@@ -951,6 +951,33 @@ static void test_temporal_filter_counts_matte_error(void **state)
         fail_msg("far from the mark's colour: %.2f, want about 101.25", cur[FAR]);
 }
 
+/* Something moving on its own beside the mark (a bird, leaves) makes the
+ * prediction miss there, not elsewhere: the untouched samples left of the
+ * middle change by +-6 levels from the frame before, those right of it do
+ * not, with no drift over the area as a whole. The restored samples, 4
+ * levels from their predictions, follow their measurement on the left
+ * (about 103.6) and merge halfway on the right (102). */
+static void test_temporal_filter_follows_local_motion(void **state)
+{
+    (void)state;
+    enum { W = 64, H = 40, AX = 16, AY = 8, AW = 32, AH = 16, LEFT = 20 * W + 18, RIGHT = 20 * W + 45 };
+    static float cur[W * H], var[W * H], prev[W * H], prev_var[W * H], alpha[AW * AH];
+    for (int k = 0; k < AW * AH; k++)
+        alpha[k] = 0.75f;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            int inside = x >= AX && x < AX + AW && y >= AY && y < AY + AH;
+            float moving = x < W / 2 ? (((x >> 1) + (y >> 1)) % 2 ? 6.0f : -6.0f) : 0.0f;
+            prev[y * W + x] = 100;
+            prev_var[y * W + x] = inside ? 4 : 0.25f;
+            cur[y * W + x] = inside ? 104 : 100 + moving;
+        }
+    um_kernel_mark mark = test_mark(alpha, AX, AY, AW, AH, 104);
+    assert_int_equal(um_kernel_temporal_filter(cur, var, prev, prev_var, W, H, 0, 0, &mark, 0.5f, 0.0f), 1);
+    if (!(cur[LEFT] > 103.3f && fabsf(cur[RIGHT] - 102) < 0.1f))
+        fail_msg("left %.2f (want about 103.6), right %.2f (want 102)", cur[LEFT], cur[RIGHT]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -970,6 +997,7 @@ int main(void)
         cmocka_unit_test(test_temporal_merge_weighs_given_variances),
         cmocka_unit_test(test_temporal_filter_lets_go_of_wrong_motion),
         cmocka_unit_test(test_temporal_filter_counts_matte_error),
+        cmocka_unit_test(test_temporal_filter_follows_local_motion),
         cmocka_unit_test(test_gradient_directions_table),
         cmocka_unit_test(test_gradient_ncc_sums_match_brute_force),
     };
