@@ -160,14 +160,17 @@ typedef struct {
 /*
  * One step of a per-sample Kalman filter over a restored area (w x h
  * samples of one plane): each sample the restoration changed (the mark's
- * opacity a not ~0) is merged with prev (the last result) read at (x + dx,
- * y + dy), weighted by their variances: the sample's is the coding noise
- * (noise, in sample units) amplified by 1 / (1 - a) plus what the matte's
- * own error makes of it (more the further the sample is from the mark's
- * colour), or a guess's where a > a_max (it was filled); the prediction's
- * is prev_var's plus drift, plus what it misses of the untouched samples
- * nearby beyond drift and their coding noise (something moving on its own
- * beside the mark).
+ * opacity a not ~0), and each untouched one within a few samples of those
+ * (the first encode left more noise beside the mark), is merged with prev
+ * (the last result) read at (x + dx, y + dy), weighted by their variances:
+ * the sample's is the coding noise (noise, in sample units), amplified by
+ * 1 / (1 - a), plus what the matte's own error makes of it (more the
+ * further the sample is from the mark's colour), or a guess's where
+ * a > a_max (it was filled); the prediction's is prev_var's plus drift,
+ * plus what it misses of the untouched samples nearby beyond drift and
+ * their coding noise (something moving on its own beside the mark), plus
+ * what the motion's own error makes it miss on sharp texture (fitted on
+ * the untouched samples).
  * The prediction takes on the change of brightness the samples left alone
  * show (exposure, a fade), so the area does not lag behind the picture.
  * A disagreement beyond four deviations keeps the sample as it is, and

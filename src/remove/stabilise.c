@@ -257,7 +257,7 @@ static void learn_noise(track *t, int p, float left, float noise)
 static void learn_colour_noise(track *t, const moment *before, const moment *now, float noise)
 {
     for (int p = 1; p < t->matte->nb_planes; p++) {
-        float left = um_kernel_shift_residual(now->measured[p], before->value[p], t->still[p], t->w[p], t->h[p],
+        float left = um_kernel_shift_residual(now->measured[p], before->measured[p], t->still[p], t->w[p], t->h[p],
                                               now->dx / (float)(1 << t->log2_w[p]),
                                               now->dy / (float)(1 << t->log2_h[p]));
         if (isfinite(left))
@@ -276,15 +276,17 @@ static float believed_noise(const track *t, int p, float assumed)
     return t->noise2[p] > 0 ? sqrtf(n2) : assumed;
 }
 
-/* The motion from the frame before (its result, before) into now (what
- * the restoration left), into now->dx, dy; the coding noise's variance;
- * and the drift the motion leaves unexplained (variance, luma units), or
- * -1 when the two frames cannot be matched. What the match leaves is the variance of the
- * difference (its mean, a change of brightness, the filter follows); beyond
- * twice the noise it is drift. */
+/* The motion from the frame before into now, into now->dx, dy; the
+ * coding noise's variance; and the drift the motion leaves unexplained
+ * (variance, luma units), or -1 when the two frames cannot be matched.
+ * Both frames are read as the restoration left them, not as merged (the
+ * filter merges the samples beside the mark too, which would hide their
+ * noise). What the match leaves is the variance of the difference (its
+ * mean, a change of brightness, the filter follows); beyond twice the
+ * noise it is drift. */
 static float follow(track *t, const moment *before, moment *now, float noise)
 {
-    float left = um_kernel_shift_estimate(now->measured[0], before->value[0], t->still[0], t->w[0], t->h[0],
+    float left = um_kernel_shift_estimate(now->measured[0], before->measured[0], t->still[0], t->w[0], t->h[0],
                                          before->dx, before->dy, SEARCH_RADIUS, REACH, &now->dx, &now->dy);
     if (!isfinite(left))
         return -1;

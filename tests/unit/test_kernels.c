@@ -978,6 +978,57 @@ static void test_temporal_filter_follows_local_motion(void **state)
         fail_msg("left %.2f (want about 103.6), right %.2f (want 102)", cur[LEFT], cur[RIGHT]);
 }
 
+/* The picture beside the mark carries the first encode's extra noise: an
+ * untouched sample 3 samples from the mark is merged with its prediction
+ * (halfway, equal variances), one 12 samples away is left as it is. */
+static void test_temporal_filter_merges_beside_the_mark(void **state)
+{
+    (void)state;
+    enum { W = 64, H = 40, AX = 16, AY = 8, AW = 32, AH = 16, NEAR = 27 * W + 31, FAR = 35 * W + 31 };
+    static float cur[W * H], var[W * H], prev[W * H], prev_var[W * H], alpha[AW * AH];
+    for (int k = 0; k < AW * AH; k++)
+        alpha[k] = 0.75f;
+    for (int k = 0; k < W * H; k++) {
+        prev[k] = cur[k] = 100;
+        prev_var[k] = 0.25f;
+    }
+    cur[NEAR] = cur[FAR] = 101;
+    um_kernel_mark mark = test_mark(alpha, AX, AY, AW, AH, 100);
+    assert_int_equal(um_kernel_temporal_filter(cur, var, prev, prev_var, W, H, 0, 0, &mark, 0.5f, 0.0f), 1);
+    if (!(fabsf(cur[NEAR] - 100.5f) < 0.01f && cur[FAR] == 101))
+        fail_msg("beside the mark %.2f (want 100.5), away from it %.2f (want 101)", cur[NEAR], cur[FAR]);
+}
+
+/* A motion off by 0.3 samples makes the prediction miss in proportion to
+ * the picture's gradient: over stripes (left half) the untouched samples
+ * miss, over a flat picture (right half) they do not. A restored sample on
+ * a stripe's edge (squared gradient 50) then trusts its prediction less
+ * (0.09 * 50 more variance: +0.47 towards its measurement) than one on the
+ * flat part (+0.235, the variances alone). */
+static void test_temporal_filter_counts_motion_error(void **state)
+{
+    (void)state;
+    enum { W = 64, H = 40, AX = 16, AY = 8, AW = 32, AH = 16, EDGE = 16 * W + 20, FLAT = 16 * W + 40 };
+    static float cur[W * H], var[W * H], prev[W * H], prev_var[W * H], alpha[AW * AH];
+    const float two_pi = 6.2831853f;
+    for (int k = 0; k < AW * AH; k++)
+        alpha[k] = 0.75f;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            int inside = x >= AX && x < AX + AW && y >= AY && y < AY + AH;
+            float stripes = x < W / 2 ? 10 * sinf(two_pi * (float)x / 8) : 0;
+            float moved = x < W / 2 ? 10 * sinf(two_pi * ((float)x - 0.3f) / 8) : 0;
+            prev[y * W + x] = 100 + stripes;
+            prev_var[y * W + x] = 4;
+            cur[y * W + x] = inside ? 104 + stripes : 100 + moved;
+        }
+    um_kernel_mark mark = test_mark(alpha, AX, AY, AW, AH, 100);
+    assert_int_equal(um_kernel_temporal_filter(cur, var, prev, prev_var, W, H, 0, 0, &mark, 2.0f, 0.0f), 1);
+    float edge = cur[EDGE] - prev[EDGE], flat = cur[FLAT] - prev[FLAT];
+    if (!(edge > 0.4f && fabsf(flat - 0.235f) < 0.02f))
+        fail_msg("on the stripes' edge %+.3f (want about +0.47), on the flat part %+.3f (want +0.235)", edge, flat);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -998,6 +1049,8 @@ int main(void)
         cmocka_unit_test(test_temporal_filter_lets_go_of_wrong_motion),
         cmocka_unit_test(test_temporal_filter_counts_matte_error),
         cmocka_unit_test(test_temporal_filter_follows_local_motion),
+        cmocka_unit_test(test_temporal_filter_merges_beside_the_mark),
+        cmocka_unit_test(test_temporal_filter_counts_motion_error),
         cmocka_unit_test(test_gradient_directions_table),
         cmocka_unit_test(test_gradient_ncc_sums_match_brute_force),
     };
