@@ -546,36 +546,48 @@ static void box_sum(float *p, int w, int h, int r)
     free(copy);
 }
 
-/* Adds to extra (w x h) the prediction's drift beyond drift around each
- * sample of the area: what prev, moved and brightened by offset, misses of
- * the untouched samples within LOCAL_RADIUS, on average, beyond what the
- * area leaves (drift and both frames' coding noise); nothing where fewer
- * of them are near or they miss no more than LOCAL_FACTOR times that. */
-static void add_local_drift(float *extra, const float *cur, const float *prev, int w, int h,
-                            const shifted_read *moved, float offset, const um_kernel_mark *m, float noise,
-                            float drift)
+/* What prev, moved by moved and brightened by offset, misses of each
+ * untouched sample of the area (w x h floats, to free): NAN where the
+ * mark covers the sample or the prediction cannot be read. The local
+ * drift and the motion's error are both read from it. */
+static float *untouched_misses(const float *cur, const float *prev, int w, int h, const shifted_read *moved,
+                               float offset, const um_kernel_mark *m)
 {
-    size_t n = (size_t)w * h;
-    float *miss = um_xcalloc(n, sizeof(float)), *count = um_xcalloc(n, sizeof(float));
+    float *miss = um_xmalloc((size_t)w * h * sizeof(float));
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             size_t i = (size_t)y * w + x;
             float pred;
-            if (alpha_at(m, x, y) >= UM_KERNEL_MIN_ALPHA || !read_shifted(moved, prev, w, h, x, y, &pred))
-                continue;
-            float d = cur[i] - pred - offset;
-            miss[i] = d * d;
+            int usable = alpha_at(m, x, y) < UM_KERNEL_MIN_ALPHA && read_shifted(moved, prev, w, h, x, y, &pred);
+            miss[i] = usable ? cur[i] - pred - offset : NAN;
+        }
+    return miss;
+}
+
+/* Adds to extra (w x h) the prediction's drift beyond drift around each
+ * sample of the area: what the prediction misses (miss, from
+ * untouched_misses) of the untouched samples within LOCAL_RADIUS, on
+ * average, beyond what the area leaves (drift and both frames' coding
+ * noise); nothing where fewer of them are near or they miss no more than
+ * LOCAL_FACTOR times that. */
+static void add_local_drift(float *extra, const float *miss, int w, int h, float noise, float drift)
+{
+    size_t n = (size_t)w * h;
+    float *miss2 = um_xcalloc(n, sizeof(float)), *count = um_xcalloc(n, sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(miss[i])) {
+            miss2[i] = miss[i] * miss[i];
             count[i] = 1;
         }
-    box_sum(miss, w, h, LOCAL_RADIUS);
+    box_sum(miss2, w, h, LOCAL_RADIUS);
     box_sum(count, w, h, LOCAL_RADIUS);
     float expected = drift + 2 * noise * noise;
     for (size_t i = 0; i < n; i++) {
-        float c = count[i], mean = c >= MIN_LOCAL_SAMPLES ? miss[i] / c : 0;
+        float c = count[i], mean = c >= MIN_LOCAL_SAMPLES ? miss2[i] / c : 0;
         if (mean > LOCAL_FACTOR * expected)
             extra[i] += mean - expected;
     }
-    free(miss);
+    free(miss2);
     free(count);
 }
 
@@ -597,29 +609,25 @@ static void prediction_gradients(float *g2, const float *prev, int w, int h, int
 
 /* Adds to extra (w x h) what the motion's own error makes the prediction
  * miss at each sample (see MIN_FIT_SAMPLES): the slope of the untouched
- * samples' squared misses over their squared gradients, times the
- * sample's squared gradient. */
-static void add_motion_error(float *extra, const float *cur, const float *prev, int w, int h,
-                             const shifted_read *moved, float offset, const um_kernel_mark *m)
+ * samples' squared misses (miss, from untouched_misses) over their squared
+ * gradients, times the sample's squared gradient. */
+static void add_motion_error(float *extra, const float *miss, const float *prev, int w, int h,
+                             const shifted_read *moved)
 {
     size_t n = (size_t)w * h;
     float *g2 = um_xmalloc(n * sizeof(float));
     prediction_gradients(g2, prev, w, h, (int)lrintf(moved->dx), (int)lrintf(moved->dy));
     double count = 0, sum_g = 0, sum_d = 0, sum_gg = 0, sum_gd = 0;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            size_t i = (size_t)y * w + x;
-            float pred;
-            if (g2[i] < 0 || alpha_at(m, x, y) >= UM_KERNEL_MIN_ALPHA ||
-                !read_shifted(moved, prev, w, h, x, y, &pred))
-                continue;
-            double d = cur[i] - pred - offset, g = g2[i];
-            count++;
-            sum_g += g;
-            sum_d += d * d;
-            sum_gg += g * g;
-            sum_gd += g * d * d;
-        }
+    for (size_t i = 0; i < n; i++) {
+        if (g2[i] < 0 || isnan(miss[i]))
+            continue;
+        double d = miss[i], g = g2[i];
+        count++;
+        sum_g += g;
+        sum_d += d * d;
+        sum_gg += g * g;
+        sum_gd += g * d * d;
+    }
     double spread = count ? sum_gg / count - (sum_g / count) * (sum_g / count) : 0;
     double slope = count >= MIN_FIT_SAMPLES && spread > 0
                        ? (sum_gd / count - (sum_g / count) * (sum_d / count)) / spread
@@ -666,8 +674,10 @@ static int merge(float *cur, float *var, int known, const float *prev, const flo
     float *extra = NULL;
     if (prev) {
         extra = um_xcalloc((size_t)w * h, sizeof(float));
-        add_local_drift(extra, cur, prev, w, h, &moved, offset, m, noise, drift);
-        add_motion_error(extra, cur, prev, w, h, &moved, offset, m);
+        float *miss = untouched_misses(cur, prev, w, h, &moved, offset, m);
+        add_local_drift(extra, miss, w, h, noise, drift);
+        add_motion_error(extra, miss, prev, w, h, &moved);
+        free(miss);
     }
     float *ring = ring_of(m, w, h);
     for (int y = 0; y < h; y++)
