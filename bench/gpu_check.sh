@@ -58,7 +58,7 @@ same_frames() {
 for clip in "$@"; do
   name=$(basename "$clip")
   # Software decoding is the reference; NVDEC must match it, with the removal
-  # pass taking detection's last frames (the default frame cache) and with
+  # pass taking detection's last frames (--frame-cache 256M) and with
   # it decoding every frame again (--frame-cache 0).
   for run in none:256M cuda:256M cuda:0; do
     hw=${run%%:*} cache=${run##*:}

@@ -33,7 +33,9 @@ typedef struct {
 typedef void (*um_progress_fn)(void *opaque, const um_progress *progress);
 
 #define UM_PIPELINE_MATTE_CACHE_DEFAULT ((int64_t)256 << 20)
-#define UM_PIPELINE_FRAME_CACHE_DEFAULT ((int64_t)256 << 20)
+/* Off: on this project's virtual machines the copies cost more than
+ * decoding the frames again (README, "Restoring"). */
+#define UM_PIPELINE_FRAME_CACHE_DEFAULT 0
 
 typedef struct {
     const char *input;

@@ -3,7 +3,9 @@
  * input (um_media_reader_use_tail). `remove` decodes its input twice: once
  * to find the mark, once to remove it. Detection inside `remove` decodes
  * exactly as the removal pass will, so its last frames are the removal
- * pass's last frames: kept, they need no second decode. The tail and not
+ * pass's last frames: kept, they need no second decode (when --frame-cache
+ * gives them room; off by default, as the copies cost more than decoding
+ * again where decoding is cheap: README, "Restoring"). The tail and not
  * the head: the removal reader stops decoding where the tail starts and
  * reads on through the file for the other streams' packets, with no seek.
  *

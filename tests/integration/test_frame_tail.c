@@ -242,7 +242,8 @@ static void test_remove_same_with_cache(void **state)
 {
     const char *cached = it_join(*state, "cached.mkv"), *decoded = it_join(*state, "decoded.mkv");
     it_result r;
-    IT_RUN(&r, "remove", it_media("marked.mp4"), "-o", cached, "--crf", "0", "--preset", "ultrafast", "-v");
+    IT_RUN(&r, "remove", it_media("marked.mp4"), "-o", cached, "--crf", "0", "--preset", "ultrafast",
+           "--frame-cache", "256M", "-v");
     IT_EXPECT_STATUS(&r, 0);
     IT_CHECK(strstr(r.err, "frames come from detection's decode") != NULL, "no tail used:\n%s", r.err);
     it_result_free(&r);
