@@ -190,6 +190,27 @@ static int read_shifted(const shifted_read *r, const float *p, int w, int h, int
     return 1;
 }
 
+/* One pass of a shifted read: each sample of dst (w x h) the sum of the
+ * LANCZOS_TAPS samples of src from whole shift o along the rows (rows) or
+ * down the columns, weighted by wt; NAN where they are not all inside. */
+static void lanczos_pass(const float *src, float *dst, int w, int h, int rows, int o, const float *wt)
+{
+    size_t step = rows ? 1 : (size_t)w;
+    int n = rows ? w : h;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int at = (rows ? x : y) + o - (LANCZOS_A - 1);
+            float sum = NAN;
+            if (at >= 0 && at + LANCZOS_TAPS <= n) {
+                const float *tap = rows ? src + (size_t)y * w + at : src + (size_t)at * w + x;
+                sum = 0;
+                for (int k = 0; k < LANCZOS_TAPS; k++)
+                    sum += wt[k] * tap[k * step];
+            }
+            dst[(size_t)y * w + x] = sum;
+        }
+}
+
 /* p (w x h) read at every sample moved by r, into a plane of w x h floats
  * (to free), NAN where the taps are not all inside. Each row's sums along
  * the taps first, then down the columns: the sums read_shifted makes, in
@@ -200,30 +221,8 @@ static float *moved_plane(const shifted_read *r, const float *p, int w, int h)
 {
     size_t n = (size_t)w * h;
     float *across = um_xmalloc(n * sizeof(float)), *out = um_xmalloc(n * sizeof(float));
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            int ix = x + r->ox - (LANCZOS_A - 1);
-            float sum = NAN;
-            if (ix >= 0 && ix + LANCZOS_TAPS <= w) {
-                const float *row = p + (size_t)y * w + ix;
-                sum = 0;
-                for (int j = 0; j < LANCZOS_TAPS; j++)
-                    sum += r->wx[j] * row[j];
-            }
-            across[(size_t)y * w + x] = sum;
-        }
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            int iy = y + r->oy - (LANCZOS_A - 1);
-            float sum = NAN;
-            if (iy >= 0 && iy + LANCZOS_TAPS <= h) {
-                const float *column = across + (size_t)iy * w + x;
-                sum = 0;
-                for (int k = 0; k < LANCZOS_TAPS; k++)
-                    sum += r->wy[k] * column[(size_t)k * w];
-            }
-            out[(size_t)y * w + x] = sum;
-        }
+    lanczos_pass(p, across, w, h, 1, r->ox, r->wx);
+    lanczos_pass(across, out, w, h, 0, r->oy, r->wy);
     free(across);
     return out;
 }
