@@ -172,7 +172,8 @@ typedef struct {
  * what the motion's own error makes it miss on sharp texture (fitted on
  * the untouched samples).
  * The prediction takes on the change of brightness the samples left alone
- * show (exposure, a fade), so the area does not lag behind the picture.
+ * show (exposure, a fade), as a gain and an offset, so the area does not
+ * lag behind the picture.
  * A disagreement beyond four deviations keeps the sample as it is, and
  * when the inverted samples disagree with their predictions far more than
  * their variances explain on average (the motion is wrong here), nothing
