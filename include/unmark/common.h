@@ -48,6 +48,12 @@ void *um_xmalloc(size_t n);
 void *um_xcalloc(size_t count, size_t size);
 void *um_xrealloc(void *p, size_t n);
 char *um_xstrdup(const char *s);
+/* Gives the memory malloc keeps free back to the kernel (glibc; elsewhere
+ * nothing): `unmark` keeps up to 1 GiB of freed heap for its next pass
+ * (src/cli/huge_pages.c), which a worker waiting for its next job should
+ * not hold on to. */
+void um_memory_give_back(void);
+
 /* Aborts, naming what, when another library's allocator returned NULL. */
 void *um_check_alloc(void *p, const char *what);
 

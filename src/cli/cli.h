@@ -35,6 +35,7 @@ int cli_huge_pages_on(void);
 int cli_one_malloc_arena(void);
 int cli_malloc_zeroes(void);
 int cli_malloc_reuses_large_blocks(void);
+int cli_malloc_keeps_freed_memory(void);
 /* Reads the environment's defaults for the media options. 0 or -1 (err). */
 int cli_media_defaults(um_media_options *o, um_error *err);
 int cli_parse_hwdec(const char *s, um_hwdec *out, um_error *err);

@@ -52,9 +52,11 @@ static void print_probe_json(const um_media_info *m, const um_media_hw *hw)
     printf("\"count\":%d,\"memory\":%llu,\"nvdec\":%s,\"nvenc\":%s,", hw->gpu_count,
            (unsigned long long)hw->gpu_memory, hw->gpu_count && hw->ffmpeg_cuda ? "true" : "false",
            hw->gpu_count && hw->ffmpeg_nvenc ? "true" : "false");
-    printf("\"huge_pages\":%s,\"one_malloc_arena\":%s,\"malloc_zeroes\":%s,\"malloc_reuses_large_blocks\":%s,",
+    printf("\"huge_pages\":%s,\"one_malloc_arena\":%s,\"malloc_zeroes\":%s,\"malloc_reuses_large_blocks\":%s,"
+           "\"malloc_keeps_freed_memory\":%s,",
            cli_huge_pages_on() ? "true" : "false", cli_one_malloc_arena() ? "true" : "false",
-           cli_malloc_zeroes() ? "true" : "false", cli_malloc_reuses_large_blocks() ? "true" : "false");
+           cli_malloc_zeroes() ? "true" : "false", cli_malloc_reuses_large_blocks() ? "true" : "false",
+           cli_malloc_keeps_freed_memory() ? "true" : "false");
     print_json_string_member("description", hw_text, 0);
     printf("}}\n");
 }
@@ -80,10 +82,11 @@ static void print_probe_text(const um_media_info *m, const um_media_hw *hw)
         printf("\n");
     }
     printf("  hardware: %s\n", hw_text);
-    printf("  memory: transparent huge pages %s, %s, malloc's blocks %s, %s\n", cli_huge_pages_on() ? "on" : "off",
-           cli_one_malloc_arena() ? "one malloc arena" : "a malloc arena per thread",
+    printf("  memory: transparent huge pages %s, %s, malloc's blocks %s, %s, freed memory %s\n",
+           cli_huge_pages_on() ? "on" : "off", cli_one_malloc_arena() ? "one malloc arena" : "a malloc arena per thread",
            cli_malloc_zeroes() ? "zeroed" : "as they come",
-           cli_malloc_reuses_large_blocks() ? "large ones reused" : "large ones mapped afresh");
+           cli_malloc_reuses_large_blocks() ? "large ones reused" : "large ones mapped afresh",
+           cli_malloc_keeps_freed_memory() ? "kept for reuse" : "given back");
 }
 
 int cli_probe(int argc, char **argv)

@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "unmark/common.h"
 
@@ -52,4 +55,11 @@ char *um_xstrdup(const char *s)
     char *p = um_xmalloc(n);
     memcpy(p, s, n);
     return p;
+}
+
+void um_memory_give_back(void)
+{
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
 }

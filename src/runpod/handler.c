@@ -160,6 +160,7 @@ static int remove_watermark(const um_runpod_config *c, const char *job_id, const
     pj.progress_opaque = opaque;
     pj.cancel = c->cancel;
     int rc = um_pipeline_run(&pj, &res, err);
+    um_memory_give_back(); /* the removal's freed heap, kept for its passes */
     json_decref(holder);
     if (rc == 0)
         um_log(UM_LOG_INFO, "runpod: job %s: %lld frame(s) in %.1f s (decode %s, encode %s)", job_id,

@@ -293,6 +293,7 @@ fail:
     free_lines(headers);
     free(input);
     free(output);
+    um_memory_give_back(); /* the removal's freed heap, kept for its passes */
     return result;
 }
 

@@ -290,10 +290,11 @@ static void test_probe_plain(void **state)
 }
 
 /* glibc's malloc tuning (huge pages, one arena, zeroed blocks, large
- * blocks from the heap): on unless the environment says no, each tunable
- * the user's own where GLIBC_TUNABLES sets it (see src/cli/huge_pages.c).
+ * blocks from the heap, freed memory kept): on unless the environment says
+ * no, each tunable the user's own where GLIBC_TUNABLES sets it (see
+ * src/cli/huge_pages.c).
  * Expected: "huge_pages", "one_malloc_arena", "malloc_zeroes",
- * "malloc_reuses_large_blocks", t or f each. */
+ * "malloc_reuses_large_blocks", "malloc_keeps_freed_memory", t or f each. */
 typedef struct {
     const char *unmark_huge_pages; /* NULL: unset */
     const char *glibc_tunables;    /* NULL: unset */
@@ -301,16 +302,17 @@ typedef struct {
 } huge_pages_case;
 
 static const huge_pages_case huge_pages_cases[] = {
-    {NULL, NULL, "tttt"},
-    {"1", "glibc.malloc.check=0", "tttt"},
-    {"0", NULL, "ffff"},
-    {"no", "glibc.malloc.check=0", "ffff"},
-    {NULL, "glibc.malloc.hugetlb=0", "fttt"},
-    {NULL, "glibc.malloc.arena_max=4", "tftt"},
-    {NULL, "glibc.malloc.perturb=7", "ttft"},
-    {NULL, "glibc.malloc.mmap_threshold=131072", "tttf"},
-    {NULL, "glibc.malloc.arena_max=1:glibc.malloc.hugetlb=0:glibc.malloc.perturb=255", "fttt"},
-    {"maybe", NULL, "ffff"},
+    {NULL, NULL, "ttttt"},
+    {"1", "glibc.malloc.check=0", "ttttt"},
+    {"0", NULL, "fffff"},
+    {"no", "glibc.malloc.check=0", "fffff"},
+    {NULL, "glibc.malloc.hugetlb=0", "ftttt"},
+    {NULL, "glibc.malloc.arena_max=4", "tfttt"},
+    {NULL, "glibc.malloc.perturb=7", "ttftt"},
+    {NULL, "glibc.malloc.mmap_threshold=131072", "tttft"},
+    {NULL, "glibc.malloc.trim_threshold=131072", "ttttf"},
+    {NULL, "glibc.malloc.arena_max=1:glibc.malloc.hugetlb=0:glibc.malloc.perturb=255", "ftttt"},
+    {"maybe", NULL, "fffff"},
 };
 
 static void set_or_unset(const char *name, const char *value)
@@ -334,8 +336,8 @@ static void test_probe_huge_pages(void **state)
         unsetenv("GLIBC_TUNABLES");
         IT_EXPECT_STATUS(&r, 0);
         static const char *const members[] = {"huge_pages", "one_malloc_arena", "malloc_zeroes",
-                                              "malloc_reuses_large_blocks"};
-        for (int m = 0; m < 4; m++) {
+                                              "malloc_reuses_large_blocks", "malloc_keeps_freed_memory"};
+        for (int m = 0; m < 5; m++) {
             char want[64];
             snprintf(want, sizeof(want), "\"%s\":%s", members[m], c->expect[m] == 't' ? "true" : "false");
             IT_CHECK(it_json_has(r.out, want), "UNMARK_HUGE_PAGES=%s GLIBC_TUNABLES=%s: not %s: %s",
