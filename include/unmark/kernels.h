@@ -149,13 +149,25 @@ float um_kernel_shift_residual(const float *cur, const float *prev, const uint8_
  * samples, a_stride floats a row) placed at (ax, ay) of the area, its
  * colour there (colour_map, the same layout, or colour where NULL), and
  * the opacity above which the restoration filled samples instead of
- * inverting them. */
+ * inverting them. ring: the area's ring mask from um_kernel_temporal_ring,
+ * when the caller keeps one (NULL: each step builds it). */
 typedef struct {
     const float *alpha, *colour_map;
     ptrdiff_t a_stride;
     int ax, ay, aw, ah;
     float colour, a_max;
+    const float *ring;
 } um_kernel_mark;
+
+/*
+ * The untouched samples of a restored area (w x h) that the temporal
+ * filter merges too: 1 where the mark leaves a sample alone (opacity
+ * below UM_KERNEL_MIN_ALPHA) but covers one within a few samples, else 0;
+ * w x h floats, to free. It depends only on the mark and the area, so a
+ * caller that filters the same area frame after frame builds it once and
+ * hands it over in um_kernel_mark.ring.
+ */
+float *um_kernel_temporal_ring(const um_kernel_mark *mark, int w, int h);
 
 /*
  * One step of a per-sample Kalman filter over a restored area (w x h

@@ -724,7 +724,7 @@ static void add_motion_error(float *extra, const float *miss, const float *prev,
 
 /* 1 where a sample of the area (w x h floats, to free) is untouched but
  * within RING_RADIUS of one the mark covers, else 0. */
-static float *ring_of(const um_kernel_mark *m, int w, int h)
+float *um_kernel_temporal_ring(const um_kernel_mark *m, int w, int h)
 {
     size_t n = (size_t)w * h;
     float *covered = um_xcalloc(n, sizeof(float));
@@ -767,7 +767,8 @@ static int merge(float *cur, float *var, int known, const float *prev, const flo
         add_motion_error(extra, miss, prev, w, h, dx, dy);
         free(miss);
     }
-    float *ring = ring_of(m, w, h);
+    float *own_ring = m->ring ? NULL : um_kernel_temporal_ring(m, w, h);
+    const float *ring = m->ring ? m->ring : own_ring;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             size_t i = (size_t)y * w + x;
@@ -795,7 +796,7 @@ static int merge(float *cur, float *var, int known, const float *prev, const flo
     int linked = pred != NULL;
     free(pred);
     free(extra);
-    free(ring);
+    free(own_ring);
     return linked;
 }
 

@@ -77,6 +77,7 @@ typedef struct {
     float *merge_var[MATTE_MAX_PLANES]; /* scratch for settling */
     float *store[MATTE_MAX_PLANES];     /* one allocation per plane that all the above point into */
     uint8_t *still[MATTE_MAX_PLANES]; /* region-sized: samples the restoration left alone */
+    float *ring[MATTE_MAX_PLANES];    /* region-sized: the untouched samples merged too */
     float a_max;                /* the restoration's opacity limit (filled above) */
     /* Each plane's coding noise: its variance as measured (-1: not yet),
      * from what the last matches left, halved (a ring), and how many. */
@@ -99,6 +100,7 @@ static void track_clear(track *t)
     for (int p = 0; p < MATTE_MAX_PLANES; p++) {
         free(t->store[p]);
         free(t->still[p]);
+        free(t->ring[p]);
     }
     memset(t, 0, sizeof(*t));
 }
@@ -124,6 +126,14 @@ static um_box region_of(const um_matte *m, const um_frame *f)
     r.x2 = r.x2 > f->width ? f->width : r.x2;
     r.y2 = r.y2 > f->height ? f->height : r.y2;
     return r;
+}
+
+/* Matte m on plane p of the track's region, for the temporal kernel. */
+static um_kernel_mark mark_of(const track *t, const um_matte *m, int p)
+{
+    return (um_kernel_mark){.alpha = m->alpha[p], .colour_map = m->colour_map[p], .a_stride = m->pw[p],
+                            .ax = m->px[p] - t->x[p], .ay = m->py[p] - t->y[p], .aw = m->pw[p],
+                            .ah = m->ph[p], .colour = m->colour[p], .a_max = t->a_max, .ring = t->ring[p]};
 }
 
 /* Which samples of plane p of the track's region the restoration leaves
@@ -169,6 +179,10 @@ static void track_start(track *t, const um_matte *m, const um_frame *f)
         }
         t->merge_var[p] = at;
         t->still[p] = still_samples(t, m, p);
+        /* The ring depends only on the matte and the region: built once,
+         * not at each of the four or so merges per frame and plane. */
+        um_kernel_mark mark = mark_of(t, m, p);
+        t->ring[p] = um_kernel_temporal_ring(&mark, t->w[p], t->h[p]);
         t->noise2[p] = -1;
     }
     for (int k = 0; k < HISTORY; k++)
@@ -314,10 +328,7 @@ static moment *moment_of(track *t, int64_t k)
 static int merge_plane(const track *t, int p, float *cur, float *var, int known, const float *prev,
                        const float *prev_var, float dx, float dy, float drift, float noise)
 {
-    const um_matte *m = t->matte;
-    um_kernel_mark mark = {.alpha = m->alpha[p], .colour_map = m->colour_map[p], .a_stride = m->pw[p],
-                           .ax = m->px[p] - t->x[p], .ay = m->py[p] - t->y[p], .aw = m->pw[p], .ah = m->ph[p],
-                           .colour = m->colour[p], .a_max = t->a_max};
+    um_kernel_mark mark = mark_of(t, t->matte, p);
     float sx = dx / (float)(1 << t->log2_w[p]), sy = dy / (float)(1 << t->log2_h[p]);
     return known ? um_kernel_temporal_merge(cur, var, prev, prev_var, t->w[p], t->h[p], sx, sy, &mark, noise, drift)
                  : um_kernel_temporal_filter(cur, var, prev, prev_var, t->w[p], t->h[p], sx, sy, &mark, noise, drift);

@@ -1028,6 +1028,35 @@ static void test_temporal_filter_merges_beside_the_mark(void **state)
         fail_msg("beside the mark %.2f (want 100.5), away from it %.2f (want 101)", cur[NEAR], cur[FAR]);
 }
 
+/* The ring is the untouched samples within a few of the mark: one 3
+ * samples below it is in, one 12 below and one under the mark are not.
+ * A ring handed over in the mark is the one merged: with none of the
+ * area in it, the sample beside the mark keeps its own value. */
+static void test_temporal_ring_handed_over(void **state)
+{
+    (void)state;
+    enum { W = 64, H = 40, AX = 16, AY = 8, AW = 32, AH = 16, NEAR = 27 * W + 31, FAR = 35 * W + 31,
+           UNDER = 12 * W + 31 };
+    static float cur[W * H], var[W * H], prev[W * H], prev_var[W * H], alpha[AW * AH], none[W * H];
+    for (int k = 0; k < AW * AH; k++)
+        alpha[k] = 0.75f;
+    um_kernel_mark mark = test_mark(alpha, AX, AY, AW, AH, 100);
+    float *ring = um_kernel_temporal_ring(&mark, W, H);
+    if (!(ring[NEAR] == 1 && ring[FAR] == 0 && ring[UNDER] == 0))
+        fail_msg("ring: beside %.0f (want 1), away %.0f (want 0), under %.0f (want 0)", ring[NEAR], ring[FAR],
+                 ring[UNDER]);
+    free(ring);
+    for (int k = 0; k < W * H; k++) {
+        prev[k] = cur[k] = 100;
+        prev_var[k] = 0.25f;
+    }
+    cur[NEAR] = 101;
+    mark.ring = none;
+    assert_int_equal(um_kernel_temporal_filter(cur, var, prev, prev_var, W, H, 0, 0, &mark, 0.5f, 0.0f), 1);
+    if (cur[NEAR] != 101)
+        fail_msg("beside the mark, outside the ring handed over: %.2f (want 101, not merged)", cur[NEAR]);
+}
+
 /* A motion off by 0.3 samples makes the prediction miss in proportion to
  * the picture's gradient: over stripes (the left half) the untouched
  * samples miss, over a flat picture (the right half) they do not. Four
@@ -1087,6 +1116,7 @@ int main(void)
         cmocka_unit_test(test_temporal_filter_counts_matte_error),
         cmocka_unit_test(test_temporal_filter_follows_local_motion),
         cmocka_unit_test(test_temporal_filter_merges_beside_the_mark),
+        cmocka_unit_test(test_temporal_ring_handed_over),
         cmocka_unit_test(test_temporal_filter_counts_motion_error),
         cmocka_unit_test(test_gradient_directions_table),
         cmocka_unit_test(test_gradient_ncc_sums_match_brute_force),
