@@ -32,7 +32,10 @@ typedef struct {
 
 typedef void (*um_progress_fn)(void *opaque, const um_progress *progress);
 
-#define UM_PIPELINE_MATTE_CACHE_DEFAULT ((int64_t)256 << 20)
+/* 384 MiB: at 256, the crops of a mark that hops between three places in
+ * a 10 s 720p clip thinned out, and the matte pass decoded most of the
+ * clip again (p5, h2, g2 of the benchmark; README, "Restoring"). */
+#define UM_PIPELINE_MATTE_CACHE_DEFAULT ((int64_t)384 << 20)
 /* Off: on this project's virtual machines the copies cost more than
  * decoding the frames again (README, "Restoring"). */
 #define UM_PIPELINE_FRAME_CACHE_DEFAULT 0

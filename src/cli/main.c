@@ -47,7 +47,7 @@ static const char remove_help[] =
     "                       mark's shape from its surroundings\n"
     "  --matte-cache SIZE   memory detection may keep of the frames around the marks,\n"
     "                       so that fitting their mattes needs no second decode\n"
-    "                       (default 256M; beyond it the kept frames thin out; 0:\n"
+    "                       (default 384M; beyond it the kept frames thin out; 0:\n"
     "                       keep none and decode again); env UNMARK_MATTE_CACHE\n"
     "  --frame-cache SIZE   memory detection may keep of the last frames it decoded,\n"
     "                       which the removal pass then need not decode again\n"
