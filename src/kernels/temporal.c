@@ -154,7 +154,6 @@
  * shift (ox, oy) and the Lanczos weights of the fraction left, which every
  * sample shares, computed once per merge. */
 typedef struct {
-    float dx, dy;
     int ox, oy;
     float wx[LANCZOS_TAPS], wy[LANCZOS_TAPS];
 } shifted_read;
@@ -179,8 +178,6 @@ static shifted_read shifted_read_of(float dx, float dy)
 {
     shifted_read r;
     float fx = floorf(dx), fy = floorf(dy);
-    r.dx = dx;
-    r.dy = dy;
     r.ox = (int)fx;
     r.oy = (int)fy;
     lanczos_weights(dx - fx, r.wx);

@@ -1028,8 +1028,8 @@ static void test_temporal_filter_merges_beside_the_mark(void **state)
         fail_msg("beside the mark %.2f (want 100.5), away from it %.2f (want 101)", cur[NEAR], cur[FAR]);
 }
 
-/* The ring is the untouched samples within a few of the mark: one 3
- * samples below it is in, one 12 below and one under the mark are not.
+/* The ring is the untouched samples within a few of the mark: one 4 rows
+ * below its last row is in, one 12 below and one under the mark are not.
  * A ring handed over in the mark is the one merged: with none of the
  * area in it, the sample beside the mark keeps its own value. */
 static void test_temporal_ring_handed_over(void **state)
