@@ -26,9 +26,10 @@
  * flattens, the picture moving so the temporal filter averages the noise
  * anyway), but p3 -0.32, h4 -0.22, g3 -0.60; without smoothing, p4 +0.34
  * and g1 +0.65, but h1 -3.7 and g3 -3.1 (there the first encode's error
- * stays from frame to frame, and only this filter lowers it) and p3 -2.4. Scaled by the share of the assumed coding noise that
- * the temporal filter did not see renewed from frame to frame (none on p4,
- * 0.3 on g1, nearly all on h1 and g3): p4 +0.50, g1 +0.62, but p3 -0.53. */
+ * stays from frame to frame, and only this filter lowers it) and p3 -2.4.
+ * Scaled by the share of the assumed coding noise that the temporal
+ * filter did not see renewed from frame to frame (none on p4, 0.3 on g1,
+ * nearly all on h1 and g3): p4 +0.50, g1 +0.62, but p3 -0.53. */
 #define RANGE_SIGMAS 2.0f
 
 static int inverted(float a, float a_max)
