@@ -99,6 +99,12 @@
  * beside the mark merged (RING_RADIUS), p3 41.95 where it was 41.60
  * without. */
 #define MIN_FIT_SAMPLES 64
+/* The motion's error is fitted on every other row and column: neighbouring
+ * samples tell much the same. Read at every sample, with its result added
+ * over the whole area, add_motion_error took 4.9% of `remove`'s samples on
+ * p1 of the benchmark (perf record, --preset ultrafast); fitted this way
+ * and added only where samples are merged, 0.6%. */
+#define FIT_STEP 2
 /* The change of brightness is fitted (on at least MIN_FIT_SAMPLES
  * untouched samples) as a gain and an offset where the untouched samples'
  * predictions spread by more than this many times the
@@ -206,23 +212,38 @@ static int read_shifted(const shifted_read *r, const float *p, int w, int h, int
 
 /* One pass of a shifted read: each sample of dst (w x h) the sum of the
  * LANCZOS_TAPS samples of src from whole shift o along the rows (rows) or
- * down the columns, weighted by wt; NAN where they are not all inside. */
+ * down the columns, weighted by wt; NAN where they are not all inside.
+ * The samples whose taps are all inside are a range of columns (rows) or
+ * of rows (columns), summed without a test each, across a row at a time. */
 static void lanczos_pass(const float *src, float *dst, int w, int h, int rows, int o, const float *wt)
 {
-    size_t step = rows ? 1 : (size_t)w;
-    int n = rows ? w : h;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            int at = (rows ? x : y) + o - (LANCZOS_A - 1);
-            float sum = NAN;
-            if (at >= 0 && at + LANCZOS_TAPS <= n) {
-                const float *tap = rows ? src + (size_t)y * w + at : src + (size_t)at * w + x;
-                sum = 0;
-                for (int k = 0; k < LANCZOS_TAPS; k++)
-                    sum += wt[k] * tap[k * step];
-            }
-            dst[(size_t)y * w + x] = sum;
+    int n = rows ? w : h, first = (LANCZOS_A - 1) - o, end = n - LANCZOS_TAPS + (LANCZOS_A - 1) - o + 1;
+    first = first < 0 ? 0 : first > n ? n : first;
+    end = end < first ? first : end > n ? n : end;
+    for (int y = 0; y < h; y++) {
+        float *out = dst + (size_t)y * w;
+        if (!rows && (y < first || y >= end)) {
+            for (int x = 0; x < w; x++)
+                out[x] = NAN;
+            continue;
         }
+        int x0 = rows ? first : 0, x1 = rows ? end : w;
+        for (int x = 0; x < x0; x++)
+            out[x] = NAN;
+        for (int x = x1; x < w; x++)
+            out[x] = NAN;
+        /* The first tap of sample x: x + o - (LANCZOS_A - 1) along the row,
+         * or that row of the column. */
+        const float *tap = rows ? src + (size_t)y * w + o - (LANCZOS_A - 1)
+                                : src + (size_t)(y + o - (LANCZOS_A - 1)) * w;
+        size_t step = rows ? 1 : (size_t)w;
+        for (int x = x0; x < x1; x++) {
+            float sum = 0;
+            for (int k = 0; k < LANCZOS_TAPS; k++)
+                sum += wt[k] * tap[x + k * step];
+            out[x] = sum;
+        }
+    }
 }
 
 /* p (w x h) read at every sample moved by r, into a plane of w x h floats
@@ -241,17 +262,40 @@ static float *moved_plane(const shifted_read *r, const float *p, int w, int h)
     return out;
 }
 
-/* The bilinear value of p at (x, y), the position clamped inside. */
-static float read_bilinear(const float *p, int w, int h, float x, float y)
+/* One pass of a bilinear read of src (w x h) moved by o + f samples along
+ * the rows (rows) or down the columns, into dst: positions before the
+ * first sample read it, those past the last read the last. */
+static void bilinear_pass(const float *src, float *dst, int w, int h, int rows, int o, float f)
 {
-    x = x < 0 ? 0 : x > (float)(w - 1) ? (float)(w - 1) : x;
-    y = y < 0 ? 0 : y > (float)(h - 1) ? (float)(h - 1) : y;
-    int ix = (int)x, iy = (int)y;
-    int jx = ix + 1 < w ? ix + 1 : ix, jy = iy + 1 < h ? iy + 1 : iy;
-    float fx = x - (float)ix, fy = y - (float)iy;
-    float top = p[(size_t)iy * w + ix] * (1 - fx) + p[(size_t)iy * w + jx] * fx;
-    float bottom = p[(size_t)jy * w + ix] * (1 - fx) + p[(size_t)jy * w + jx] * fx;
-    return top * (1 - fy) + bottom * fy;
+    int n = rows ? w : h;
+    size_t step = rows ? 1 : (size_t)w;
+    for (int y = 0; y < h; y++) {
+        float *out = dst + (size_t)y * w;
+        for (int x = 0; x < w; x++) {
+            int at = (rows ? x : y) + o;
+            const float *line = rows ? src + (size_t)y * w : src + x;
+            if (at < 0)
+                out[x] = line[0];
+            else if (at >= n - 1)
+                out[x] = line[(size_t)(n - 1) * step];
+            else
+                out[x] = line[(size_t)at * step] * (1 - f) + line[(size_t)(at + 1) * step] * f;
+        }
+    }
+}
+
+/* p (w x h) read bilinearly at every sample moved by (dx, dy), the
+ * positions clamped inside, into a plane of w x h floats (to free): the
+ * prediction's variance, which a sample-exact read need not follow. */
+static float *moved_bilinear(const float *p, int w, int h, float dx, float dy)
+{
+    size_t n = (size_t)w * h;
+    float fx = floorf(dx), fy = floorf(dy);
+    float *across = um_xmalloc(n * sizeof(float)), *out = um_xmalloc(n * sizeof(float));
+    bilinear_pass(p, across, w, h, 1, (int)fx, dx - fx);
+    bilinear_pass(across, out, w, h, 0, (int)fy, dy - fy);
+    free(across);
+    return out;
 }
 
 /* Where, within half a sample of (0, 0), the quadratic fitted to the 3x3
@@ -509,11 +553,17 @@ static float measurement_variance(const um_kernel_mark *m, int x, int y, float a
     return g * g + e * e;
 }
 
-/* The opacity over plane sample (x, y), 0 outside the mark's window. */
-static float alpha_at(const um_kernel_mark *m, int x, int y)
+/* The mark's opacity over each sample of the area (w x h floats, to
+ * free), 0 outside its window: read once per merge by every pass. */
+static float *opacity_of(const um_kernel_mark *m, int w, int h)
 {
-    int inside = x >= m->ax && y >= m->ay && x < m->ax + m->aw && y < m->ay + m->ah;
-    return inside ? m->alpha[(y - m->ay) * m->a_stride + (x - m->ax)] : 0.0f;
+    float *opacity = um_xcalloc((size_t)w * h, sizeof(float));
+    int x0 = m->ax < 0 ? 0 : m->ax, x1 = m->ax + m->aw > w ? w : m->ax + m->aw;
+    int y0 = m->ay < 0 ? 0 : m->ay, y1 = m->ay + m->ah > h ? h : m->ay + m->ah;
+    for (int y = y0; y < y1 && x0 < x1; y++)
+        memcpy(opacity + (size_t)y * w + x0, m->alpha + (y - m->ay) * m->a_stride + (x0 - m->ax),
+               (size_t)(x1 - x0) * sizeof(float));
+    return opacity;
 }
 
 /* The picture's own change of brightness from the prediction (prev
@@ -528,20 +578,18 @@ static float alpha_at(const um_kernel_mark *m, int x, int y)
  * spreads, not a regression's slope: a prediction that misses (a motion
  * off by a fraction of a sample, the coding noise) would pull a slope
  * towards 0 where nothing changed. */
-static void follow_brightness(float *pred, const float *cur, int w, int h, const um_kernel_mark *m, float noise)
+static void follow_brightness(float *pred, const float *cur, const float *opacity, int w, int h, float noise)
 {
     double n = 0, sum_p = 0, sum_c = 0, sum_pp = 0, sum_cc = 0;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            size_t i = (size_t)y * w + x;
-            if (alpha_at(m, x, y) >= UM_KERNEL_MIN_ALPHA || isnan(pred[i]))
-                continue;
-            n++;
-            sum_p += pred[i];
-            sum_c += cur[i];
-            sum_pp += (double)pred[i] * pred[i];
-            sum_cc += (double)cur[i] * cur[i];
-        }
+    for (size_t i = 0; i < (size_t)w * h; i++) {
+        if (opacity[i] >= UM_KERNEL_MIN_ALPHA || isnan(pred[i]))
+            continue;
+        n++;
+        sum_p += pred[i];
+        sum_c += cur[i];
+        sum_pp += (double)pred[i] * pred[i];
+        sum_cc += (double)cur[i] * cur[i];
+    }
     if (n < MIN_FIT_SAMPLES)
         return;
     double mean_p = sum_p / n, mean_c = sum_c / n;
@@ -553,46 +601,53 @@ static void follow_brightness(float *pred, const float *cur, int w, int h, const
         pred[i] = (float)(gain * pred[i] + offset);
 }
 
-/* How well the prediction (prev moved by (dx, dy), from moved_plane, its
- * brightness followed), predicts the inverted samples of cur: their mean
- * squared disagreement in units of the variance expected (about 1 when the
- * motion is right), infinite when no sample can be predicted. */
-static float prediction_score(const float *cur, const float *cur_var, const float *pred, const float *prev_var,
-                              int w, int h, float dx, float dy, const um_kernel_mark *m, float noise, float drift)
+/* How well the prediction (prev moved, from moved_plane, its brightness
+ * followed; its variance pred_var, from moved_bilinear) predicts the
+ * inverted samples of cur: their mean squared disagreement in units of the
+ * variance expected (about 1 when the motion is right), infinite when no
+ * sample can be predicted. */
+static float prediction_score(const float *cur, const float *cur_var, const float *pred, const float *pred_var,
+                              const float *opacity, int w, int h, const um_kernel_mark *m, float noise,
+                              float drift)
 {
     double sum = 0;
     int n = 0;
-    for (int y = m->ay; y < m->ay + m->ah && y < h; y++)
-        for (int x = m->ax; x < m->ax + m->aw && x < w; x++) {
-            float a = alpha_at(m, x, y);
+    for (int y = m->ay < 0 ? 0 : m->ay; y < m->ay + m->ah && y < h; y++)
+        for (int x = m->ax < 0 ? 0 : m->ax; x < m->ax + m->aw && x < w; x++) {
             size_t i = (size_t)y * w + x;
+            float a = opacity[i];
             if (a < UM_KERNEL_MIN_ALPHA || a > m->a_max || isnan(pred[i]))
                 continue;
-            float sx = (float)x + dx, sy = (float)y + dy;
             float r = cur_var ? cur_var[i] : measurement_variance(m, x, y, a, cur[i], noise);
             float d = cur[i] - pred[i];
-            sum += d * d / (read_bilinear(prev_var, w, h, sx, sy) + drift + r);
+            sum += d * d / (pred_var[i] + drift + r);
             n++;
         }
     return n ? (float)(sum / n) : INFINITY;
 }
 
-/* The sums of one row of n samples over the 2r + 1 around each, clipped
- * at its ends (copy: n doubles of scratch). */
-static void box_sum_row(float *p, int n, int r, double *copy)
+/* Rows summed along at once: each row's running sum waits on its own
+ * additions, so rows side by side keep the processor busy. */
+#define ROW_GROUP 4
+
+/* Rows y0 .. y0 + rows - 1 (rows <= ROW_GROUP) of src (w wide), each
+ * sample the sum over the 2r + 1 along its row around it, clipped at the
+ * row's ends, into dst. */
+static void box_sum_rows(const float *src, float *dst, int w, int y0, int rows, int r)
 {
-    for (int i = 0; i < n; i++)
-        copy[i] = p[i];
-    double sum = 0;
-    for (int i = 0; i < r && i < n; i++)
-        sum += copy[i];
-    for (int i = 0; i < n; i++) {
-        if (i + r < n)
-            sum += copy[i + r];
-        if (i - r - 1 >= 0)
-            sum -= copy[i - r - 1];
-        p[i] = (float)sum;
-    }
+    double sum[ROW_GROUP] = {0};
+    for (int k = 0; k < rows; k++)
+        for (int i = 0; i < r && i < w; i++)
+            sum[k] += src[(size_t)(y0 + k) * w + i];
+    for (int i = 0; i < w; i++)
+        for (int k = 0; k < rows; k++) {
+            const float *row = src + (size_t)(y0 + k) * w;
+            if (i + r < w)
+                sum[k] += row[i + r];
+            if (i - r - 1 >= 0)
+                sum[k] -= row[i - r - 1];
+            dst[(size_t)(y0 + k) * w + i] = (float)sum[k];
+        }
 }
 
 /* sum (w doubles) plus sign times row y of p (w x h). */
@@ -610,13 +665,13 @@ static void add_row(double *sum, const float *p, int w, int y, double sign)
  * CPU time on h4 of the hold-outs, 1.4% this way (perf record). */
 static void box_sum(float *p, int w, int h, int r)
 {
-    double *sum = um_xcalloc((size_t)w, sizeof(double));
-    for (int y = 0; y < h; y++)
-        box_sum_row(p + (size_t)y * w, w, r, sum);
     size_t n = (size_t)w * h;
     float *rows = um_xmalloc(n * sizeof(float));
     memcpy(rows, p, n * sizeof(float));
-    memset(sum, 0, (size_t)w * sizeof(double));
+    for (int y = 0; y < h; y += ROW_GROUP)
+        box_sum_rows(rows, p, w, y, h - y < ROW_GROUP ? h - y : ROW_GROUP, r);
+    memcpy(rows, p, n * sizeof(float));
+    double *sum = um_xcalloc((size_t)w, sizeof(double));
     for (int y = 0; y < r && y < h; y++)
         add_row(sum, rows, w, y, 1);
     for (int y = 0; y < h; y++) {
@@ -635,88 +690,129 @@ static void box_sum(float *p, int w, int h, int r)
  * of each untouched sample of the area (w x h floats, to free): NAN where the
  * mark covers the sample or the prediction cannot be read. The local
  * drift and the motion's error are both read from it. */
-static float *untouched_misses(const float *cur, const float *pred, int w, int h, const um_kernel_mark *m)
+static float *untouched_misses(const float *cur, const float *pred, const float *opacity, int w, int h)
 {
     float *miss = um_xmalloc((size_t)w * h * sizeof(float));
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            size_t i = (size_t)y * w + x;
-            miss[i] = alpha_at(m, x, y) < UM_KERNEL_MIN_ALPHA ? cur[i] - pred[i] : NAN;
-        }
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        miss[i] = opacity[i] < UM_KERNEL_MIN_ALPHA ? cur[i] - pred[i] : NAN;
     return miss;
 }
 
+/* A rectangle of the area: columns x0 .. x1 - 1, rows y0 .. y1 - 1. */
+typedef struct {
+    int x0, y0, x1, y1;
+} rect;
+
+/* r grown by d on every side, clipped to the area (w x h). */
+static rect grown(rect r, int d, int w, int h)
+{
+    rect g = {r.x0 - d, r.y0 - d, r.x1 + d, r.y1 + d};
+    g.x0 = g.x0 < 0 ? 0 : g.x0;
+    g.y0 = g.y0 < 0 ? 0 : g.y0;
+    g.x1 = g.x1 > w ? w : g.x1;
+    g.y1 = g.y1 > h ? h : g.y1;
+    return g;
+}
+
+/* Each sample of p (w x h) outside r set to v. */
+static void fill_outside(float *p, int w, int h, rect r, float v)
+{
+    for (int y = 0; y < h; y++) {
+        int inside = y >= r.y0 && y < r.y1;
+        for (int x = 0; x < w; x++)
+            if (!inside || x < r.x0 || x >= r.x1)
+                p[(size_t)y * w + x] = v;
+    }
+}
+
 /* Adds to extra (w x h) the prediction's drift beyond drift around each
- * sample of the area: what the prediction misses (miss, from
+ * sample of `used`: what the prediction misses (miss, from
  * untouched_misses) of the untouched samples within LOCAL_RADIUS, on
  * average, beyond what the area leaves (drift and both frames' coding
  * noise); nothing where fewer of them are near or they miss no more than
- * LOCAL_FACTOR times that. */
-static void add_local_drift(float *extra, const float *miss, int w, int h, float noise, float drift)
+ * LOCAL_FACTOR times that. Only the samples within LOCAL_RADIUS of `used`
+ * are summed. */
+static void add_local_drift(float *extra, const float *miss, int w, int h, rect used, float noise, float drift)
 {
-    size_t n = (size_t)w * h;
-    float *miss2 = um_xcalloc(n, sizeof(float)), *count = um_xcalloc(n, sizeof(float));
-    for (size_t i = 0; i < n; i++)
-        if (!isnan(miss[i])) {
-            miss2[i] = miss[i] * miss[i];
-            count[i] = 1;
+    rect near = grown(used, LOCAL_RADIUS, w, h);
+    int nw = near.x1 - near.x0, nh = near.y1 - near.y0;
+    if (nw <= 0 || nh <= 0)
+        return;
+    size_t n = (size_t)nw * nh;
+    float *miss2 = um_xmalloc(n * sizeof(float)), *count = um_xmalloc(n * sizeof(float));
+    for (int y = 0; y < nh; y++)
+        for (int x = 0; x < nw; x++) {
+            float d = miss[(size_t)(y + near.y0) * w + x + near.x0];
+            int seen = !isnan(d);
+            miss2[(size_t)y * nw + x] = seen ? d * d : 0;
+            count[(size_t)y * nw + x] = (float)seen;
         }
-    box_sum(miss2, w, h, LOCAL_RADIUS);
-    box_sum(count, w, h, LOCAL_RADIUS);
+    box_sum(miss2, nw, nh, LOCAL_RADIUS);
+    box_sum(count, nw, nh, LOCAL_RADIUS);
     float expected = drift + 2 * noise * noise;
-    for (size_t i = 0; i < n; i++) {
-        float c = count[i], mean = c >= MIN_LOCAL_SAMPLES ? miss2[i] / c : 0;
-        if (mean > LOCAL_FACTOR * expected)
-            extra[i] += mean - expected;
-    }
+    for (int y = used.y0; y < used.y1; y++)
+        for (int x = used.x0; x < used.x1; x++) {
+            size_t k = (size_t)(y - near.y0) * nw + x - near.x0;
+            float c = count[k], mean = c >= MIN_LOCAL_SAMPLES ? miss2[k] / c : 0;
+            if (mean > LOCAL_FACTOR * expected)
+                extra[(size_t)y * w + x] += mean - expected;
+        }
     free(miss2);
     free(count);
 }
 
-/* The squared gradient of prev at each sample's prediction (its nearest
- * sample, moved by (mx, my)), into g2 (w x h); -1 where it cannot be read. */
-static void prediction_gradients(float *g2, const float *prev, int w, int h, int mx, int my)
+/* The squared gradient of prev (w x h) at (x, y), -1 at its border. */
+static float squared_gradient(const float *prev, int w, int h, int x, int y)
 {
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            int px = x + mx, py = y + my;
-            g2[(size_t)y * w + x] = -1;
-            if (px < 1 || py < 1 || px >= w - 1 || py >= h - 1)
-                continue;
-            const float *q = prev + (size_t)py * w + px;
-            float gx = (q[1] - q[-1]) * 0.5f, gy = (q[w] - q[-w]) * 0.5f;
-            g2[(size_t)y * w + x] = gx * gx + gy * gy;
-        }
+    if (x < 1 || y < 1 || x >= w - 1 || y >= h - 1)
+        return -1;
+    const float *q = prev + (size_t)y * w + x;
+    float gx = (q[1] - q[-1]) * 0.5f, gy = (q[w] - q[-w]) * 0.5f;
+    return gx * gx + gy * gy;
 }
 
 /* Adds to extra (w x h) what the motion's own error makes the prediction
- * miss at each sample (see MIN_FIT_SAMPLES): the slope of the untouched
- * samples' squared misses (miss, from untouched_misses) over their squared
- * gradients, times the sample's squared gradient. */
-static void add_motion_error(float *extra, const float *miss, const float *prev, int w, int h, float dx, float dy)
+ * miss at each sample of `used` (see MIN_FIT_SAMPLES): the slope of the
+ * untouched samples' squared misses (miss, from untouched_misses) over
+ * their squared gradients, times the sample's squared gradient, both at
+ * the sample's prediction (its nearest sample, moved by (dx, dy)). */
+static void add_motion_error(float *extra, const float *miss, const float *prev, int w, int h, rect used,
+                             float dx, float dy)
 {
-    size_t n = (size_t)w * h;
-    float *g2 = um_xmalloc(n * sizeof(float));
-    prediction_gradients(g2, prev, w, h, (int)lrintf(dx), (int)lrintf(dy));
+    int mx = (int)lrintf(dx), my = (int)lrintf(dy);
     double count = 0, sum_g = 0, sum_d = 0, sum_gg = 0, sum_gd = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (g2[i] < 0 || isnan(miss[i]))
-            continue;
-        double d = miss[i], g = g2[i];
-        count++;
-        sum_g += g;
-        sum_d += d * d;
-        sum_gg += g * g;
-        sum_gd += g * d * d;
-    }
+    for (int y = 0; y < h; y += FIT_STEP)
+        for (int x = 0; x < w; x += FIT_STEP) {
+            size_t i = (size_t)y * w + x;
+            if (isnan(miss[i]))
+                continue;
+            float g2 = squared_gradient(prev, w, h, x + mx, y + my);
+            if (g2 < 0)
+                continue;
+            double d = miss[i], g = g2;
+            count++;
+            sum_g += g;
+            sum_d += d * d;
+            sum_gg += g * g;
+            sum_gd += g * d * d;
+        }
     double spread = count ? sum_gg / count - (sum_g / count) * (sum_g / count) : 0;
     double slope = count >= MIN_FIT_SAMPLES && spread > 0
                        ? (sum_gd / count - (sum_g / count) * (sum_d / count)) / spread
                        : 0;
-    for (size_t i = 0; slope > 0 && i < n; i++)
-        if (g2[i] > 0)
-            extra[i] += (float)slope * g2[i];
-    free(g2);
+    /* Where the prediction's gradient can be read: columns and rows whose
+     * prediction is inside the border. */
+    rect inside = {1 - mx, 1 - my, w - 1 - mx, h - 1 - my};
+    int x0 = used.x0 > inside.x0 ? used.x0 : inside.x0, x1 = used.x1 < inside.x1 ? used.x1 : inside.x1;
+    int y0 = used.y0 > inside.y0 ? used.y0 : inside.y0, y1 = used.y1 < inside.y1 ? used.y1 : inside.y1;
+    for (int y = y0; slope > 0 && y < y1; y++) {
+        const float *q = prev + (size_t)(y + my) * w + mx;
+        float *out = extra + (size_t)y * w;
+        for (int x = x0; x < x1; x++) {
+            float gx = (q[x + 1] - q[x - 1]) * 0.5f, gy = (q[x + w] - q[x - w]) * 0.5f;
+            out[x] += (float)slope * (gx * gx + gy * gy);
+        }
+    }
 }
 
 /* 1 where a sample of the area (w x h floats, to free) is untouched but
@@ -724,10 +820,9 @@ static void add_motion_error(float *extra, const float *miss, const float *prev,
 float *um_kernel_temporal_ring(const um_kernel_mark *m, int w, int h)
 {
     size_t n = (size_t)w * h;
-    float *covered = um_xcalloc(n, sizeof(float));
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            covered[(size_t)y * w + x] = alpha_at(m, x, y) >= UM_KERNEL_MIN_ALPHA;
+    float *covered = opacity_of(m, w, h);
+    for (size_t i = 0; i < n; i++)
+        covered[i] = covered[i] >= UM_KERNEL_MIN_ALPHA;
     float *ring = um_xmalloc(n * sizeof(float));
     memcpy(ring, covered, n * sizeof(float));
     box_sum(ring, w, h, RING_RADIUS);
@@ -747,40 +842,45 @@ static int merge(float *cur, float *var, int known, const float *prev, const flo
      * is no change of the picture. */
     float slack = known ? 4 * noise * noise : 0;
     shifted_read moved = shifted_read_of(dx, dy);
+    float *opacity = opacity_of(m, w, h);
     float *pred = prev ? moved_plane(&moved, prev, w, h) : NULL;
+    float *pred_var = prev ? moved_bilinear(prev_var, w, h, dx, dy) : NULL;
     if (pred)
-        follow_brightness(pred, cur, w, h, m, noise);
-    if (pred && !(prediction_score(cur, known ? var : NULL, pred, prev_var, w, h, dx, dy, m, noise,
+        follow_brightness(pred, cur, opacity, w, h, noise);
+    if (pred && !(prediction_score(cur, known ? var : NULL, pred, pred_var, opacity, w, h, m, noise,
                                    drift + slack) <= MAX_SCORE)) {
         free(pred);
         pred = NULL;
     }
+    /* Samples are merged within the mark's window and the ring beside it;
+     * the others keep the plain coding noise. */
+    rect used = grown((rect){m->ax, m->ay, m->ax + m->aw, m->ay + m->ah}, RING_RADIUS, w, h);
+    fill_outside(var, w, h, used, noise * noise);
     /* What the prediction misses beyond drift, sample by sample. */
     float *extra = NULL;
     if (pred) {
         extra = um_xcalloc((size_t)w * h, sizeof(float));
-        float *miss = untouched_misses(cur, pred, w, h, m);
-        add_local_drift(extra, miss, w, h, noise, drift);
-        add_motion_error(extra, miss, prev, w, h, dx, dy);
+        float *miss = untouched_misses(cur, pred, opacity, w, h);
+        add_local_drift(extra, miss, w, h, used, noise, drift);
+        add_motion_error(extra, miss, prev, w, h, used, dx, dy);
         free(miss);
     }
     float *own_ring = m->ring ? NULL : um_kernel_temporal_ring(m, w, h);
     const float *ring = m->ring ? m->ring : own_ring;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
+    for (int y = used.y0; y < used.y1; y++)
+        for (int x = used.x0; x < used.x1; x++) {
             size_t i = (size_t)y * w + x;
-            float a = alpha_at(m, x, y);
+            float a = opacity[i];
             if (a < UM_KERNEL_MIN_ALPHA && !ring[i]) {
                 var[i] = noise * noise;
                 continue;
             }
             float r = known ? var[i] : ring[i] ? noise * noise : measurement_variance(m, x, y, a, cur[i], noise);
-            float sx = (float)x + dx, sy = (float)y + dy;
             if (!pred || isnan(pred[i])) {
                 var[i] = r;
                 continue;
             }
-            float p = read_bilinear(prev_var, w, h, sx, sy) + drift + extra[i];
+            float p = pred_var[i] + drift + extra[i];
             float d = cur[i] - pred[i];
             if (d * d > GATE * GATE * (p + r + slack)) {
                 var[i] = r;
@@ -791,7 +891,9 @@ static int merge(float *cur, float *var, int known, const float *prev, const flo
             var[i] = (1.0f - k) * p;
         }
     int linked = pred != NULL;
+    free(opacity);
     free(pred);
+    free(pred_var);
     free(extra);
     free(own_ring);
     return linked;
