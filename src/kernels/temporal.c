@@ -357,23 +357,36 @@ static search_grid grid_of(const uint8_t *use, int w, int h, int reach)
     return g;
 }
 
+/* A shift's cost is checked against the best so far after every this
+ * many samples: most shifts of a search are far off, and show it early. */
+#define PRUNE_CHUNK 256
+
 /* The variance of the difference between cur and prev moved by (sx, sy)
  * over the grid's samples: its mean squared part but for the mean, which
  * is the picture getting brighter or darker (exposure, the encoder's
  * quality from frame to frame), not motion; over a smooth shading a change
  * of brightness would otherwise pass for a shift. Infinite when too few
- * samples, or beyond reach. */
+ * samples, or beyond reach, and where it is sure to be above `above`
+ * (INFINITY: always worked out). */
 static float cost_at(const float *cur, const float *prev, const search_grid *g, int w, int reach, int sx,
-                     int sy)
+                     int sy, float above)
 {
     if (abs(sx) > reach || abs(sy) > reach || g->n < MIN_SEARCH_SAMPLES)
         return INFINITY;
     const float *moved = prev + (ptrdiff_t)sy * w + sx;
-    double sum = 0, sum2 = 0;
-    for (int i = 0; i < g->n; i++) {
-        float d = cur[g->at[i]] - moved[g->at[i]];
-        sum += d;
-        sum2 += d * d;
+    /* The squared differences from their mean over the first k samples
+     * never exceed those over all n: past n times `above`, the cost is
+     * past `above` too (the margin covers the sums' rounding). */
+    double sum = 0, sum2 = 0, most = (double)above * g->n * (1 + 1e-9);
+    for (int start = 0; start < g->n; start += PRUNE_CHUNK) {
+        int end = start + PRUNE_CHUNK < g->n ? start + PRUNE_CHUNK : g->n;
+        for (int i = start; i < end; i++) {
+            float d = cur[g->at[i]] - moved[g->at[i]];
+            sum += d;
+            sum2 += d * d;
+        }
+        if (sum2 - sum * sum / end > most)
+            return INFINITY;
     }
     double mean = sum / g->n;
     return (float)(sum2 / g->n - mean * mean);
@@ -492,10 +505,10 @@ float um_kernel_shift_estimate(const float *cur, const float *prev, const uint8_
     int cx = (int)lrintf(guess_x), cy = (int)lrintf(guess_y), bx = cx, by = cy;
     search_grid g = grid_of(use, w, h, reach);
     float *cur_detail = detail_of(cur, w, h), *prev_detail = detail_of(prev, w, h);
-    float guessed = cost_at(cur_detail, prev_detail, &g, w, reach, cx, cy), best = guessed;
+    float guessed = cost_at(cur_detail, prev_detail, &g, w, reach, cx, cy, INFINITY), best = guessed;
     for (int sy = cy - radius; sy <= cy + radius; sy++)
         for (int sx = cx - radius; sx <= cx + radius; sx++) {
-            float c = cost_at(cur_detail, prev_detail, &g, w, reach, sx, sy);
+            float c = cost_at(cur_detail, prev_detail, &g, w, reach, sx, sy, best);
             if (c < best) {
                 best = c;
                 bx = sx;
@@ -519,13 +532,13 @@ float um_kernel_shift_estimate(const float *cur, const float *prev, const uint8_
         float around[3][3], fx, fy;
         for (int j = 0; j < 3; j++)
             for (int i = 0; i < 3; i++)
-                around[j][i] = cost_at(cur_detail, prev_detail, &g, w, reach, bx + i - 1, by + j - 1);
+                around[j][i] = cost_at(cur_detail, prev_detail, &g, w, reach, bx + i - 1, by + j - 1, INFINITY);
         int located = refine(around, &fx, &fy);
         *dx += fx;
         *dy += fy;
         if (located)
             refine_by_gradient(cur_detail, prev_detail, &g, w, h, bx, by, dx, dy);
-        left = cost_at(cur, prev, &g, w, reach, bx, by);
+        left = cost_at(cur, prev, &g, w, reach, bx, by, INFINITY);
     }
     free(cur_detail);
     free(prev_detail);
