@@ -234,13 +234,12 @@ static void lanczos_pass(const float *src, float *dst, int w, int h, int rows, i
             out[x] = NAN;
         /* The first tap of sample x: x + o - (LANCZOS_A - 1) along the row,
          * or that row of the column. */
-        const float *tap = rows ? src + (size_t)y * w + o - (LANCZOS_A - 1)
-                                : src + (size_t)(y + o - (LANCZOS_A - 1)) * w;
-        size_t step = rows ? 1 : (size_t)w;
+        const float *line = rows ? src + (size_t)y * w : src + (size_t)(y + o - (LANCZOS_A - 1)) * w;
+        ptrdiff_t first_tap = rows ? o - (LANCZOS_A - 1) : 0, step = rows ? 1 : w;
         for (int x = x0; x < x1; x++) {
             float sum = 0;
             for (int k = 0; k < LANCZOS_TAPS; k++)
-                sum += wt[k] * tap[x + k * step];
+                sum += wt[k] * line[first_tap + x + k * step];
             out[x] = sum;
         }
     }
