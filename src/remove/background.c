@@ -368,17 +368,27 @@ static float frame_bilinear(const um_frame *f, int p, float x, float y)
     return (a + (b - a) * ax) * (1 - ay) + (c + (d - c) * ax) * ay;
 }
 
-/* Adds plane p of a frame at its pose to its canvas: every cell that shows
- * a frame point in the ring (a pixel's margin inside it) takes the frame's
- * value there into its running mean. */
-static void paste(um_background *bg, const um_frame *f, int p)
+/* Bands of canvas rows a plane is pasted in, side by side on the cores
+ * (the matte pass has them to itself): on a bug that never leaves, pasting
+ * took as much of the pass as matching the blocks did. */
+#define PASTE_BANDS 8
+
+/* One frame's paste into its canvases: per plane, the canvas cells the
+ * region can reach and the pose from the canvas back to the frame. */
+typedef struct {
+    um_background *bg;
+    const um_frame *f;
+    um_background_pose back;
+    int cu1[MATTE_MAX_PLANES], cu2[MATTE_MAX_PLANES], cv1[MATTE_MAX_PLANES], cv2[MATTE_MAX_PLANES];
+} paste_job;
+
+/* The canvas cells of plane p the region can reach at the pose: its
+ * corners' images. */
+static void paste_area(paste_job *j, int p)
 {
-    canvas *c = &bg->planes[p];
+    const um_background *bg = j->bg;
+    const canvas *c = &bg->planes[p];
     float s = (float)(1 << c->lw), t = (float)(1 << c->lh);
-    int pw = um_frame_plane_width(f, p), ph = um_frame_plane_height(f, p);
-    float ox = (float)(f->x0 >> c->lw), oy = (float)(f->y0 >> c->lh);
-    um_background_pose back = invert(&bg->pose);
-    /* the canvas cells the region can reach: its corners' images */
     float u1 = INFINITY, v1 = INFINITY, u2 = -INFINITY, v2 = -INFINITY;
     for (int k = 0; k < 4; k++) {
         float cu, cv;
@@ -386,12 +396,25 @@ static void paste(um_background *bg, const um_frame *f, int p)
               (float)(k & 2 ? bg->region.y2 : bg->region.y1), &cu, &cv);
         u1 = fminf(u1, cu), v1 = fminf(v1, cv), u2 = fmaxf(u2, cu), v2 = fmaxf(v2, cv);
     }
-    int cu1 = clampi((int)floorf(u1 / s), 0, c->w), cu2 = clampi((int)ceilf(u2 / s), 0, c->w);
-    int cv1 = clampi((int)floorf(v1 / t), 0, c->h), cv2 = clampi((int)ceilf(v2 / t), 0, c->h);
-    for (int v = cv1; v < cv2; v++)
-        for (int u = cu1; u < cu2; u++) {
+    j->cu1[p] = clampi((int)floorf(u1 / s), 0, c->w), j->cu2[p] = clampi((int)ceilf(u2 / s), 0, c->w);
+    j->cv1[p] = clampi((int)floorf(v1 / t), 0, c->h), j->cv2[p] = clampi((int)ceilf(v2 / t), 0, c->h);
+}
+
+/* Adds canvas rows v1 .. v2 - 1 of plane p: every cell that shows a frame
+ * point in the ring (a pixel's margin inside it) takes the frame's value
+ * there into its running mean. */
+static void paste_rows(const paste_job *j, int p, int v1, int v2)
+{
+    const um_background *bg = j->bg;
+    const um_frame *f = j->f;
+    const canvas *c = &bg->planes[p];
+    float s = (float)(1 << c->lw), t = (float)(1 << c->lh);
+    int pw = um_frame_plane_width(f, p), ph = um_frame_plane_height(f, p);
+    float ox = (float)(f->x0 >> c->lw), oy = (float)(f->y0 >> c->lh);
+    for (int v = v1; v < v2; v++)
+        for (int u = j->cu1[p]; u < j->cu2[p]; u++) {
             float lx, ly;
-            apply(&back, (float)u * s, (float)v * t, &lx, &ly);
+            apply(&j->back, (float)u * s, (float)v * t, &lx, &ly);
             int ix = (int)floorf(lx), iy = (int)floorf(ly);
             if (!in_ring(bg, ix - 1, iy - 1) || !in_ring(bg, ix + 2, iy - 1) || !in_ring(bg, ix - 1, iy + 2) ||
                 !in_ring(bg, ix + 2, iy + 2))
@@ -405,6 +428,24 @@ static void paste(um_background *bg, const um_frame *f, int p)
                 c->count[k]++;
             c->mean[k] += (value - c->mean[k]) / (float)c->count[k];
         }
+}
+
+/* Item i: band i % PASTE_BANDS of plane i / PASTE_BANDS (luma's first:
+ * the biggest). */
+static void paste_item(void *opaque, int i)
+{
+    const paste_job *j = opaque;
+    int p = i / PASTE_BANDS, band = i % PASTE_BANDS, rows = j->cv2[p] - j->cv1[p];
+    paste_rows(j, p, j->cv1[p] + band * rows / PASTE_BANDS, j->cv1[p] + (band + 1) * rows / PASTE_BANDS);
+}
+
+/* Adds every plane of a frame at its pose to its canvas. */
+static void paste(um_background *bg, const um_frame *f)
+{
+    paste_job j = {.bg = bg, .f = f, .back = invert(&bg->pose)};
+    for (int p = 0; p < bg->nb_planes; p++)
+        paste_area(&j, p);
+    um_parallel_for(bg->nb_planes * PASTE_BANDS, paste_item, &j);
 }
 
 static void keep_luma(um_background *bg, const um_frame *f)
@@ -441,8 +482,7 @@ int um_background_add(um_background *bg, const um_frame *f, um_background_pose *
         bg->pose = compose(&bg->pose, &back);
         bg->step = step;
     }
-    for (int p = 0; p < bg->nb_planes; p++)
-        paste(bg, f, p);
+    paste(bg, f);
     keep_luma(bg, f);
     bg->frames++;
     *pose = bg->pose;
