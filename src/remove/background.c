@@ -220,9 +220,12 @@ static void read_window(const um_frame *f, int wx, int wy, uint16_t *win)
 }
 
 /* Sum of absolute differences between the previous frame's block at
- * (bx, by) and the window's at (ox, oy). It runs (2 SEARCH + 1)^2 times
- * per block and frame, the most of anything in the matte pass. */
-static double block_sad(const um_background *bg, int bx, int by, const uint16_t *win, int ox, int oy)
+ * (bx, by) and the window's at (ox, oy); INFINITY once the rows summed so
+ * far pass `above` (the sum only grows: the whole would pass it too). It
+ * runs (2 SEARCH + 1)^2 times per block and frame, the most of anything
+ * in the matte pass, and most positions of a search are far off. */
+static double block_sad(const um_background *bg, int bx, int by, const uint16_t *win, int ox, int oy,
+                        double above)
 {
     int rw = bg->region.x2 - bg->region.x1;
     uint32_t sum = 0;
@@ -231,8 +234,21 @@ static double block_sad(const um_background *bg, int bx, int by, const uint16_t 
         const uint16_t *cur = win + (oy + r) * WINDOW + ox;
         for (int c = 0; c < BLOCK; c++)
             sum += (uint32_t)abs((int)prev[c] - (int)cur[c]);
+        if (sum > above)
+            return INFINITY;
     }
     return sum;
+}
+
+/* The cost of the search's position (dx, dy), both within SEARCH: the
+ * block's difference there, INFINITY where the block would leave the
+ * frame or its difference passes `above`. */
+static double search_cost(const um_background *bg, const um_frame *f, int i, const uint16_t *win, int cx, int cy,
+                          int dx, int dy, double above)
+{
+    if (!block_inside(f, cx + dx, cy + dy))
+        return INFINITY;
+    return block_sad(bg, (int)bg->block_x[i], (int)bg->block_y[i], win, dx + SEARCH, dy + SEARCH, above);
 }
 
 /* How textured the previous frame's block is (its mean absolute deviation,
@@ -266,11 +282,13 @@ static int match_block(const um_background *bg, const um_frame *f, int i, float 
     int bi = 0, bj = 0;
     uint16_t win[WINDOW * WINDOW];
     read_window(f, cx - SEARCH, cy - SEARCH, win);
+    /* The predicted position first, as a bound: a position that costs more
+     * cannot be the least, and its sum stops early. The first least
+     * position in scan order wins, as it would without the bound. */
+    double predicted = search_cost(bg, f, i, win, cx, cy, 0, 0, INFINITY);
     for (int dy = -SEARCH; dy <= SEARCH; dy++)
         for (int dx = -SEARCH; dx <= SEARCH; dx++) {
-            double c = block_inside(f, cx + dx, cy + dy)
-                           ? block_sad(bg, bx, by, win, dx + SEARCH, dy + SEARCH)
-                           : INFINITY;
+            double c = dx || dy ? search_cost(bg, f, i, win, cx, cy, dx, dy, fmin(best, predicted)) : predicted;
             costs[dy + SEARCH][dx + SEARCH] = c;
             if (c < best) {
                 best = c;
@@ -280,6 +298,13 @@ static int match_block(const um_background *bg, const um_frame *f, int i, float 
         }
     if (!isfinite(best) || bi == 0 || bj == 0 || bi == 2 * SEARCH || bj == 2 * SEARCH)
         return 0;
+    /* The sub-pixel vertex needs the best's neighbours' whole costs. */
+    const int around[4][2] = {{-1, 0}, {1, 0}, {0, -1}, {0, 1}};
+    for (int k = 0; k < 4; k++) {
+        int ni = bi + around[k][0], nj = bj + around[k][1];
+        if (!isfinite(costs[ni][nj]))
+            costs[ni][nj] = search_cost(bg, f, i, win, cx, cy, nj - SEARCH, ni - SEARCH, INFINITY);
+    }
     *x = (float)(cx + bj - SEARCH) + vertex(costs[bi][bj - 1], best, costs[bi][bj + 1]);
     *y = (float)(cy + bi - SEARCH) + vertex(costs[bi - 1][bj], best, costs[bi + 1][bj]);
     return 1;
