@@ -1094,9 +1094,52 @@ static void test_temporal_filter_counts_motion_error(void **state)
                  "part about +0.235)", edge, flat);
 }
 
+/* The median where it can pass the floor, against the plain median: for
+ * every stack depth from 1 to 20 (the sorting network takes up to 16, in
+ * groups of 8 elements; the rest, and the tail past the last whole group,
+ * sort one element at a time), on values around the floor, so that some
+ * medians are wanted and some are not. */
+static void test_median_stack_where_matches_median(void **state)
+{
+    (void)state;
+    enum { COUNT = 37, MAX_N = 20, FLOOR = 100 };
+    int16_t values[MAX_N][COUNT], want[COUNT], got[COUNT];
+    const int16_t *stack[MAX_N];
+    uint8_t scratch[COUNT];
+    uint32_t rng = 17u;
+    int wanted = 0, zero = 0;
+    for (int n = 1; n <= MAX_N; n++) {
+        for (int k = 0; k < n; k++) {
+            for (int i = 0; i < COUNT; i++) {
+                rng ^= rng << 13;
+                rng ^= rng >> 17;
+                rng ^= rng << 5;
+                values[k][i] = (int16_t)((int)(rng % 601) - 300);
+            }
+            stack[k] = values[k];
+        }
+        um_kernel_median_stack(stack, n, COUNT, want);
+        um_kernel_median_stack_where(stack, n, COUNT, FLOOR, scratch, got);
+        for (int i = 0; i < COUNT; i++) {
+            int above = 0, below = 0;
+            for (int k = 0; k < n; k++) {
+                above += values[k][i] > FLOOR;
+                below += values[k][i] < -FLOOR;
+            }
+            int expected = above * 2 >= n || below * 2 >= n ? want[i] : 0;
+            if (got[i] != expected)
+                fail_msg("n %d, element %d: %d, expected %d", n, i, got[i], expected);
+            wanted += expected != 0;
+            zero += expected == 0;
+        }
+    }
+    assert_true(wanted > 50 && zero > 50);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_median_stack_where_matches_median),
         cmocka_unit_test(test_inpaint_cases),
         cmocka_unit_test(test_inpaint_ignores_masked_contents),
         cmocka_unit_test(test_inpaint_empty_mask_gives_no_plan),
