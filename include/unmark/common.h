@@ -142,6 +142,9 @@ int um_frame_plane_log2_h(const um_frame *f, int p);
 int um_frame_covers(const um_frame *f, um_box box);
 /* The area boxes a and b have in common: 0 when they do not overlap. */
 int64_t um_box_overlap(um_box a, um_box b);
+/* b grown by `by` on every side, each edge then clamped to 0 .. width or
+ * 0 .. height. */
+um_box um_box_grown(um_box b, int by, int width, int height);
 
 #ifdef __cplusplus
 }

@@ -39,3 +39,11 @@ int64_t um_box_overlap(um_box a, um_box b)
     int h = (a.y2 < b.y2 ? a.y2 : b.y2) - (a.y1 > b.y1 ? a.y1 : b.y1);
     return w > 0 && h > 0 ? (int64_t)w * h : 0;
 }
+
+static int clamp_to(int v, int hi) { return v < 0 ? 0 : v > hi ? hi : v; }
+
+um_box um_box_grown(um_box b, int by, int width, int height)
+{
+    return (um_box){clamp_to(b.x1 - by, width), clamp_to(b.y1 - by, height), clamp_to(b.x2 + by, width),
+                    clamp_to(b.y2 + by, height)};
+}

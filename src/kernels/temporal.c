@@ -710,29 +710,13 @@ static float *untouched_misses(const float *cur, const float *pred, const float 
     return miss;
 }
 
-/* A rectangle of the area: columns x0 .. x1 - 1, rows y0 .. y1 - 1. */
-typedef struct {
-    int x0, y0, x1, y1;
-} rect;
-
-/* r grown by d on every side, clipped to the area (w x h). */
-static rect grown(rect r, int d, int w, int h)
-{
-    rect g = {r.x0 - d, r.y0 - d, r.x1 + d, r.y1 + d};
-    g.x0 = g.x0 < 0 ? 0 : g.x0;
-    g.y0 = g.y0 < 0 ? 0 : g.y0;
-    g.x1 = g.x1 > w ? w : g.x1;
-    g.y1 = g.y1 > h ? h : g.y1;
-    return g;
-}
-
 /* Each sample of p (w x h) outside r set to v. */
-static void fill_outside(float *p, int w, int h, rect r, float v)
+static void fill_outside(float *p, int w, int h, um_box r, float v)
 {
     for (int y = 0; y < h; y++) {
-        int inside = y >= r.y0 && y < r.y1;
+        int inside = y >= r.y1 && y < r.y2;
         for (int x = 0; x < w; x++)
-            if (!inside || x < r.x0 || x >= r.x1)
+            if (!inside || x < r.x1 || x >= r.x2)
                 p[(size_t)y * w + x] = v;
     }
 }
@@ -744,17 +728,18 @@ static void fill_outside(float *p, int w, int h, rect r, float v)
  * noise); nothing where fewer of them are near or they miss no more than
  * LOCAL_FACTOR times that. Only the samples within LOCAL_RADIUS of `used`
  * are summed. */
-static void add_local_drift(float *extra, const float *miss, int w, int h, rect used, float noise, float drift)
+static void add_local_drift(float *extra, const float *miss, int w, int h, um_box used, float noise,
+                            float drift)
 {
-    rect near = grown(used, LOCAL_RADIUS, w, h);
-    int nw = near.x1 - near.x0, nh = near.y1 - near.y0;
+    um_box near = um_box_grown(used, LOCAL_RADIUS, w, h);
+    int nw = near.x2 - near.x1, nh = near.y2 - near.y1;
     if (nw <= 0 || nh <= 0)
         return;
     size_t n = (size_t)nw * nh;
     float *miss2 = um_xmalloc(n * sizeof(float)), *count = um_xmalloc(n * sizeof(float));
     for (int y = 0; y < nh; y++)
         for (int x = 0; x < nw; x++) {
-            float d = miss[(size_t)(y + near.y0) * w + x + near.x0];
+            float d = miss[(size_t)(y + near.y1) * w + x + near.x1];
             int seen = !isnan(d);
             miss2[(size_t)y * nw + x] = seen ? d * d : 0;
             count[(size_t)y * nw + x] = (float)seen;
@@ -762,9 +747,9 @@ static void add_local_drift(float *extra, const float *miss, int w, int h, rect 
     box_sum(miss2, nw, nh, LOCAL_RADIUS);
     box_sum(count, nw, nh, LOCAL_RADIUS);
     float expected = drift + 2 * noise * noise;
-    for (int y = used.y0; y < used.y1; y++)
-        for (int x = used.x0; x < used.x1; x++) {
-            size_t k = (size_t)(y - near.y0) * nw + x - near.x0;
+    for (int y = used.y1; y < used.y2; y++)
+        for (int x = used.x1; x < used.x2; x++) {
+            size_t k = (size_t)(y - near.y1) * nw + x - near.x1;
             float c = count[k], mean = c >= MIN_LOCAL_SAMPLES ? miss2[k] / c : 0;
             if (mean > LOCAL_FACTOR * expected)
                 extra[(size_t)y * w + x] += mean - expected;
@@ -788,7 +773,7 @@ static float squared_gradient(const float *prev, int w, int h, int x, int y)
  * untouched samples' squared misses (miss, from untouched_misses) over
  * their squared gradients, times the sample's squared gradient, both at
  * the sample's prediction (its nearest sample, moved by (dx, dy)). */
-static void add_motion_error(float *extra, const float *miss, const float *prev, int w, int h, rect used,
+static void add_motion_error(float *extra, const float *miss, const float *prev, int w, int h, um_box used,
                              float dx, float dy)
 {
     int mx = (int)lrintf(dx), my = (int)lrintf(dy);
@@ -814,9 +799,9 @@ static void add_motion_error(float *extra, const float *miss, const float *prev,
                        : 0;
     /* Where the prediction's gradient can be read: columns and rows whose
      * prediction is inside the border. */
-    rect inside = {1 - mx, 1 - my, w - 1 - mx, h - 1 - my};
-    int x0 = used.x0 > inside.x0 ? used.x0 : inside.x0, x1 = used.x1 < inside.x1 ? used.x1 : inside.x1;
-    int y0 = used.y0 > inside.y0 ? used.y0 : inside.y0, y1 = used.y1 < inside.y1 ? used.y1 : inside.y1;
+    um_box inside = {1 - mx, 1 - my, w - 1 - mx, h - 1 - my};
+    int x0 = used.x1 > inside.x1 ? used.x1 : inside.x1, x1 = used.x2 < inside.x2 ? used.x2 : inside.x2;
+    int y0 = used.y1 > inside.y1 ? used.y1 : inside.y1, y1 = used.y2 < inside.y2 ? used.y2 : inside.y2;
     for (int y = y0; slope > 0 && y < y1; y++) {
         const float *q = prev + (size_t)(y + my) * w + mx;
         float *out = extra + (size_t)y * w;
@@ -866,7 +851,7 @@ static int merge(float *cur, float *var, int known, const float *prev, const flo
     }
     /* Samples are merged within the mark's window and the ring beside it;
      * the others keep the plain coding noise. */
-    rect used = grown((rect){m->ax, m->ay, m->ax + m->aw, m->ay + m->ah}, RING_RADIUS, w, h);
+    um_box used = um_box_grown((um_box){m->ax, m->ay, m->ax + m->aw, m->ay + m->ah}, RING_RADIUS, w, h);
     fill_outside(var, w, h, used, noise * noise);
     /* What the prediction misses beyond drift, sample by sample. */
     float *extra = NULL;
@@ -879,8 +864,8 @@ static int merge(float *cur, float *var, int known, const float *prev, const flo
     }
     float *own_ring = m->ring ? NULL : um_kernel_temporal_ring(m, w, h);
     const float *ring = m->ring ? m->ring : own_ring;
-    for (int y = used.y0; y < used.y1; y++)
-        for (int x = used.x0; x < used.x1; x++) {
+    for (int y = used.y1; y < used.y2; y++)
+        for (int x = used.x1; x < used.x2; x++) {
             size_t i = (size_t)y * w + x;
             float a = opacity[i];
             if (a < UM_KERNEL_MIN_ALPHA && !ring[i]) {

@@ -72,12 +72,6 @@ struct um_background {
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-static um_box grow(um_box b, int by, int width, int height)
-{
-    return (um_box){clampi(b.x1 - by, 0, width), clampi(b.y1 - by, 0, height), clampi(b.x2 + by, 0, width),
-                    clampi(b.y2 + by, 0, height)};
-}
-
 /* Whether luma pixel (x, y) is one the background reads: in the region,
  * outside the mark. */
 static int in_ring(const um_background *bg, int x, int y)
@@ -110,13 +104,13 @@ static void place_blocks(um_background *bg)
             }
 }
 
-um_box um_background_reads(um_box box, int width, int height) { return grow(box, RING + REACH, width, height); }
+um_box um_background_reads(um_box box, int width, int height) { return um_box_grown(box, RING + REACH, width, height); }
 
 um_background *um_background_new(um_box box, int width, int height, const um_frame *layout)
 {
     um_background *bg = um_xcalloc(1, sizeof(*bg));
-    bg->region = grow(box, RING, width, height);
-    bg->inner = grow(box, GUARD, width, height);
+    bg->region = um_box_grown(box, RING, width, height);
+    bg->inner = um_box_grown(box, GUARD, width, height);
     bg->nb_planes = layout->nb_planes - (layout->has_alpha ? 1 : 0);
     bg->nb_planes = bg->nb_planes > MATTE_MAX_PLANES ? MATTE_MAX_PLANES : bg->nb_planes;
     bg->depth = layout->depth;

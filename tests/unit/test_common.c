@@ -1,4 +1,4 @@
-/* Unit tests of src/common: the parallel loop. */
+/* Unit tests of src/common: the parallel loop and boxes. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -66,9 +66,33 @@ static void test_parallel_for_shares_slow_items(void **state)
     free(r);
 }
 
+/* A box grown on every side, each edge clamped to the area on its own:
+ * inside, at the edges, and a box past the area's end. */
+static void test_box_grown_clamps_each_edge(void **state)
+{
+    (void)state;
+    static const struct {
+        um_box box;
+        int by;
+        um_box want;
+    } cases[] = {
+        {{10, 20, 30, 40}, 5, {5, 15, 35, 45}},
+        {{2, 3, 98, 47}, 8, {0, 0, 100, 50}},
+        {{10, 20, 30, 40}, 0, {10, 20, 30, 40}},
+        {{120, 60, 130, 70}, 4, {100, 50, 100, 50}},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        um_box got = um_box_grown(cases[i].box, cases[i].by, 100, 50);
+        if (got.x1 != cases[i].want.x1 || got.y1 != cases[i].want.y1 || got.x2 != cases[i].want.x2 ||
+            got.y2 != cases[i].want.y2)
+            fail_msg("case %zu: %d,%d-%d,%d", i, got.x1, got.y1, got.x2, got.y2);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_box_grown_clamps_each_edge),
         cmocka_unit_test(test_parallel_for_runs_each_item_once),
         cmocka_unit_test(test_parallel_for_shares_slow_items),
     };
