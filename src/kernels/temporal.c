@@ -758,12 +758,10 @@ static void add_local_drift(float *extra, const float *miss, int w, int h, um_bo
     free(count);
 }
 
-/* The squared gradient of prev (w x h) at (x, y), -1 at its border. */
-static float squared_gradient(const float *prev, int w, int h, int x, int y)
+/* The squared central-difference gradient of a plane (rows w apart) at q,
+ * which has a sample on each side. */
+static float squared_gradient_at(const float *q, int w)
 {
-    if (x < 1 || y < 1 || x >= w - 1 || y >= h - 1)
-        return -1;
-    const float *q = prev + (size_t)y * w + x;
     float gx = (q[1] - q[-1]) * 0.5f, gy = (q[w] - q[-w]) * 0.5f;
     return gx * gx + gy * gy;
 }
@@ -783,10 +781,10 @@ static void add_motion_error(float *extra, const float *miss, const float *prev,
             size_t i = (size_t)y * w + x;
             if (isnan(miss[i]))
                 continue;
-            float g2 = squared_gradient(prev, w, h, x + mx, y + my);
-            if (g2 < 0)
+            int px = x + mx, py = y + my;
+            if (px < 1 || py < 1 || px >= w - 1 || py >= h - 1)
                 continue;
-            double d = miss[i], g = g2;
+            double d = miss[i], g = squared_gradient_at(prev + (size_t)py * w + px, w);
             count++;
             sum_g += g;
             sum_d += d * d;
@@ -805,10 +803,8 @@ static void add_motion_error(float *extra, const float *miss, const float *prev,
     for (int y = y0; slope > 0 && y < y1; y++) {
         const float *q = prev + (size_t)(y + my) * w + mx;
         float *out = extra + (size_t)y * w;
-        for (int x = x0; x < x1; x++) {
-            float gx = (q[x + 1] - q[x - 1]) * 0.5f, gy = (q[x + w] - q[x - w]) * 0.5f;
-            out[x] += (float)slope * (gx * gx + gy * gy);
-        }
+        for (int x = x0; x < x1; x++)
+            out[x] += (float)slope * squared_gradient_at(q + x, w);
     }
 }
 
