@@ -250,6 +250,13 @@ static void network_medians(const sort_network *net, const int16_t *const *stack
         out[i0 + l] = v[NETWORK_VALUES / 2 - 1][l];
 }
 
+/* Whether an element's median can pass the floor: at least half of its
+ * n samples above it, or at least half below its negative. */
+static int median_wanted(int above, int below, int n)
+{
+    return above * 2 >= n || below * 2 >= n;
+}
+
 void um_kernel_median_stack_where(const int16_t *const *stack, int n, size_t count, int16_t floor_abs,
                                   uint8_t *scratch, int16_t *out)
 {
@@ -274,13 +281,13 @@ void um_kernel_median_stack_where(const int16_t *const *stack, int n, size_t cou
         /* Whole groups of elements, any of whose medians is wanted, by the
          * network (its medians replace the counts of all of them). */
         if (n <= NETWORK_VALUES && i % NETWORK_LANES == 0 && i + NETWORK_LANES <= count) {
+            uint8_t keep[NETWORK_LANES];
             int wanted = 0;
-            for (int l = 0; l < NETWORK_LANES; l++)
-                wanted += scratch[i + l] * 2 >= n || out[i + l] * 2 >= n;
+            for (int l = 0; l < NETWORK_LANES; l++) {
+                keep[l] = (uint8_t)median_wanted(scratch[i + l], out[i + l], n);
+                wanted += keep[l];
+            }
             if (wanted) {
-                uint8_t keep[NETWORK_LANES];
-                for (int l = 0; l < NETWORK_LANES; l++)
-                    keep[l] = scratch[i + l] * 2 >= n || out[i + l] * 2 >= n;
                 network_medians(&net, stack, n, i, out);
                 for (int l = 0; l < NETWORK_LANES; l++)
                     out[i + l] = keep[l] ? out[i + l] : 0;
@@ -288,8 +295,7 @@ void um_kernel_median_stack_where(const int16_t *const *stack, int n, size_t cou
                 continue;
             }
         }
-        int above = scratch[i], below = out[i];
-        if (above * 2 < n && below * 2 < n) {
+        if (!median_wanted(scratch[i], out[i], n)) {
             out[i] = 0;
             continue;
         }
