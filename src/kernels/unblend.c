@@ -34,9 +34,11 @@
  * nearly all on h1 and g3): p4 +0.50, g1 +0.62, but p3 -0.53. */
 #define RANGE_SIGMAS 2.0f
 
+/* Both comparisons, not a short cut: the smoothing's loop takes this as a
+ * weight of 0 or 1, without a branch the compiler must keep. */
 static int inverted(float a, float a_max)
 {
-    return a >= UM_KERNEL_MIN_ALPHA && a <= a_max;
+    return (a >= UM_KERNEL_MIN_ALPHA) & (a <= a_max);
 }
 
 /* Pass 1: the inverted values into out (w x h); others copied. */
@@ -98,10 +100,8 @@ static void smooth(const float *v, const float *alpha, ptrdiff_t a_stride, int w
                     continue;
                 int x0 = dx < 0 ? 1 : 0, x1 = dx > 0 ? w - 1 : w;
                 for (int x = x0; x < x1; x++) {
-                    float na = near_a[x + dx], d = near[x + dx] - centre[x], g = 1.0f - a[x];
-                    /* inverted(), without a branch the compiler must keep */
-                    float in = (float)((na >= UM_KERNEL_MIN_ALPHA) & (na <= a_max));
-                    float k = in * a[x] * exp_neg(d * d * g * g / spread);
+                    float d = near[x + dx] - centre[x], g = 1.0f - a[x];
+                    float k = (float)inverted(near_a[x + dx], a_max) * a[x] * exp_neg(d * d * g * g / spread);
                     sum[x] += near[x + dx] * k;
                     total[x] += k;
                 }
