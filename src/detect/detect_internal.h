@@ -138,6 +138,7 @@ struct um_detector {
     int16_t *full_gx, *full_gy;
     int16_t *full_dx, *full_dy;  /* the same as directions, for given templates */
     int16_t *half_gx, *half_gy, *half_dx, *half_dy; /* the frame's fields halved */
+    uint8_t *searched_luma;      /* the frame the seeds were last searched in, NULL before */
     /* still pictures (still.c): long-term luma samples and, in a still
      * window, the window's median minus the background */
     uint8_t **long_ring;
