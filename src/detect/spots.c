@@ -499,8 +499,9 @@ static void keep_main_cluster(um_detector *d, det_spot *s, const int *mags, uint
     free(pieces);
 }
 
-double det_match_box(const det_spot *s, const int16_t *gx, const int16_t *gy, ptrdiff_t stride, int x0,
-                     int y0, int x1, int y1, int *bx, int *by)
+/* det_match_box over the rows y0..y1: the first best place in scan order. */
+static double match_rows(const det_spot *s, const int16_t *gx, const int16_t *gy, ptrdiff_t stride, int x0, int y0,
+                         int x1, int y1, int *bx, int *by)
 {
     int w = s->tx2 - s->tx1, h = s->ty2 - s->ty1;
     size_t at = (size_t)s->ty1 * s->w + s->tx1;
@@ -515,6 +516,53 @@ double det_match_box(const det_spot *s, const int16_t *gx, const int16_t *gy, pt
                 *bx = x;
                 *by = y;
             }
+        }
+    return best;
+}
+
+/*
+ * A search of at least this many template samples over all its places is
+ * split into bands of rows, one core each. The last window of a clip is
+ * analysed after decoding has ended, with the other core idle, and on
+ * hold-out h2 it matched 43 components against six templates over up to
+ * 158 x 96 places: 0.49 s on one thread.
+ */
+#define MATCH_SPLIT_SAMPLES ((int64_t)1 << 22)
+#define MATCH_BANDS 8
+
+typedef struct {
+    const det_spot *s;
+    const int16_t *gx, *gy;
+    ptrdiff_t stride;
+    int x0, y0, x1, y1;
+    double best[MATCH_BANDS];
+    int bx[MATCH_BANDS], by[MATCH_BANDS];
+} match_split;
+
+static void match_band(void *ctx, int band)
+{
+    match_split *m = ctx;
+    int rows = m->y1 - m->y0 + 1;
+    int first = m->y0 + rows * band / MATCH_BANDS, last = m->y0 + rows * (band + 1) / MATCH_BANDS - 1;
+    m->best[band] = match_rows(m->s, m->gx, m->gy, m->stride, m->x0, first, m->x1, last, &m->bx[band],
+                               &m->by[band]);
+}
+
+double det_match_box(const det_spot *s, const int16_t *gx, const int16_t *gy, ptrdiff_t stride, int x0,
+                     int y0, int x1, int y1, int *bx, int *by)
+{
+    int64_t samples = (int64_t)(x1 - x0 + 1) * (y1 - y0 + 1) * (s->tx2 - s->tx1) * (s->ty2 - s->ty1);
+    if (samples < MATCH_SPLIT_SAMPLES || y1 - y0 + 1 < MATCH_BANDS)
+        return match_rows(s, gx, gy, stride, x0, y0, x1, y1, bx, by);
+    match_split m = {.s = s, .gx = gx, .gy = gy, .stride = stride, .x0 = x0, .y0 = y0, .x1 = x1, .y1 = y1};
+    um_parallel_for(MATCH_BANDS, match_band, &m);
+    /* The bands in scan order, each its first best: the first best of all. */
+    double best = -1;
+    for (int band = 0; band < MATCH_BANDS; band++)
+        if (m.best[band] > best) {
+            best = m.best[band];
+            *bx = m.bx[band];
+            *by = m.by[band];
         }
     return best;
 }

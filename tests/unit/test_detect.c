@@ -18,6 +18,7 @@
 
 #include "itest.h"
 
+#include "detect/detect_internal.h"
 #include "unmark/detect.h"
 
 /* ---- background texture ------------------------------------------------ */
@@ -1120,6 +1121,67 @@ static void test_template_found_again_after_a_hop(void **state)
     assert_true(found[1]);
 }
 
+/* ---- matching a spot's template over many places ------------------------ */
+
+enum { MB_TW = 16, MB_TH = 8, MB_FW = 300, MB_FH = 160 };
+
+typedef struct {
+    const char *name;
+    int copies[2][2]; /* where the template is copied into the field */
+    int nb_copies;
+    int want_x, want_y;
+} match_box_case;
+
+/*
+ * det_match_box splits a search this large (284 x 153 places of a 16 x 8
+ * template) into bands of rows, one core each; it must still return the
+ * first best place in scan order. Exact copies of the template score 1, so
+ * two copies tie, and the one met first row by row wins, whichever band
+ * finishes first; a copy at the last place searched is found too.
+ */
+static const match_box_case match_box_cases[] = {
+    {"last place searched", {{MB_FW - MB_TW, MB_FH - MB_TH}}, 1, MB_FW - MB_TW, MB_FH - MB_TH},
+    {"a tie across bands: the upper row", {{20, 100}, {200, 10}}, 2, 200, 10},
+    {"a tie in one row: the left one", {{180, 50}, {30, 50}}, 2, 30, 50},
+    {"the first place searched", {{0, 0}}, 1, 0, 0},
+};
+
+static void test_match_box_first_best_in_scan_order(void **state)
+{
+    (void)state;
+    int16_t tgx[MB_TH * MB_TW], tgy[MB_TH * MB_TW];
+    uint8_t support[MB_TH * MB_TW];
+    for (int y = 0; y < MB_TH; y++)
+        for (int x = 0; x < MB_TW; x++) {
+            tgx[y * MB_TW + x] = (int16_t)(20 * ((x * 7 + y * 3) % 11 - 5));
+            tgy[y * MB_TW + x] = (int16_t)(20 * ((x * 5 + y * 11) % 13 - 6));
+            support[y * MB_TW + x] = 1;
+        }
+    det_spot s = {.w = MB_TW, .tx1 = 0, .ty1 = 0, .tx2 = MB_TW, .ty2 = MB_TH, .tgx = tgx, .tgy = tgy,
+                  .support = support};
+    int16_t *gx = calloc((size_t)MB_FW * MB_FH, sizeof(int16_t)), *gy = calloc((size_t)MB_FW * MB_FH, sizeof(int16_t));
+    assert_non_null(gx);
+    assert_non_null(gy);
+    for (size_t k = 0; k < sizeof(match_box_cases) / sizeof(match_box_cases[0]); k++) {
+        const match_box_case *c = &match_box_cases[k];
+        memset(gx, 0, (size_t)MB_FW * MB_FH * sizeof(int16_t));
+        memset(gy, 0, (size_t)MB_FW * MB_FH * sizeof(int16_t));
+        for (int i = 0; i < c->nb_copies; i++)
+            for (int y = 0; y < MB_TH; y++)
+                for (int x = 0; x < MB_TW; x++) {
+                    size_t at = (size_t)(c->copies[i][1] + y) * MB_FW + c->copies[i][0] + x;
+                    gx[at] = tgx[y * MB_TW + x];
+                    gy[at] = tgy[y * MB_TW + x];
+                }
+        int bx = -1, by = -1;
+        double v = det_match_box(&s, gx, gy, MB_FW, 0, 0, MB_FW - MB_TW, MB_FH - MB_TH, &bx, &by);
+        if (fabs(v - 1) > 1e-9 || bx != c->want_x || by != c->want_y)
+            fail_msg("%s: %.3f at %d,%d, want 1 at %d,%d", c->name, v, bx, by, c->want_x, c->want_y);
+    }
+    free(gx);
+    free(gy);
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static int setup_texture(void **state)
@@ -1165,6 +1227,7 @@ int main(void)
         SCENARIO_TEST(sc_still_5s),
         cmocka_unit_test(test_template_found_off_the_search_grid),
         cmocka_unit_test(test_template_found_again_after_a_hop),
+        cmocka_unit_test(test_match_box_first_best_in_scan_order),
     };
     return cmocka_run_group_tests(tests, setup_texture, teardown_texture);
 }
