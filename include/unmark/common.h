@@ -53,6 +53,16 @@ char *um_xstrdup(const char *s);
  * (src/cli/huge_pages.c), which a worker waiting for its next job should
  * not hold on to. */
 void um_memory_give_back(void);
+/* Faulting in fresh heap ahead of need, on a thread of its own
+ * (src/common/prefault.c): only once enabled, which the program does when
+ * glibc keeps freed memory for reuse. um_memory_prefault starts the thread,
+ * which asks size(ctx) how many bytes (0: none), touches them and frees
+ * them again; NULL when not enabled or no thread could start. Join it
+ * before ctx goes away. */
+typedef struct um_prefault um_prefault;
+void um_memory_prefault_enable(int on);
+um_prefault *um_memory_prefault(size_t (*size)(void *ctx), void *ctx);
+void um_memory_prefault_join(um_prefault **prefault);
 
 /* Aborts, naming what, when another library's allocator returned NULL. */
 void *um_check_alloc(void *p, const char *what);

@@ -244,6 +244,7 @@ int main(int argc, char **argv)
     um_log_capture_ffmpeg();
     cli_load_config();
     cli_use_huge_pages(argv);
+    um_memory_prefault_enable(cli_malloc_keeps_freed_memory());
     if (argc < 2) {
         fputs(overview_help, stderr);
         return UM_ERR_USAGE;
