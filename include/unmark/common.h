@@ -53,6 +53,8 @@ char *um_xstrdup(const char *s);
  * (src/cli/huge_pages.c), which a worker waiting for its next job should
  * not hold on to. */
 void um_memory_give_back(void);
+/* The machine's physical memory in bytes, 0 when it cannot be told. */
+int64_t um_physical_memory(void);
 /* Faulting in fresh heap ahead of need, on a thread of its own
  * (src/common/prefault.c): only once enabled, which the program does when
  * glibc keeps freed memory for reuse. um_memory_prefault starts the thread,

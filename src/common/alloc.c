@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -62,4 +63,10 @@ void um_memory_give_back(void)
 #if defined(__GLIBC__)
     malloc_trim(0);
 #endif
+}
+
+int64_t um_physical_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && size > 0 ? (int64_t)pages * size : 0;
 }

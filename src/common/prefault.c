@@ -20,7 +20,6 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "unmark/common.h"
 
@@ -53,8 +52,7 @@ void um_memory_prefault_enable(int on)
  * pushing anything else out. */
 static size_t at_most(size_t bytes)
 {
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    size_t quarter = pages > 0 && page > 0 ? (size_t)pages / 4 * (size_t)page : 0;
+    size_t quarter = (size_t)(um_physical_memory() / 4);
     return bytes < quarter ? bytes : quarter;
 }
 

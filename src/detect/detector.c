@@ -7,7 +7,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "detect/detect_internal.h"
 #include "unmark/kernels.h"
@@ -69,8 +68,8 @@ bad:
 
 static int64_t default_memory_limit(void)
 {
-    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
-    return pages > 0 && size > 0 ? (int64_t)pages * size / 4 : (int64_t)1 << 30;
+    int64_t memory = um_physical_memory();
+    return memory > 0 ? memory / 4 : (int64_t)1 << 30;
 }
 
 /* What the detector holds: the ring, the gradient samples and scratch, and
